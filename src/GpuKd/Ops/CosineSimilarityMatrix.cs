@@ -1,8 +1,57 @@
+using GpuKd.Device;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd.Ops;
 
-internal static class CosineSimilarityMatrix
+/// <summary>
+/// A = X̂X̂ᵀ with x̂_i = x_i / max(‖x_i‖, eps), per batch item for [B, N, C] input.
+/// Normalising before the product (as the reference does) keeps huge rows from overflowing
+/// the Gram. Backward: X̂̄ = (Ā + Āᵀ)X̂, then x̄_i = (x̂̄_i − x̂_i(x̂_i·x̂̄_i))/‖x_i‖, 0 for rows
+/// at the clamp. Saved: X̂ (b×D) and the norms.
+/// </summary>
+internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<CosineSimilarityMatrix>
 {
-    public static Tensor Apply(Tensor x, double eps) => throw new NotImplementedException();
+    public override string Name => "GpuKdCosineSimilarityMatrix";
+
+    public static Tensor Apply(Tensor x, double eps)
+    {
+        Validate.Features(x, nameof(x), minRank: 2, maxRank: 3);
+        Validate.Positive(eps, nameof(eps));
+        return apply(x, eps);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var x = (Tensor)vars[0];
+        double eps = (double)vars[1];
+        using var scope = NewDisposeScope();
+        var backend = KdRuntime.For(x);
+        var batched = x.dim() == 3 ? x : x.unsqueeze(0);
+        long batch = batched.shape[0], n = batched.shape[1], c = batched.shape[2];
+        var rows = batched.reshape(batch * n, c).cpu().contiguous();
+        var norms = backend.RowNorms(rows);
+        var unit = backend.ScaleRows(rows, norms, eps);
+        var a = backend.Gram(unit.reshape(batch, n, c));
+        OpBase.SaveInput(ctx, x);
+        ctx.save_data("eps", eps);
+        ctx.save_for_backward([unit.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
+        var result = x.dim() == 3 ? a : a.squeeze(0);
+        return result.to(x.device).MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        if (!OpBase.Needs(ctx)) return [null!, null!];
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        Tensor unit = saved[0], norms = saved[1];
+        var backend = KdRuntime.For(unit);
+        var abar = OpBase.Upstream(grad, unit.dtype);
+        if (abar.dim() == 2) abar = abar.unsqueeze(0);
+        long batch = abar.shape[0], n = abar.shape[1], c = unit.shape[1];
+        var unitBar = backend.SymProduct(abar, unit.reshape(batch, n, c)).reshape(batch * n, c);
+        var xbar = backend.NormalizeRowsBackward(unitBar, unit, norms, (double)ctx.get_data("eps"));
+        return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
+    }
 }

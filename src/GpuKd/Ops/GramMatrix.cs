@@ -1,8 +1,58 @@
+using GpuKd.Device;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd.Ops;
 
-internal static class GramMatrix
+/// <summary>
+/// G = XXᵀ, optionally with SP-KD row normalisation G_i ← G̃_i / max(‖G̃_i‖, 1e-12).
+/// Backward: Ḡ̃_i = (Ḡ_i − G_i(G_i·Ḡ_i))/‖G̃_i‖ (0 for rows at the clamp), X̄ = (Ḡ̃ + Ḡ̃ᵀ)X.
+/// Saved: X (the input, no copy when contiguous), and for the normalised form G and the row norms.
+/// </summary>
+internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
 {
-    public static Tensor Apply(Tensor x, bool normalizeRows) => throw new NotImplementedException();
+    const double Eps = 1e-12;
+
+    public override string Name => "GpuKdGramMatrix";
+
+    public static Tensor Apply(Tensor x, bool normalizeRows)
+    {
+        Validate.Features(x, nameof(x));
+        return apply(x, normalizeRows);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var x = (Tensor)vars[0];
+        bool normalize = (bool)vars[1];
+        using var scope = NewDisposeScope();
+        var backend = KdRuntime.For(x);
+        var rows = OpBase.Rows(x);
+        var g = backend.Gram(rows.unsqueeze(0)).squeeze(0);
+        ctx.save_data("normalize", normalize);
+        OpBase.SaveInput(ctx, x);
+        Tensor result = g;
+        if (normalize)
+        {
+            var norms = backend.RowNorms(g);
+            result = backend.ScaleRows(g, norms, Eps);
+            ctx.save_for_backward([rows.MoveToOuterDisposeScope(), result.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
+        }
+        else ctx.save_for_backward([rows.MoveToOuterDisposeScope()]);
+        return result.to(x.device).MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        if (!OpBase.Needs(ctx)) return [null!, null!];
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        var rows = saved[0];
+        var backend = KdRuntime.For(rows);
+        var gbar = OpBase.Upstream(grad, rows.dtype);
+        if ((bool)ctx.get_data("normalize"))
+            gbar = backend.NormalizeRowsBackward(gbar, saved[1], saved[2], Eps);
+        var xbar = backend.SymProduct(gbar.unsqueeze(0), rows.unsqueeze(0)).squeeze(0);
+        return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
+    }
 }

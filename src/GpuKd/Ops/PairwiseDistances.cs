@@ -1,8 +1,51 @@
+using GpuKd.Device;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd.Ops;
 
-internal static class PairwiseDistances
+/// <summary>
+/// RKD pdist on centred features: Xc = X − mean, G = XcXcᵀ, q_ij = G_ii + G_jj − 2G_ij
+/// clamped at 1e-12, √ unless squared, zero diagonal. Backward: the distance epilogue's
+/// backward gives Ḡ, then X̄ = (Ḡ+Ḡᵀ)Xc; the centring's backward is a no-op because the
+/// rows of Ḡ+Ḡᵀ sum to zero (translation invariance). Saved: Xc and the output.
+/// </summary>
+internal sealed class PairwiseDistances : autograd.SingleTensorFunction<PairwiseDistances>
 {
-    public static Tensor Apply(Tensor x, bool squared) => throw new NotImplementedException();
+    internal const double Clamp = 1e-12;
+
+    public override string Name => "GpuKdPairwiseDistances";
+
+    public static Tensor Apply(Tensor x, bool squared)
+    {
+        Validate.Features(x, nameof(x));
+        return apply(x, squared);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var x = (Tensor)vars[0];
+        bool squared = (bool)vars[1];
+        using var scope = NewDisposeScope();
+        var backend = KdRuntime.For(x);
+        var centred = backend.Centre(OpBase.Rows(x));
+        var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
+        var dist = backend.DistanceForward(g, squared, Clamp);
+        OpBase.SaveInput(ctx, x);
+        ctx.save_data("squared", squared);
+        ctx.save_for_backward([centred.MoveToOuterDisposeScope(), dist.MoveToOuterDisposeScope()]);
+        return dist.to(x.device).MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        if (!OpBase.Needs(ctx)) return [null!, null!];
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        Tensor centred = saved[0], dist = saved[1];
+        var backend = KdRuntime.For(centred);
+        var gbar = backend.DistanceBackward(OpBase.Upstream(grad, dist.dtype), dist, (bool)ctx.get_data("squared"), Clamp);
+        var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
+        return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
+    }
 }

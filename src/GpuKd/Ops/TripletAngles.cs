@@ -1,8 +1,52 @@
+using GpuKd.Device;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd.Ops;
 
-internal static class TripletAngles
+/// <summary>
+/// RKD triplet angles from the Gram of centred features: ψ_abc = (G_bc + G_aa − G_ab − G_ac)
+/// / (d_ab d_ac), 0 at b = a or c = a. The backward runs the three deterministic passes of
+/// DESIGN §4 over the upstream b³ gradient (no further b³ buffer), then X̄ = (Ḡ+Ḡᵀ)Xc.
+/// Saved: Xc, G and the two leg tables (O(bD + b²)).
+/// </summary>
+internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngles>
 {
-    public static Tensor Apply(Tensor x) => throw new NotImplementedException();
+    /// <summary>The reference's F.normalize eps on the leg length.</summary>
+    internal const double Tiny = 1e-12;
+
+    public override string Name => "GpuKdTripletAngles";
+
+    public static Tensor Apply(Tensor x)
+    {
+        Validate.Features(x, nameof(x));
+        return apply(x);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var x = (Tensor)vars[0];
+        using var scope = NewDisposeScope();
+        var backend = KdRuntime.For(x);
+        var centred = backend.Centre(OpBase.Rows(x));
+        var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
+        var (inv, ginv) = backend.Legs(g, Tiny);
+        var angles = backend.AngleForward(g, inv);
+        OpBase.SaveInput(ctx, x);
+        ctx.save_for_backward([centred.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope(),
+            inv.MoveToOuterDisposeScope(), ginv.MoveToOuterDisposeScope()]);
+        return angles.to(x.device).MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        if (!OpBase.Needs(ctx)) return [null!];
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        Tensor centred = saved[0], g = saved[1], inv = saved[2], ginv = saved[3];
+        var backend = KdRuntime.For(centred);
+        var gbar = backend.AngleBackward(g, inv, ginv, OpBase.Upstream(grad, g.dtype));
+        var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
+        return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope()];
+    }
 }

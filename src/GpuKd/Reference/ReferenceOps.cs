@@ -48,10 +48,24 @@ public static class ReferenceOps
 
     /// <summary>RKD angles: e[a,c] = x_c − x_a normalised (eps 1e-12), A[a,c,d] = e[a,c]·e[a,d].
     /// Materialises b×b×D and b³, as the authors' code does.</summary>
-    public static Tensor TripletAngles(Tensor x)
+    /// <param name="x">[b, …] features.</param>
+    /// <param name="maskSelfLegs">
+    /// false: the authors' code exactly. Its gradient is numerically noisy even in float64
+    /// (relative error ~1e-5–1e-4 against central differences): the zero legs e[a,a] go
+    /// through F.normalize's 1/eps = 1e12 in the backward, and those contributions cancel
+    /// only up to rounding. true: the same values, with e[a,a] multiplied by 0 before the
+    /// normalisation so that no gradient flows through the degenerate legs — the oracle
+    /// the gradient tests use.
+    /// </param>
+    public static Tensor TripletAngles(Tensor x, bool maskSelfLegs = false)
     {
         var e = x.reshape(x.shape[0], -1);
         var td = e.unsqueeze(0) - e.unsqueeze(1);   // td[a, c] = x_c − x_a
+        if (maskSelfLegs)
+        {
+            var offDiagonal = 1.0 - torch.eye(x.shape[0], dtype: x.dtype, device: x.device);
+            td = td * offDiagonal.unsqueeze(-1);
+        }
         var normTd = Normalize(td);
         return normTd.bmm(normTd.transpose(1, 2));
     }

@@ -1,0 +1,119 @@
+using System.Numerics;
+
+namespace GpuKd.Kernels.Cpu;
+
+/// <summary>
+/// RKD triplet angles from the Gram of centred features on the CPU: the maths of
+/// <see cref="Ilgpu.AngleKernels"/>, parallel over apexes (or legs), SIMD along the last
+/// index. Each output row is owned by one iteration and summed in a fixed order.
+/// </summary>
+public static unsafe class CpuAngles
+{
+    /// <summary>inv_ab = 1/max(d_ab, tiny), ginv_ab = inv_ab where d_ab &gt; tiny else 0.</summary>
+    public static void Legs<T>(T* g, T* inv, T* ginv, int n, T tiny) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Parallel.For(0, n, a =>
+        {
+            T gaa = g[(long)a * n + a];
+            for (int b = 0; b < n; b++)
+            {
+                int lo = Math.Min(a, b), hi = Math.Max(a, b);
+                T glh = g[(long)lo * n + hi];
+                T q = gaa + g[(long)b * n + b] - (glh + glh);
+                if (q < T.Zero) q = T.Zero;
+                T d = T.Sqrt(q);
+                T iv = T.One / (d < tiny ? tiny : d);
+                inv[(long)a * n + b] = iv;
+                ginv[(long)a * n + b] = d <= tiny ? T.Zero : iv;
+            }
+        });
+    }
+
+    /// <summary>psi[c] = ψ_abc for all c (apex a, first leg b), 0 at b = a or c = a.</summary>
+    static void CosRow<T>(T* g, T* inv, int n, int a, int b, T* psi) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (b == a) { new Span<T>(psi, n).Clear(); return; }
+        T* ga = g + (long)a * n, gb = g + (long)b * n, ia = inv + (long)a * n;
+        T gaa = ga[a], gab = ga[b], iab = ia[b];
+        int w = Vector<T>.Count, c = 0;
+        var vgaa = new Vector<T>(gaa);
+        var vgab = new Vector<T>(gab);
+        var viab = new Vector<T>(iab);
+        for (; c <= n - w; c += w)
+            (((Vector.Load(gb + c) + vgaa) - (vgab + Vector.Load(ga + c))) * viab * Vector.Load(ia + c)).Store(psi + c);
+        for (; c < n; c++) psi[c] = ((gb[c] + gaa) - (gab + ga[c])) * iab * ia[c];
+        psi[a] = T.Zero;
+    }
+
+    /// <summary>angles [n, n, n]: angles[a, b, :] = ψ_ab·.</summary>
+    public static void Forward<T>(T* g, T* inv, T* angles, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Parallel.For(0, n, a =>
+        {
+            for (int b = 0; b < n; b++) CosRow(g, inv, n, a, b, angles + ((long)a * n + b) * n);
+        });
+    }
+
+    /// <summary>Ḡ [n, n] from the upstream rbar [n, n, n] (see AngleKernels for the passes).
+    /// s1, s2, s3, t: n² scratch each.</summary>
+    public static void Backward<T>(T* g, T* inv, T* ginv, T* rbar, T* s1, T* s2, T* s3, T* t, T* gbar, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // Pass 1, per apex a: S1_ax = Σ_y w_axy; S2_ay = Σ_x w_axy; T_ax = Σ_y r_axy ψ_axy + Σ_y r_ayx ψ_ayx.
+        Parallel.For(0, n, () => new T[2 * n], (a, _, buf) =>
+        {
+            fixed (T* scratch = buf)
+            {
+                T* psi = scratch, rpsi = scratch + n;
+                T* s2a = s2 + (long)a * n, ta = t + (long)a * n, gia = ginv + (long)a * n;
+                new Span<T>(s2a, n).Clear();
+                new Span<T>(ta, n).Clear();
+                for (int x = 0; x < n; x++)
+                {
+                    T* r = rbar + ((long)a * n + x) * n;
+                    CosRow(g, inv, n, a, x, psi);
+                    for (int y = 0; y < n; y++) rpsi[y] = r[y] * psi[y];
+                    T gax = x == a ? T.Zero : gia[x];
+                    s1[(long)a * n + x] = Simd.Dot(r, gia, n) * gax;
+                    Simd.AddScaledProduct(s2a, r, gia, gax, n);
+                    T rowSum = T.Zero;
+                    for (int y = 0; y < n; y++) { rowSum += rpsi[y]; ta[y] += rpsi[y]; }
+                    ta[x] += rowSum;
+                }
+            }
+            return buf;
+        }, _ => { });
+
+        // Pass 2, per first leg x: S3_x· = Σ_a w_ax·.
+        Parallel.For(0, n, x =>
+        {
+            T* s3x = s3 + (long)x * n;
+            new Span<T>(s3x, n).Clear();
+            for (int a = 0; a < n; a++)
+            {
+                T gax = ginv[(long)a * n + x];
+                if (a == x || gax == T.Zero) continue;
+                Simd.AddScaledProduct(s3x, rbar + ((long)a * n + x) * n, ginv + (long)a * n, gax, n);
+            }
+        });
+
+        // Assembly, per row x: Ḡ_xy = S3_xy − S1_xy − S2_xy − Q_xy; Ḡ_xx = S3_xx + Σ_y S1_xy + Σ_y Q_xy,
+        // with Q_xy = −(T_xy + T_yx) ginv_xy² / 2.
+        T half = T.One / (T.One + T.One);
+        Parallel.For(0, n, x =>
+        {
+            long nx = (long)x * n;
+            T diag = s3[nx + x];
+            for (int y = 0; y < n; y++)
+            {
+                diag += s1[nx + y];
+                if (y == x) continue;
+                T gi = ginv[nx + y];
+                T q = -(t[nx + y] + t[(long)y * n + x]) * gi * gi * half;
+                gbar[nx + y] = s3[nx + y] - s1[nx + y] - s2[nx + y] - q;
+                diag += q;
+            }
+            gbar[nx + x] = diag;
+        });
+    }
+}

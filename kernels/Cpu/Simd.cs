@@ -1,0 +1,37 @@
+using System.Numerics;
+
+namespace GpuKd.Kernels.Cpu;
+
+/// <summary>Vector&lt;T&gt; loops with a scalar remainder (the width is the machine's: AVX-512
+/// or AVX2). Each sum has a fixed order for a given length, so results are deterministic.</summary>
+internal static unsafe class Simd
+{
+    public static T Dot<T>(T* a, T* b, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector<T>.Count, k = 0;
+        var acc = Vector<T>.Zero;
+        for (; k <= n - w; k += w) acc += Vector.Load(a + k) * Vector.Load(b + k);
+        T s = Vector.Sum(acc);
+        for (; k < n; k++) s += a[k] * b[k];
+        return s;
+    }
+
+    /// <summary>y[k] = (ybar[k] − y[k]·dot) · scale.</summary>
+    public static void ProjectOut<T>(T* ybar, T* y, T dot, T scale, T* outp, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector<T>.Count, k = 0;
+        var vd = new Vector<T>(dot);
+        var vs = new Vector<T>(scale);
+        for (; k <= n - w; k += w) ((Vector.Load(ybar + k) - Vector.Load(y + k) * vd) * vs).Store(outp + k);
+        for (; k < n; k++) outp[k] = (ybar[k] - y[k] * dot) * scale;
+    }
+
+    /// <summary>acc[k] += a[k] · s[k] · c, for k in [0, n).</summary>
+    public static void AddScaledProduct<T>(T* acc, T* a, T* s, T c, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector<T>.Count, k = 0;
+        var vc = new Vector<T>(c);
+        for (; k <= n - w; k += w) (Vector.Load(acc + k) + Vector.Load(a + k) * Vector.Load(s + k) * vc).Store(acc + k);
+        for (; k < n; k++) acc[k] += a[k] * s[k] * c;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Numerics;
+using ILGPU;
+
+namespace GpuKd.Kernels.Ilgpu;
+
+/// <summary>
+/// RKD triplet angles from the Gram matrix G of centred features (DESIGN §3–4):
+/// ψ_abc = (G_bc + G_aa − G_ab − G_ac) / (d_ab d_ac), 0 where b = a or c = a.
+/// Leg tables: inv_ab = 1/max(d_ab, 1e-12) (the reference's F.normalize) and
+/// ginv_ab = inv_ab where d_ab &gt; 1e-12, else 0 (a degenerate leg passes no gradient).
+/// The backward never stores anything b³ but the upstream it is given: each output of
+/// each pass is owned by one thread and summed in a fixed order.
+/// </summary>
+public static class AngleKernels
+{
+    /// <summary>One thread per (a, b): index.X = b, index.Y = a.</summary>
+    public static void Legs<T>(Index2D ab, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, int n, T tiny)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int a = ab.Y, b = ab.X;
+        int lo = a < b ? a : b, hi = a < b ? b : a;
+        T q = g[(long)a * n + a] + g[(long)b * n + b] - (g[(long)lo * n + hi] + g[(long)lo * n + hi]);
+        if (q < T.Zero) q = T.Zero;
+        T d = T.Sqrt(q);
+        T iv = T.One / (d < tiny ? tiny : d);
+        inv[(long)a * n + b] = iv;
+        ginv[(long)a * n + b] = d <= tiny ? T.Zero : iv;
+    }
+
+    /// <summary>ψ_abc with legs scaled by <paramref name="legs"/> (inv for the value, ginv for
+    /// gradient weights).</summary>
+    static T Cos<T>(ArrayView<T> g, ArrayView<T> legs, int n, int a, int b, int c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (b == a || c == a) return T.Zero;
+        long na = (long)a * n;
+        T num = (g[(long)b * n + c] + g[na + a]) - (g[na + b] + g[na + c]);
+        return num * legs[na + b] * legs[na + c];
+    }
+
+    /// <summary>One thread per (a, b), looping over c: out[a, b, c] = ψ_abc.</summary>
+    public static void Forward<T>(Index2D ab, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> angles, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int a = ab.Y, b = ab.X;
+        long o = ((long)a * n + b) * n;
+        for (int c = 0; c < n; c++) angles[o + c] = Cos(g, inv, n, a, b, c);
+    }
+
+    /// <summary>Pass 1, one thread per (a, x), looping over y, with r = ∂L/∂ψ and
+    /// w_axy = r_axy ginv_ax ginv_ay: S1_ax = Σ_y w_axy, S2_ax = Σ_y w_ayx,
+    /// T_ax = Σ_y (r_axy ψ_axy + r_ayx ψ_ayx) (feeds the leg gradient d̄_ax = −T_ax/d_ax).</summary>
+    public static void RowPass<T>(Index2D ax, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
+        ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> t, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int a = ax.Y, x = ax.X;
+        long na = (long)a * n;
+        T sum1 = T.Zero, sum2 = T.Zero, tsum = T.Zero;
+        if (x != a)
+        {
+            for (int y = 0; y < n; y++)
+            {
+                if (y == a) continue;
+                T r1 = rbar[(na + x) * n + y], r2 = rbar[(na + y) * n + x];
+                T gw = ginv[na + x] * ginv[na + y];
+                sum1 += r1 * gw;
+                sum2 += r2 * gw;
+                tsum += r1 * Cos(g, inv, n, a, x, y) + r2 * Cos(g, inv, n, a, y, x);
+            }
+        }
+        s1[na + x] = sum1;
+        s2[na + x] = sum2;
+        t[na + x] = tsum;
+    }
+
+    /// <summary>Pass 2, one thread per (x, y), looping over apexes a: S3_xy = Σ_a w_axy.</summary>
+    public static void ApexPass<T>(Index2D xy, ArrayView<T> ginv, ArrayView<T> rbar, ArrayView<T> s3, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int x = xy.Y, y = xy.X;
+        T sum = T.Zero;
+        for (int a = 0; a < n; a++)
+        {
+            if (a == x || a == y) continue;
+            long na = (long)a * n;
+            sum += rbar[(na + x) * n + y] * ginv[na + x] * ginv[na + y];
+        }
+        s3[(long)x * n + y] = sum;
+    }
+
+    /// <summary>Assembly, one thread per row x (O(b²) in all): with q̄_xy = −T_xy ginv_xy²/2
+    /// and Q = q̄ + q̄ᵀ, Ḡ_xy = S3_xy − S1_xy − S2_xy − Q_xy, Ḡ_xx = S3_xx + Σ_y S1_xy + Σ_y Q_xy.
+    /// (Off-diagonal Q is split evenly between [x,y] and [y,x]; only Ḡ+Ḡᵀ is used.)</summary>
+    public static void Assemble<T>(Index1D index, ArrayView<T> ginv, ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3,
+        ArrayView<T> t, ArrayView<T> gbar, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int x = index;
+        long nx = (long)x * n;
+        T half = T.One / (T.One + T.One);
+        T diag = s3[nx + x];
+        for (int y = 0; y < n; y++)
+        {
+            diag += s1[nx + y];
+            if (y == x) continue;
+            long ny = (long)y * n;
+            T gi = ginv[nx + y];
+            T q = -(t[nx + y] + t[ny + x]) * gi * gi * half;
+            gbar[nx + y] = s3[nx + y] - s1[nx + y] - s2[nx + y] - q;
+            diag += q;
+        }
+        gbar[nx + x] = diag;
+    }
+}

@@ -1,0 +1,52 @@
+using System.Numerics;
+using ILGPU;
+
+namespace GpuKd.Kernels.Ilgpu;
+
+/// <summary>
+/// RKD pdist epilogue on a Gram matrix G of centred features (DESIGN §3):
+/// q_ij = G_ii + G_jj − 2G_ij, clamped below at <c>clamp</c>, √ unless squared,
+/// diagonal exactly 0. The backward assembles Ḡ so that X̄ = (Ḡ+Ḡᵀ)X.
+/// </summary>
+public static class DistanceKernels
+{
+    /// <summary>One thread per (i, j); index.X = j, index.Y = i.</summary>
+    public static void Forward<T>(Index2D ij, ArrayView<T> g, ArrayView<T> dist, int n, int squared, T clamp)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = ij.Y, j = ij.X;
+        long o = (long)i * n + j;
+        if (i == j) { dist[o] = T.Zero; return; }
+        // G[min,max] keeps the result bit-symmetric even if G is not.
+        int lo = i < j ? i : j, hi = i < j ? j : i;
+        T q = g[(long)i * n + i] + g[(long)j * n + j] - (g[(long)lo * n + hi] + g[(long)lo * n + hi]);
+        if (q < clamp) q = clamp; // NaN compares false and is kept
+        dist[o] = squared != 0 ? q : T.Sqrt(q);
+    }
+
+    /// <summary>One thread per row i: Ḡ_ij = −2q̄_ij (j ≠ i), Ḡ_ii = Σ_j (q̄_ij + q̄_ji), with
+    /// q̄ = d̄/(2d) (d̄ if squared) and 0 at the clamp (<paramref name="clampOut"/> is the
+    /// clamped output value: clamp, or √clamp).</summary>
+    public static void Backward<T>(Index1D index, ArrayView<T> dbar, ArrayView<T> dist, ArrayView<T> gbar, int n,
+        int squared, T clampOut)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = index;
+        T diag = T.Zero;
+        for (int j = 0; j < n; j++)
+        {
+            if (j == i) continue;
+            T qij = QBar(dbar[(long)i * n + j], dist[(long)i * n + j], squared, clampOut);
+            T qji = QBar(dbar[(long)j * n + i], dist[(long)j * n + i], squared, clampOut);
+            gbar[(long)i * n + j] = -(qij + qij);
+            diag += qij + qji;
+        }
+        gbar[(long)i * n + i] = diag;
+    }
+
+    static T QBar<T>(T dbar, T d, int squared, T clampOut) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (d <= clampOut) return T.Zero;
+        return squared != 0 ? dbar : dbar / (d + d);
+    }
+}

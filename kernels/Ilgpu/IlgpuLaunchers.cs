@@ -1,0 +1,167 @@
+using System.Numerics;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuKd.Kernels.Ilgpu;
+
+/// <summary>
+/// Host-side launchers of every ILGPU kernel for one element type: each kernel is loaded
+/// (compiled) once, on first use, and launched over views the caller owns. Sizes are
+/// checked here, before launch, because a bad index inside a kernel is not recoverable.
+/// Callers hold <see cref="IlgpuDevice.Gate"/> and synchronise before reading results.
+/// </summary>
+public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    readonly IlgpuDevice _device;
+    readonly Accelerator _acc;
+
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>> _matMul;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int>> _rowNorms;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _scaleRows;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _normBackward;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>> _columnMeans;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _subtractMeans;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, int, int, T>> _distForward;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _distBackward;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _legs;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _angleForward;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _rowPass;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _apexPass;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _assemble;
+
+    internal IlgpuLaunchers(IlgpuDevice device)
+    {
+        _device = device;
+        _acc = device.Accelerator;
+        _matMul = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>(MatMulKernel.MatMul));
+        _rowNorms = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int>(RowKernels.RowNorms));
+        _scaleRows = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(RowKernels.ScaleRows));
+        _normBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(RowKernels.NormalizeRowsBackward));
+        _columnMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>(RowKernels.ColumnMeans));
+        _subtractMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(RowKernels.SubtractColumnMeans));
+        _distForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, int, int, T>(DistanceKernels.Forward));
+        _distBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(DistanceKernels.Backward));
+        _legs = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(AngleKernels.Legs));
+        _angleForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Forward));
+        _rowPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.RowPass));
+        _apexPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.ApexPass));
+        _assemble = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Assemble));
+    }
+
+    static void Need(long have, long need, string what)
+    {
+        if (have < need) throw new ArgumentException($"{what}: view holds {have} elements, {need} needed.", what);
+    }
+
+    /// <summary>g[z] = x[z] x[z]ᵀ for x [batch, n, d] → g [batch, n, n].</summary>
+    public void Gram(ArrayView<T> x, ArrayView<T> g, int batch, int n, int d)
+    {
+        Need(x.Length, (long)batch * n * d, nameof(x));
+        Need(g.Length, (long)batch * n * n, nameof(g));
+        var dims = new MatMulDims
+        {
+            M = n, N = n, K = d,
+            ARow = d, ACol = 1, BRow = 1, BCol = d,   // B(k, j) = X[j, k]
+            ABatch = (long)n * d, BBatch = (long)n * d, CBatch = (long)n * n,
+        };
+        MatMul(x, x, g, dims, batch);
+    }
+
+    /// <summary>y[z] = (m[z] + m[z]ᵀ) x[z] for m [batch, n, n], x [batch, n, d] → y [batch, n, d].</summary>
+    public void SymProduct(ArrayView<T> m, ArrayView<T> x, ArrayView<T> y, int batch, int n, int d)
+    {
+        Need(m.Length, (long)batch * n * n, nameof(m));
+        Need(x.Length, (long)batch * n * d, nameof(x));
+        Need(y.Length, (long)batch * n * d, nameof(y));
+        var dims = new MatMulDims
+        {
+            M = n, N = d, K = n,
+            ARow = n, ACol = 1, BRow = d, BCol = 1,
+            ABatch = (long)n * n, BBatch = (long)n * d, CBatch = (long)n * d,
+            SymmetrizeA = 1,
+        };
+        MatMul(m, x, y, dims, batch);
+    }
+
+    void MatMul(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, MatMulDims dims, int batch)
+    {
+        int t = _device.Tile;
+        var grid = new Index3D((dims.N + t - 1) / t, (dims.M + t - 1) / t, batch);
+        var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<T>(2 * t * t));
+        _matMul.Value(config, a, b, c, dims);
+    }
+
+    /// <summary>norms[r] = ‖x[r, :]‖ (overflow-safe) for x [rows, d].</summary>
+    public void RowNorms(ArrayView<T> x, ArrayView<T> norms, int rows, int d)
+    {
+        Need(x.Length, (long)rows * d, nameof(x));
+        Need(norms.Length, rows, nameof(norms));
+        _rowNorms.Value(rows, x, norms, d);
+    }
+
+    /// <summary>y = x / max(norms[row], eps) for x, y [rows, d].</summary>
+    public void ScaleRows(ArrayView<T> x, ArrayView<T> norms, ArrayView<T> y, int rows, int d, T eps)
+    {
+        Need(x.Length, (long)rows * d, nameof(x));
+        Need(y.Length, (long)rows * d, nameof(y));
+        _scaleRows.Value(checked(rows * d), x, norms, y, d, eps);
+    }
+
+    /// <summary>xbar = backward of row normalisation (see <see cref="RowKernels.NormalizeRowsBackward{T}"/>).</summary>
+    public void NormalizeRowsBackward(ArrayView<T> ybar, ArrayView<T> y, ArrayView<T> norms, ArrayView<T> xbar, int rows, int d, T eps)
+    {
+        Need(ybar.Length, (long)rows * d, nameof(ybar));
+        Need(xbar.Length, (long)rows * d, nameof(xbar));
+        _normBackward.Value(rows, ybar, y, norms, xbar, d, eps);
+    }
+
+    /// <summary>xc = x − column means of x [rows, d]; <paramref name="mean"/> is d scratch elements.</summary>
+    public void Centre(ArrayView<T> x, ArrayView<T> mean, ArrayView<T> xc, int rows, int d)
+    {
+        Need(x.Length, (long)rows * d, nameof(x));
+        Need(mean.Length, d, nameof(mean));
+        _columnMeans.Value(d, x, mean, rows, d, T.One / T.CreateTruncating(rows));
+        _subtractMeans.Value(checked(rows * d), x, mean, xc, d);
+    }
+
+    /// <summary>RKD pdist from the Gram g [n, n] into dist [n, n].</summary>
+    public void DistanceForward(ArrayView<T> g, ArrayView<T> dist, int n, bool squared, T clamp)
+    {
+        Need(g.Length, (long)n * n, nameof(g));
+        Need(dist.Length, (long)n * n, nameof(dist));
+        _distForward.Value(new Index2D(n, n), g, dist, n, squared ? 1 : 0, clamp);
+    }
+
+    /// <summary>Ḡ [n, n] from d̄ and the forward output (clampOut: the clamped output value).</summary>
+    public void DistanceBackward(ArrayView<T> dbar, ArrayView<T> dist, ArrayView<T> gbar, int n, bool squared, T clampOut)
+    {
+        Need(gbar.Length, (long)n * n, nameof(gbar));
+        _distBackward.Value(n, dbar, dist, gbar, n, squared ? 1 : 0, clampOut);
+    }
+
+    /// <summary>Leg tables inv, ginv [n, n] from the Gram g.</summary>
+    public void Legs(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, int n, T tiny)
+    {
+        Need(inv.Length, (long)n * n, nameof(inv));
+        Need(ginv.Length, (long)n * n, nameof(ginv));
+        _legs.Value(new Index2D(n, n), g, inv, ginv, n, tiny);
+    }
+
+    /// <summary>angles [n, n, n] from g and inv.</summary>
+    public void AngleForward(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> angles, int n)
+    {
+        Need(angles.Length, (long)n * n * n, nameof(angles));
+        _angleForward.Value(new Index2D(n, n), g, inv, angles, n);
+    }
+
+    /// <summary>Ḡ [n, n] from the upstream rbar [n, n, n]; s1, s2, s3, t are n² scratch each.</summary>
+    public void AngleBackward(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
+        ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3, ArrayView<T> t, ArrayView<T> gbar, int n)
+    {
+        Need(rbar.Length, (long)n * n * n, nameof(rbar));
+        foreach (var v in new[] { s1, s2, s3, t, gbar }) Need(v.Length, (long)n * n, "scratch");
+        _rowPass.Value(new Index2D(n, n), g, inv, ginv, rbar, s1, s2, t, n);
+        _apexPass.Value(new Index2D(n, n), ginv, rbar, s3, n);
+        _assemble.Value(n, ginv, s1, s2, s3, t, gbar, n);
+    }
+}

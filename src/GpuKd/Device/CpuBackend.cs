@@ -1,0 +1,117 @@
+using System.Numerics;
+using GpuKd.Kernels.Cpu;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Device;
+
+/// <summary>
+/// The CPU fast path: libtorch GEMM for the products (one of the fastest kernels on the
+/// machine), hand-written SIMD C# (<c>kernels/Cpu</c>) for the fused epilogues.
+/// </summary>
+internal sealed unsafe class CpuBackend : IKdBackend
+{
+    public static readonly CpuBackend Instance = new();
+
+    public Tensor Gram(Tensor x) => x.matmul(x.transpose(-1, -2));
+
+    public Tensor SymProduct(Tensor m, Tensor x)
+    {
+        using var sym = m + m.transpose(-1, -2);
+        return sym.matmul(x);
+    }
+
+    public Tensor RowNorms(Tensor x)
+    {
+        var norms = empty(x.shape[0], dtype: x.dtype);
+        int rows = (int)x.shape[0], d = (int)x.shape[1];
+        if (x.dtype == ScalarType.Float32) CpuRows.RowNorms(TensorMemory.Ptr<float>(x), TensorMemory.Ptr<float>(norms), rows, d);
+        else CpuRows.RowNorms(TensorMemory.Ptr<double>(x), TensorMemory.Ptr<double>(norms), rows, d);
+        return norms;
+    }
+
+    public Tensor ScaleRows(Tensor x, Tensor norms, double eps)
+    {
+        using var denom = norms.clamp_min(eps).unsqueeze(1);
+        return x / denom;
+    }
+
+    public Tensor NormalizeRowsBackward(Tensor ybar, Tensor y, Tensor norms, double eps)
+    {
+        var xbar = empty_like(y);
+        int rows = (int)y.shape[0], d = (int)y.shape[1];
+        if (y.dtype == ScalarType.Float32)
+            CpuRows.NormalizeRowsBackward(TensorMemory.Ptr<float>(ybar), TensorMemory.Ptr<float>(y), TensorMemory.Ptr<float>(norms), TensorMemory.Ptr<float>(xbar), rows, d, (float)eps);
+        else
+            CpuRows.NormalizeRowsBackward(TensorMemory.Ptr<double>(ybar), TensorMemory.Ptr<double>(y), TensorMemory.Ptr<double>(norms), TensorMemory.Ptr<double>(xbar), rows, d, eps);
+        return xbar;
+    }
+
+    public Tensor Centre(Tensor x)
+    {
+        using var mean = x.mean([0L], keepdim: true);
+        return x - mean;
+    }
+
+    public Tensor DistanceForward(Tensor g, bool squared, double clamp)
+    {
+        var dist = empty_like(g);
+        int n = (int)g.shape[0];
+        if (g.dtype == ScalarType.Float32) CpuDistance.Forward(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(dist), n, squared, (float)clamp);
+        else CpuDistance.Forward(TensorMemory.Ptr<double>(g), TensorMemory.Ptr<double>(dist), n, squared, clamp);
+        return dist;
+    }
+
+    public Tensor DistanceBackward(Tensor dbar, Tensor dist, bool squared, double clamp)
+    {
+        var gbar = empty_like(dist);
+        int n = (int)dist.shape[0];
+        if (dist.dtype == ScalarType.Float32)
+            CpuDistance.Backward(TensorMemory.Ptr<float>(dbar), TensorMemory.Ptr<float>(dist), TensorMemory.Ptr<float>(gbar), n, squared, ClampOut<float>(squared, clamp));
+        else
+            CpuDistance.Backward(TensorMemory.Ptr<double>(dbar), TensorMemory.Ptr<double>(dist), TensorMemory.Ptr<double>(gbar), n, squared, ClampOut<double>(squared, clamp));
+        return gbar;
+    }
+
+    /// <summary>The forward's output value at the clamp, computed as the forward does.</summary>
+    internal static T ClampOut<T>(bool squared, double clamp) where T : IFloatingPointIeee754<T>
+        => squared ? T.CreateTruncating(clamp) : T.Sqrt(T.CreateTruncating(clamp));
+
+    public (Tensor Inv, Tensor GInv) Legs(Tensor g, double tiny)
+    {
+        var inv = empty_like(g);
+        var ginv = empty_like(g);
+        int n = (int)g.shape[0];
+        if (g.dtype == ScalarType.Float32) CpuAngles.Legs(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(inv), TensorMemory.Ptr<float>(ginv), n, (float)tiny);
+        else CpuAngles.Legs(TensorMemory.Ptr<double>(g), TensorMemory.Ptr<double>(inv), TensorMemory.Ptr<double>(ginv), n, tiny);
+        return (inv, ginv);
+    }
+
+    public Tensor AngleForward(Tensor g, Tensor inv)
+    {
+        long n = g.shape[0];
+        var angles = empty(new[] { n, n, n }, dtype: g.dtype);
+        if (g.dtype == ScalarType.Float32) CpuAngles.Forward(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(inv), TensorMemory.Ptr<float>(angles), (int)n);
+        else CpuAngles.Forward(TensorMemory.Ptr<double>(g), TensorMemory.Ptr<double>(inv), TensorMemory.Ptr<double>(angles), (int)n);
+        return angles;
+    }
+
+    public Tensor AngleBackward(Tensor g, Tensor inv, Tensor ginv, Tensor rbar)
+    {
+        long n = g.shape[0];
+        using var scratch = empty(new[] { 4, n, n }, dtype: g.dtype);
+        var gbar = empty_like(g);
+        if (g.dtype == ScalarType.Float32) Run<float>(g, inv, ginv, rbar, scratch, gbar, (int)n);
+        else Run<double>(g, inv, ginv, rbar, scratch, gbar, (int)n);
+        return gbar;
+
+        static void Run<T>(Tensor g, Tensor inv, Tensor ginv, Tensor rbar, Tensor scratch, Tensor gbar, int n)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            T* s = TensorMemory.Ptr<T>(scratch);
+            long nn = (long)n * n;
+            CpuAngles.Backward(TensorMemory.Ptr<T>(g), TensorMemory.Ptr<T>(inv), TensorMemory.Ptr<T>(ginv), TensorMemory.Ptr<T>(rbar),
+                s, s + nn, s + 2 * nn, s + 3 * nn, TensorMemory.Ptr<T>(gbar), n);
+        }
+    }
+}

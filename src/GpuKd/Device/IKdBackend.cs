@@ -1,0 +1,44 @@
+using static TorchSharp.torch;
+
+namespace GpuKd.Device;
+
+/// <summary>
+/// The primitives every fused op is built from (DESIGN §3): two products and the
+/// epilogues. Inputs are contiguous, float32 or float64, on the backend's device; outputs
+/// are new tensors of the same dtype. Both backends implement the same maths.
+/// </summary>
+internal interface IKdBackend
+{
+    /// <summary>G = X Xᵀ per batch item: x [B, n, d] → [B, n, n].</summary>
+    Tensor Gram(Tensor x);
+
+    /// <summary>(M + Mᵀ) X per batch item: m [B, n, n], x [B, n, d] → [B, n, d].</summary>
+    Tensor SymProduct(Tensor m, Tensor x);
+
+    /// <summary>Overflow-safe row norms: x [R, d] → [R].</summary>
+    Tensor RowNorms(Tensor x);
+
+    /// <summary>x / max(norms, eps) row-wise: x [R, d], norms [R] → [R, d].</summary>
+    Tensor ScaleRows(Tensor x, Tensor norms, double eps);
+
+    /// <summary>Backward of the row normalisation: (ȳ − y(y·ȳ))/n, 0 where n ≤ eps.</summary>
+    Tensor NormalizeRowsBackward(Tensor ybar, Tensor y, Tensor norms, double eps);
+
+    /// <summary>x − column means: [b, d] → [b, d].</summary>
+    Tensor Centre(Tensor x);
+
+    /// <summary>RKD pdist from the Gram g [n, n] of centred features.</summary>
+    Tensor DistanceForward(Tensor g, bool squared, double clamp);
+
+    /// <summary>Ḡ [n, n] with X̄ = (Ḡ+Ḡᵀ)X, from d̄ and the forward output.</summary>
+    Tensor DistanceBackward(Tensor dbar, Tensor dist, bool squared, double clamp);
+
+    /// <summary>Leg tables (inv, ginv) [n, n] of the angle op from the Gram g.</summary>
+    (Tensor Inv, Tensor GInv) Legs(Tensor g, double tiny);
+
+    /// <summary>ψ [n, n, n] from g and inv.</summary>
+    Tensor AngleForward(Tensor g, Tensor inv);
+
+    /// <summary>Ḡ [n, n] from the upstream gradient rbar [n, n, n].</summary>
+    Tensor AngleBackward(Tensor g, Tensor inv, Tensor ginv, Tensor rbar);
+}

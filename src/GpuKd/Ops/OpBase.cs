@@ -1,0 +1,31 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>Helpers shared by the autograd functions.</summary>
+internal static class OpBase
+{
+    /// <summary>x flattened to [b, D], contiguous, on the CPU (CUDA tensors are staged:
+    /// DESIGN §6, until the primary-context launch path exists).</summary>
+    public static Tensor Rows(Tensor x) => x.reshape(x.shape[0], -1).cpu().contiguous();
+
+    /// <summary>Records what the backward needs to know about input x: whether it wants a
+    /// gradient (TorchSharp has no needs_input_grad), its shape and its device.</summary>
+    public static void SaveInput(autograd.AutogradContext ctx, Tensor x)
+    {
+        ctx.save_data("needs", x.requires_grad);
+        ctx.save_data("shape", x.shape);
+        ctx.save_data("device", x.device);
+    }
+
+    /// <summary>True if the input recorded by <see cref="SaveInput"/> wants a gradient.</summary>
+    public static bool Needs(autograd.AutogradContext ctx) => (bool)ctx.get_data("needs");
+
+    /// <summary>The gradient for the input, shaped and placed like it.</summary>
+    public static Tensor Like(autograd.AutogradContext ctx, Tensor grad)
+        => grad.reshape((long[])ctx.get_data("shape")).to((torch.Device)ctx.get_data("device"));
+
+    /// <summary>Upstream gradient as a contiguous CPU tensor of the op's dtype.</summary>
+    public static Tensor Upstream(Tensor grad, ScalarType dtype) => grad.to(dtype).cpu().contiguous();
+}

@@ -1,0 +1,37 @@
+using static TorchSharp.torch;
+
+namespace GpuKd;
+
+/// <summary>Input checks shared by every op: clear <see cref="ArgumentException"/>s that
+/// name the argument and say what was expected.</summary>
+internal static class Validate
+{
+    /// <summary>x must be a float32/float64 tensor of rank in [minRank, maxRank] with no
+    /// zero-sized dimension; in check mode it must also be finite.</summary>
+    public static void Features(Tensor? x, string name, int minRank = 2, int maxRank = int.MaxValue)
+    {
+        if (x is null) throw new ArgumentNullException(name);
+        if (x.dtype != ScalarType.Float32 && x.dtype != ScalarType.Float64)
+            throw new ArgumentException($"{name} must be float32 or float64, got {x.dtype}.", name);
+        if (x.dim() < minRank || x.dim() > maxRank)
+        {
+            string want = maxRank == int.MaxValue ? $"at least {minRank}" : minRank == maxRank ? $"{minRank}" : $"{minRank} to {maxRank}";
+            throw new ArgumentException($"{name} must have rank {want}, got shape [{string.Join(", ", x.shape)}].", name);
+        }
+        if (x.numel() == 0)
+            throw new ArgumentException($"{name} must not be empty, got shape [{string.Join(", ", x.shape)}].", name);
+        if (gpukd.check_inputs)
+        {
+            using var finite = x.isfinite().all();
+            if (!finite.item<bool>())
+                throw new ArgumentException($"{name} contains NaN or Inf (check mode is on: gpukd.check_inputs / {gpukd.CheckVariable}).", name);
+        }
+    }
+
+    /// <summary>A strictly positive, finite scalar option.</summary>
+    public static void Positive(double value, string name)
+    {
+        if (!(value > 0) || double.IsInfinity(value))
+            throw new ArgumentException($"{name} must be a positive finite number, got {value}.", name);
+    }
+}
