@@ -1,0 +1,34 @@
+using System.Reflection;
+
+namespace GpuKd.Kernels.Ilgpu;
+
+/// <summary>Every ILGPU kernel entry point of the library, for float and double: what the
+/// PTX build check (and the GPU harness) compiles.</summary>
+public static class KernelCatalog
+{
+    /// <summary>(name, closed generic method, explicitly grouped?) for each kernel and type.</summary>
+    public static IReadOnlyList<(string Name, MethodInfo Method, bool ExplicitlyGrouped)> All()
+    {
+        var list = new List<(string, MethodInfo, bool)>();
+        foreach (var type in new[] { typeof(float), typeof(double) })
+        {
+            Add(list, typeof(MatMulKernel), nameof(MatMulKernel.MatMul), type, explicitlyGrouped: true);
+            foreach (var m in new[] { nameof(RowKernels.RowNorms), nameof(RowKernels.ScaleRows), nameof(RowKernels.NormalizeRowsBackward),
+                                      nameof(RowKernels.ColumnMeans), nameof(RowKernels.SubtractColumnMeans) })
+                Add(list, typeof(RowKernels), m, type, false);
+            foreach (var m in new[] { nameof(DistanceKernels.Forward), nameof(DistanceKernels.Backward) })
+                Add(list, typeof(DistanceKernels), m, type, false);
+            foreach (var m in new[] { nameof(AngleKernels.Legs), nameof(AngleKernels.Forward), nameof(AngleKernels.RowPass),
+                                      nameof(AngleKernels.ApexPass), nameof(AngleKernels.Assemble) })
+                Add(list, typeof(AngleKernels), m, type, false);
+        }
+        return list;
+    }
+
+    static void Add(List<(string, MethodInfo, bool)> list, Type owner, string name, Type element, bool explicitlyGrouped)
+    {
+        var method = owner.GetMethod(name, BindingFlags.Public | BindingFlags.Static)
+            ?? throw new InvalidOperationException($"kernel {owner.Name}.{name} not found");
+        list.Add(($"{owner.Name}.{name}<{element.Name}>", method.MakeGenericMethod(element), explicitlyGrouped));
+    }
+}
