@@ -33,7 +33,7 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
         var norms = backend.RowNorms(rows);
         var unit = backend.ScaleRows(rows, norms, eps);
         var a = backend.Gram(unit.reshape(batch, n, c));
-        OpBase.SaveInput(ctx, x);
+        OpBase.SaveInput(ctx, x, backend);
         ctx.save_data("eps", eps);
         ctx.save_for_backward([unit.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
         var result = x.dim() == 3 ? a : a.squeeze(0);
@@ -46,7 +46,7 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         Tensor unit = saved[0], norms = saved[1];
-        var backend = KdRuntime.For(unit);
+        var backend = OpBase.Backend(ctx);
         var abar = OpBase.Upstream(grad, unit.dtype);
         if (abar.dim() == 2) abar = abar.unsqueeze(0);
         long batch = abar.shape[0], n = abar.shape[1], c = unit.shape[1];

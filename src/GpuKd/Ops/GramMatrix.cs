@@ -30,7 +30,7 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         var rows = OpBase.Rows(x);
         var g = backend.Gram(rows.unsqueeze(0)).squeeze(0);
         ctx.save_data("normalize", normalize);
-        OpBase.SaveInput(ctx, x);
+        OpBase.SaveInput(ctx, x, backend);
         Tensor result = g;
         if (normalize)
         {
@@ -48,7 +48,7 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         var rows = saved[0];
-        var backend = KdRuntime.For(rows);
+        var backend = OpBase.Backend(ctx);
         var gbar = OpBase.Upstream(grad, rows.dtype);
         if ((bool)ctx.get_data("normalize"))
             gbar = backend.NormalizeRowsBackward(gbar, saved[1], saved[2], Eps);

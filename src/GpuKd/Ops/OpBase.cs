@@ -1,3 +1,4 @@
+using GpuKd.Device;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,13 +12,19 @@ internal static class OpBase
     public static Tensor Rows(Tensor x) => x.reshape(x.shape[0], -1).cpu().contiguous();
 
     /// <summary>Records what the backward needs to know about input x: whether it wants a
-    /// gradient (TorchSharp has no needs_input_grad), its shape and its device.</summary>
-    public static void SaveInput(autograd.AutogradContext ctx, Tensor x)
+    /// gradient (TorchSharp has no needs_input_grad), its shape and its device.
+    /// The backend chosen in the forward is recorded too: the backward may run on another
+    /// thread, where a <see cref="gpukd.use_backend"/> scope does not reach.</summary>
+    public static void SaveInput(autograd.AutogradContext ctx, Tensor x, IKdBackend backend)
     {
+        ctx.save_data("backend", backend);
         ctx.save_data("needs", x.requires_grad);
         ctx.save_data("shape", x.shape);
         ctx.save_data("device", x.device);
     }
+
+    /// <summary>The backend the forward ran on.</summary>
+    public static IKdBackend Backend(autograd.AutogradContext ctx) => (IKdBackend)ctx.get_data("backend");
 
     /// <summary>True if the input recorded by <see cref="SaveInput"/> wants a gradient.</summary>
     public static bool Needs(autograd.AutogradContext ctx) => (bool)ctx.get_data("needs");

@@ -31,7 +31,7 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         var centred = backend.Centre(OpBase.Rows(x));
         var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
         var dist = backend.DistanceForward(g, squared, Clamp);
-        OpBase.SaveInput(ctx, x);
+        OpBase.SaveInput(ctx, x, backend);
         ctx.save_data("squared", squared);
         ctx.save_for_backward([centred.MoveToOuterDisposeScope(), dist.MoveToOuterDisposeScope()]);
         return dist.to(x.device).MoveToOuterDisposeScope();
@@ -43,7 +43,7 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         Tensor centred = saved[0], dist = saved[1];
-        var backend = KdRuntime.For(centred);
+        var backend = OpBase.Backend(ctx);
         var gbar = backend.DistanceBackward(OpBase.Upstream(grad, dist.dtype), dist, (bool)ctx.get_data("squared"), Clamp);
         var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];

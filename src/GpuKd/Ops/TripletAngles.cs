@@ -32,7 +32,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
         var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
         var (inv, ginv) = backend.Legs(g, Tiny);
         var angles = backend.AngleForward(g, inv);
-        OpBase.SaveInput(ctx, x);
+        OpBase.SaveInput(ctx, x, backend);
         ctx.save_for_backward([centred.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope(),
             inv.MoveToOuterDisposeScope(), ginv.MoveToOuterDisposeScope()]);
         return angles.to(x.device).MoveToOuterDisposeScope();
@@ -44,7 +44,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         Tensor centred = saved[0], g = saved[1], inv = saved[2], ginv = saved[3];
-        var backend = KdRuntime.For(centred);
+        var backend = OpBase.Backend(ctx);
         var gbar = backend.AngleBackward(g, inv, ginv, OpBase.Upstream(grad, g.dtype));
         var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope()];
