@@ -1,1 +1,43 @@
-Console.WriteLine("gpukd");
+using GpuKd.Cli;
+
+// gpukd: the command-line program of GpuKd (run it as ./gpukd from the repository root).
+const string Usage = """
+    usage: gpukd [command]
+
+      (none)          check, then bench --quick (the main job)
+      check           value and gradient of every op, backend and dtype vs the float64
+                      reference; exit code 1 if any row fails
+      bench [--quick] GpuKd (CPU backend) beside the reference compositions: forward+backward
+                      median time and peak extra memory per op and size
+      --help          this text
+
+    environment: GPUKD_BACKEND=auto|cpu|ilgpu (default backend), GPUKD_CHECK=1 (NaN/Inf input check)
+    careful benchmarks: dotnet run -c Release --project bench/GpuKd.Bench -- --filter '*' --job short
+    """;
+
+var stdout = Console.Out;
+switch (args)
+{
+    case []:
+        {
+            int failed = Check.Run(stdout);
+            stdout.WriteLine();
+            Bench.Run(stdout, quick: true);
+            return failed > 0 ? 1 : 0;
+        }
+    case ["check"]:
+        return Check.Run(stdout) > 0 ? 1 : 0;
+    case ["bench"]:
+        Bench.Run(stdout, quick: false);
+        return 0;
+    case ["bench", "--quick"]:
+        Bench.Run(stdout, quick: true);
+        return 0;
+    case ["--help" or "-h" or "help"]:
+        stdout.WriteLine(Usage);
+        return 0;
+    default:
+        Console.Error.WriteLine($"gpukd: unknown arguments '{string.Join(' ', args)}'");
+        Console.Error.WriteLine(Usage);
+        return 2;
+}

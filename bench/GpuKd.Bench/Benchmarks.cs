@@ -1,0 +1,100 @@
+using BenchmarkDotNet.Attributes;
+using GpuKd.Reference;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Bench;
+
+/// <summary>
+/// Shared set-up of every relation-op benchmark: float32 features x [b, D] (seeded), one
+/// forward + backward per invocation with a fixed upstream gradient, on a fresh leaf copy of
+/// x, so that the reference composition (baseline) and GpuKd see identical inputs. GpuKd
+/// runs its CPU backend. BenchmarkDotNet's MemoryDiagnoser sees managed allocations only;
+/// libtorch's native tensor memory is not in its "Allocated" column (`./gpukd bench` prints
+/// an estimate of it).
+/// </summary>
+[MemoryDiagnoser]
+public abstract class RelationBench
+{
+    Tensor _x = null!;
+    Tensor _upstream = null!;
+
+    /// <summary>Batch size b.</summary>
+    public abstract long B { get; set; }
+
+    /// <summary>Flattened feature size D.</summary>
+    public abstract long D { get; set; }
+
+    /// <summary>The published composition (ReferenceOps).</summary>
+    protected abstract Tensor Reference(Tensor x);
+
+    /// <summary>The fused GpuKd op.</summary>
+    protected abstract Tensor Fused(Tensor x);
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        gpukd.backend = KdBackend.Cpu;
+        _x = torch.randn([B, D], dtype: ScalarType.Float32, generator: new torch.Generator(42));
+        using var scope = torch.NewDisposeScope();
+        // The upstream gradient has the output's shape; take it from the reference's output.
+        var y = Reference(_x);
+        _upstream = torch.randn(y.shape, dtype: ScalarType.Float32, generator: new torch.Generator(7)).DetachFromDisposeScope();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _x.Dispose();
+        _upstream.Dispose();
+    }
+
+    [Benchmark(Baseline = true, Description = "reference")]
+    public void ReferenceForwardBackward() => ForwardBackward(Reference);
+
+    [Benchmark(Description = "GpuKd")]
+    public void GpuKdForwardBackward() => ForwardBackward(Fused);
+
+    void ForwardBackward(Func<Tensor, Tensor> op)
+    {
+        using var scope = torch.NewDisposeScope();
+        var leaf = _x.detach().requires_grad_(true);
+        op(leaf).backward([_upstream]);
+    }
+}
+
+/// <summary>Gram matrix X Xᵀ.</summary>
+public class GramMatrixBench : RelationBench
+{
+    [Params(64, 256)] public override long B { get; set; }
+    [Params(128, 1024)] public override long D { get; set; }
+    protected override Tensor Reference(Tensor x) => ReferenceOps.GramMatrix(x);
+    protected override Tensor Fused(Tensor x) => gpukd.functional.gram_matrix(x);
+}
+
+/// <summary>Cosine-similarity matrix of the rows.</summary>
+public class CosineSimilarityBench : RelationBench
+{
+    [Params(64, 256)] public override long B { get; set; }
+    [Params(128, 1024)] public override long D { get; set; }
+    protected override Tensor Reference(Tensor x) => ReferenceOps.CosineSimilarityMatrix(x);
+    protected override Tensor Fused(Tensor x) => gpukd.functional.cosine_similarity_matrix(x);
+}
+
+/// <summary>RKD pairwise distances.</summary>
+public class PairwiseDistancesBench : RelationBench
+{
+    [Params(64, 256)] public override long B { get; set; }
+    [Params(128, 1024)] public override long D { get; set; }
+    protected override Tensor Reference(Tensor x) => ReferenceOps.PairwiseDistances(x);
+    protected override Tensor Fused(Tensor x) => gpukd.functional.pairwise_distances(x);
+}
+
+/// <summary>RKD triplet angles (b³ output; the reference also builds b×b×D differences).</summary>
+public class TripletAnglesBench : RelationBench
+{
+    [Params(32, 128)] public override long B { get; set; }
+    [Params(128)] public override long D { get; set; }
+    protected override Tensor Reference(Tensor x) => ReferenceOps.TripletAngles(x);
+    protected override Tensor Fused(Tensor x) => gpukd.functional.triplet_angles(x);
+}
