@@ -20,7 +20,7 @@ public sealed class BadInputTests(KdBackend backend) : BackendFixture(backend)
     void AssertRejects(string op, Tensor x, string why, string parameter = "x")
     {
         var c = OpCases.Get(op);
-        Assert.That(() => c.Ours(x), ThrowsNaming(parameter), Where(op, why, $"shape [{string.Join(", ", x.shape)}]", x.dtype));
+        Assert.That(() => c.Ours(x), ThrowsNaming(parameter), Label(op, why, $"shape [{string.Join(", ", x.shape)}]", x.dtype));
     }
 
     [TestCaseSource(typeof(OpCases), nameof(OpCases.FunctionNames))]
@@ -68,6 +68,6 @@ public sealed class BadInputTests(KdBackend backend) : BackendFixture(backend)
         using var _ = UseBackend();
         using var scope = NewDisposeScope();
         var x = Inputs.Randn([3, 4]);
-        Assert.That(() => gpukd.functional.cosine_similarity_matrix(x, eps), ThrowsNaming("eps"), Where(OpCases.Cosine, $"eps={eps}"));
+        Assert.That(() => gpukd.functional.cosine_similarity_matrix(x, eps), ThrowsNaming("eps"), Label(OpCases.Cosine, $"eps={eps}"));
     }
 }

@@ -26,7 +26,7 @@ public sealed class CosineBatchedTests(KdBackend backend) : BackendFixture(backe
         foreach (var (bb, n, ch) in Sizes)
         {
             using var scope = NewDisposeScope();
-            var where = Where(OpCases.CosineBatched, $"B={bb}", $"N={n}", $"C={ch}", dtype);
+            var where = Label(OpCases.CosineBatched, $"B={bb}", $"N={n}", $"C={ch}", dtype);
             var x = Inputs.Randn([bb, n, ch], dtype);
             var w = Autodiff.Weights([bb, n, n], dtype);
             var (batched, batchedGrad) = Autodiff.ValueAndGrad(Cosine, x, w);

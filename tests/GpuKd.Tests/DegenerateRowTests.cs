@@ -50,7 +50,7 @@ public sealed class DegenerateRowTests(KdBackend backend) : BackendFixture(backe
             var x = Inputs.WithDuplicateRow(Inputs.Randn(c.InputShape(b, d)), 1, 0);
             // With b = 2 every leg is degenerate and the reference's angle gradient is 0, not huge.
             var diverges = c.DuplicateRowDiverges && b >= 3;
-            AssertMatches(c, x, b, d, diverges, Where(op, $"b={b}", $"D={d}", "row 1 = row 0"));
+            AssertMatches(c, x, b, d, diverges, Label(op, $"b={b}", $"D={d}", "row 1 = row 0"));
         }
     }
 
@@ -65,7 +65,7 @@ public sealed class DegenerateRowTests(KdBackend backend) : BackendFixture(backe
             using var scope = NewDisposeScope();
             var row = Inputs.Randn(c.Batched ? [2, 1, d] : [1, d]);
             var x = row.expand(c.InputShape(b, d)).contiguous();
-            AssertMatches(c, x, b, d, diverges: false, Where(op, $"b={b}", $"D={d}", "all rows equal"));
+            AssertMatches(c, x, b, d, diverges: false, Label(op, $"b={b}", $"D={d}", "all rows equal"));
         }
     }
 
@@ -80,7 +80,7 @@ public sealed class DegenerateRowTests(KdBackend backend) : BackendFixture(backe
             var x = Inputs.WithZeroRow(Inputs.Randn(c.InputShape(b, d)), 0);
             // With b = 1 the zero row has no partner: the reference's gradient is 0·1e12 = 0 there.
             var diverges = c.ZeroRowDiverges && b >= 2;
-            AssertMatches(c, x, b, d, diverges, Where(op, $"b={b}", $"D={d}", "row 0 = 0"),
+            AssertMatches(c, x, b, d, diverges, Label(op, $"b={b}", $"D={d}", "row 0 = 0"),
                           regularRows: g => g.narrow(-2, 1, b - 1));
         }
     }
@@ -101,7 +101,7 @@ public sealed class DegenerateRowTests(KdBackend backend) : BackendFixture(backe
                 var row = x.select(-2, 0);
                 row.mul_(1e-13 / row.norm(-1, keepdim: true));
             }
-            AssertMatches(c, x, b, d, diverges: true, Where(op, $"b={b}", $"D={d}", "‖row 0‖ = 1e-13"),
+            AssertMatches(c, x, b, d, diverges: true, Label(op, $"b={b}", $"D={d}", "‖row 0‖ = 1e-13"),
                           regularRows: g => g.narrow(-2, 1, b - 1));
         }
     }

@@ -23,7 +23,7 @@ public sealed class DeterminismTests(KdBackend backend) : BackendFixture(backend
         var x = Inputs.Randn(c.InputShape(b, d), dtype);
         var (v1, g1) = Autodiff.ValueAndGrad(c.Ours, x);
         var (v2, g2) = Autodiff.ValueAndGrad(c.Ours, x);
-        var where = Where(op, $"b={b}", $"D={d}", dtype, $"{torch.get_num_threads()} torch threads");
+        var where = Label(op, $"b={b}", $"D={d}", dtype, $"{torch.get_num_threads()} torch threads");
         Assert.That(Tolerances.Identical(v1, v2), $"{where}: values differ between calls");
         Assert.That(Tolerances.Identical(g1, g2), $"{where}: gradients differ between calls");
     }

@@ -28,7 +28,7 @@ public sealed class Float32AccuracyTests(KdBackend backend) : BackendFixture(bac
         foreach (var (b, d) in Float32Sizes)
         {
             using var scope = NewDisposeScope();
-            AssertMeetsBar(c, Inputs.Randn(c.InputShape(b, d), ScalarType.Float32), Where(op, $"b={b}", $"D={d}"));
+            AssertMeetsBar(c, Inputs.Randn(c.InputShape(b, d), ScalarType.Float32), Label(op, $"b={b}", $"D={d}"));
         }
     }
 
@@ -44,7 +44,7 @@ public sealed class Float32AccuracyTests(KdBackend backend) : BackendFixture(bac
         foreach (var (b, d) in Float32Sizes)
         {
             using var scope = NewDisposeScope();
-            var where = Where(op, $"b={b}", $"D={d}", "offset 100");
+            var where = Label(op, $"b={b}", $"D={d}", "offset 100");
             var x = Inputs.Offset(c.InputShape(b, d), ScalarType.Float32);
             AssertMeetsBar(c, x, where);
             if (d > Float32Comparison.MaxDifferenceD) continue;
@@ -61,7 +61,7 @@ public sealed class Float32AccuracyTests(KdBackend backend) : BackendFixture(bac
         foreach (var (b, d) in Float32Sizes.Where(s => s.D <= Float32Comparison.MaxDifferenceD))
         {
             using var scope = NewDisposeScope();
-            var where = Where(op, $"b={b}", $"D={d}");
+            var where = Label(op, $"b={b}", $"D={d}");
             var x = Inputs.Randn(c.InputShape(b, d), ScalarType.Float32);
             var perturbed = Inputs.Perturbed(x);
             AssertMeetsBar(c, perturbed, $"{where} perturbed");

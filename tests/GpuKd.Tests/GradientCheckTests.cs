@@ -28,7 +28,7 @@ public sealed class GradientCheckTests(KdBackend backend) : BackendFixture(backe
         foreach (var (b, d) in GradCheckSizes.Where(s => !(c.LocallyConstantIn1D && s.D == 1)))
         {
             using var scope = NewDisposeScope();
-            GradCheck.Check(Where(op, $"b={b}", $"D={d}"), xs => c.Ours(xs[0]), Inputs.Randn(c.InputShape(b, d)));
+            GradCheck.Check(Label(op, $"b={b}", $"D={d}"), xs => c.Ours(xs[0]), Inputs.Randn(c.InputShape(b, d)));
         }
     }
 }

@@ -43,7 +43,7 @@ public sealed class LayoutTests(KdBackend backend) : BackendFixture(backend)
             var tolerance = dtype == ScalarType.Float64 ? Tolerances.SameComputation : 1e-6;
             foreach (var (name, view) in Views(c, b, d, dtype))
             {
-                var where = Where(op, $"b={b}", $"D={d}", dtype, name);
+                var where = Label(op, $"b={b}", $"D={d}", dtype, name);
                 Assert.That(name == "storage offset" ? view.storage_offset() > 0 : !view.is_contiguous(), $"{where}: the test view is not what it claims");
                 var (value, grad) = Autodiff.ValueAndGrad(c.Ours, view);
                 var (expected, expectedGrad) = Autodiff.ValueAndGrad(c.Ours, view.contiguous());
@@ -64,7 +64,7 @@ public sealed class LayoutTests(KdBackend backend) : BackendFixture(backend)
         var x4 = Inputs.Randn([b, 2, 3, 2]);
         var (value, grad) = Autodiff.ValueAndGrad(c.Ours, x4);
         var (flat, flatGrad) = Autodiff.ValueAndGrad(c.Ours, x4.reshape(b, 12));
-        Tolerances.AssertClose(value, flat, Tolerances.SameComputation, Where(op, "[b, 2, 3, 2] vs [b, 12]: value"));
-        Tolerances.AssertClose(grad.reshape(b, 12), flatGrad, Tolerances.SameComputation, Where(op, "[b, 2, 3, 2] vs [b, 12]: gradient"), floor: 1);
+        Tolerances.AssertClose(value, flat, Tolerances.SameComputation, Label(op, "[b, 2, 3, 2] vs [b, 12]: value"));
+        Tolerances.AssertClose(grad.reshape(b, 12), flatGrad, Tolerances.SameComputation, Label(op, "[b, 2, 3, 2] vs [b, 12]: gradient"), floor: 1);
     }
 }

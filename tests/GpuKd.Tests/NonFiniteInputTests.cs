@@ -39,7 +39,7 @@ public sealed class NonFiniteInputTests(KdBackend backend) : BackendFixture(back
                 using var scope = NewDisposeScope();
                 var (value, grad) = Autodiff.ValueAndGrad(c.Ours, Poisoned(c, poison, dtype));
                 Assert.That(Tolerances.AllFinite(value) && Tolerances.AllFinite(grad), Is.False,
-                            $"{Where(op, dtype, poison)}: all finite, a silent wrong answer");
+                            $"{Label(op, dtype, poison)}: all finite, a silent wrong answer");
             }
         }
         finally { gpukd.check_inputs = saved; }
@@ -61,12 +61,12 @@ public sealed class NonFiniteInputTests(KdBackend backend) : BackendFixture(back
                 var x = Poisoned(c, poison, dtype);
                 Assert.That(() => c.Ours(x),
                             Throws.InstanceOf<ArgumentException>().With.Property(nameof(ArgumentException.ParamName)).EqualTo("x"),
-                            Where(op, dtype, poison));
+                            Label(op, dtype, poison));
             }
             // The check must not reject finite input.
             using var finiteScope = NewDisposeScope();
             var (b, d) = TypicalSize;
-            Assert.That(() => c.Ours(Inputs.Randn(c.InputShape(b, d))), Throws.Nothing, Where(op, "finite input in check mode"));
+            Assert.That(() => c.Ours(Inputs.Randn(c.InputShape(b, d))), Throws.Nothing, Label(op, "finite input in check mode"));
         }
         finally { gpukd.check_inputs = saved; }
     }

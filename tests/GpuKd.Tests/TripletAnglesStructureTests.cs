@@ -34,7 +34,7 @@ public sealed class TripletAnglesStructureTests(KdBackend backend) : BackendFixt
         foreach (var b in Batches)
         {
             using var scope = NewDisposeScope();
-            var where = Where(OpCases.TripletAngles, $"b={b}", $"D={d}", dtype);
+            var where = Label(OpCases.TripletAngles, $"b={b}", $"D={d}", dtype);
             var a = Angles(Inputs.Randn([b, d], dtype));
             Assert.That(a.shape, Is.EqualTo(new long[] { b, b, b }), $"{where}: shape");
             Assert.That(a.dtype, Is.EqualTo(dtype), $"{where}: dtype");
@@ -66,6 +66,6 @@ public sealed class TripletAnglesStructureTests(KdBackend backend) : BackendFixt
         var expected = zeros([2, 2, 2], ScalarType.Float64);
         expected[0, 1, 1] = tensor(1.0);
         expected[1, 0, 0] = tensor(1.0);
-        Tolerances.AssertClose(a, expected, 1e-14, Where(OpCases.TripletAngles, "b=2"));
+        Tolerances.AssertClose(a, expected, 1e-14, Label(OpCases.TripletAngles, "b=2"));
     }
 }
