@@ -9,22 +9,18 @@ namespace GpuKd.Kernels.Cpu;
 /// </summary>
 public static unsafe class CpuAngles
 {
-    /// <summary>inv_ab = 1/max(d_ab, tiny), ginv_ab = inv_ab where d_ab &gt; tiny else 0.</summary>
-    public static void Legs<T>(T* g, T* inv, T* ginv, int n, T tiny) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>inv_ab = 1/max(d_ab, tiny) (0 for d_ab = 0), ginv_ab = inv_ab where d_ab &gt; tiny else 0.</summary>
+    public static void Legs<T>(T* g, T* x, T* inv, T* ginv, int n, int d, T tiny) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        T tau = CpuPairDistance.Tau<T>();
         Parallel.For(0, n, a =>
         {
-            T gaa = g[(long)a * n + a];
             for (int b = 0; b < n; b++)
             {
-                int lo = Math.Min(a, b), hi = Math.Max(a, b);
-                T glh = g[(long)lo * n + hi];
-                T q = gaa + g[(long)b * n + b] - (glh + glh);
-                if (q < T.Zero) q = T.Zero;
-                T d = T.Sqrt(q);
-                T iv = T.One / (d < tiny ? tiny : d);
+                T len = T.Sqrt(CpuPairDistance.Squared(g, x, n, d, a, b, tau));
+                T iv = len == T.Zero ? T.Zero : T.One / (len < tiny ? tiny : len);   // zero leg → angles exactly 0
                 inv[(long)a * n + b] = iv;
-                ginv[(long)a * n + b] = d <= tiny ? T.Zero : iv;
+                ginv[(long)a * n + b] = len <= tiny ? T.Zero : iv;
             }
         });
     }

@@ -6,18 +6,16 @@ namespace GpuKd.Kernels.Cpu;
 /// <see cref="Ilgpu.DistanceKernels"/>). O(b²): negligible next to the Gram's b²D.</summary>
 public static unsafe class CpuDistance
 {
-    /// <summary>dist[i,j] from the Gram g [n, n] of centred features.</summary>
-    public static void Forward<T>(T* g, T* dist, int n, bool squared, T clamp) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>dist[i,j] from the Gram g [n, n] of the centred features x [n, d].</summary>
+    public static void Forward<T>(T* g, T* x, T* dist, int n, int d, bool squared, T clamp) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        T tau = CpuPairDistance.Tau<T>();
         Parallel.For(0, n, i =>
         {
-            T gii = g[(long)i * n + i];
             for (int j = 0; j < n; j++)
             {
                 if (i == j) { dist[(long)i * n + j] = T.Zero; continue; }
-                int lo = Math.Min(i, j), hi = Math.Max(i, j);   // bit-symmetric result
-                T glh = g[(long)lo * n + hi];
-                T q = gii + g[(long)j * n + j] - (glh + glh);
+                T q = CpuPairDistance.Squared(g, x, n, d, i, j, tau);
                 if (q < clamp) q = clamp;
                 dist[(long)i * n + j] = squared ? q : T.Sqrt(q);
             }

@@ -6,7 +6,7 @@ namespace GpuKd.Kernels.Ilgpu;
 /// <summary>
 /// RKD triplet angles from the Gram matrix G of centred features (DESIGN §3–4):
 /// ψ_abc = (G_bc + G_aa − G_ab − G_ac) / (d_ab d_ac), 0 where b = a or c = a.
-/// Leg tables: inv_ab = 1/max(d_ab, 1e-12) (the reference's F.normalize) and
+/// Leg tables: inv_ab = 1/max(d_ab, 1e-12) (the reference's F.normalize; 0 for d_ab = 0) and
 /// ginv_ab = inv_ab where d_ab &gt; 1e-12, else 0 (a degenerate leg passes no gradient).
 /// The backward never stores anything b³ but the upstream it is given: each output of
 /// each pass is owned by one thread and summed in a fixed order.
@@ -14,17 +14,16 @@ namespace GpuKd.Kernels.Ilgpu;
 public static class AngleKernels
 {
     /// <summary>One thread per (a, b): index.X = b, index.Y = a.</summary>
-    public static void Legs<T>(Index2D ab, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, int n, T tiny)
+    public static void Legs<T>(Index2D ab, ArrayView<T> g, ArrayView<T> x, ArrayView<T> inv, ArrayView<T> ginv, int n, int d, T tiny, T tau)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int a = ab.Y, b = ab.X;
-        int lo = a < b ? a : b, hi = a < b ? b : a;
-        T q = g[(long)a * n + a] + g[(long)b * n + b] - (g[(long)lo * n + hi] + g[(long)lo * n + hi]);
-        if (q < T.Zero) q = T.Zero;
-        T d = T.Sqrt(q);
-        T iv = T.One / (d < tiny ? tiny : d);
+        T len = T.Sqrt(PairDistance.Squared(g, x, n, d, a, b, tau));
+        // A leg of length exactly 0 (b = a, or a duplicate row) is the zero vector, which
+        // F.normalize leaves at 0: its angles are exactly 0, never round-off × 1e12.
+        T iv = len == T.Zero ? T.Zero : T.One / (len < tiny ? tiny : len);
         inv[(long)a * n + b] = iv;
-        ginv[(long)a * n + b] = d <= tiny ? T.Zero : iv;
+        ginv[(long)a * n + b] = len <= tiny ? T.Zero : iv;
     }
 
     /// <summary>ψ_abc with legs scaled by <paramref name="legs"/> (inv for the value, ginv for

@@ -5,21 +5,19 @@ namespace GpuKd.Kernels.Ilgpu;
 
 /// <summary>
 /// RKD pdist epilogue on a Gram matrix G of centred features (DESIGN §3):
-/// q_ij = G_ii + G_jj − 2G_ij, clamped below at <c>clamp</c>, √ unless squared,
+/// q_ij = G_ii + G_jj − 2G_ij (recomputed from X where round-off dominates it), clamped below at <c>clamp</c>, √ unless squared,
 /// diagonal exactly 0. The backward assembles Ḡ so that X̄ = (Ḡ+Ḡᵀ)X.
 /// </summary>
 public static class DistanceKernels
 {
     /// <summary>One thread per (i, j); index.X = j, index.Y = i.</summary>
-    public static void Forward<T>(Index2D ij, ArrayView<T> g, ArrayView<T> dist, int n, int squared, T clamp)
+    public static void Forward<T>(Index2D ij, ArrayView<T> g, ArrayView<T> x, ArrayView<T> dist, int n, int d, int squared, T clamp, T tau)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = ij.Y, j = ij.X;
         long o = (long)i * n + j;
         if (i == j) { dist[o] = T.Zero; return; }
-        // G[min,max] keeps the result bit-symmetric even if G is not.
-        int lo = i < j ? i : j, hi = i < j ? j : i;
-        T q = g[(long)i * n + i] + g[(long)j * n + j] - (g[(long)lo * n + hi] + g[(long)lo * n + hi]);
+        T q = PairDistance.Squared(g, x, n, d, i, j, tau);
         if (q < clamp) q = clamp; // NaN compares false and is kept
         dist[o] = squared != 0 ? q : T.Sqrt(q);
     }

@@ -21,9 +21,9 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _normBackward;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>> _columnMeans;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _subtractMeans;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, int, int, T>> _distForward;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>> _distForward;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _distBackward;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _legs;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T>> _legs;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _angleForward;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _rowPass;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _apexPass;
@@ -39,9 +39,9 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _normBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(RowKernels.NormalizeRowsBackward));
         _columnMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>(RowKernels.ColumnMeans));
         _subtractMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(RowKernels.SubtractColumnMeans));
-        _distForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, int, int, T>(DistanceKernels.Forward));
+        _distForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>(DistanceKernels.Forward));
         _distBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(DistanceKernels.Backward));
-        _legs = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(AngleKernels.Legs));
+        _legs = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T>(AngleKernels.Legs));
         _angleForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Forward));
         _rowPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.RowPass));
         _apexPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.ApexPass));
@@ -124,12 +124,13 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _subtractMeans.Value(checked(rows * d), x, mean, xc, d);
     }
 
-    /// <summary>RKD pdist from the Gram g [n, n] into dist [n, n].</summary>
-    public void DistanceForward(ArrayView<T> g, ArrayView<T> dist, int n, bool squared, T clamp)
+    /// <summary>RKD pdist from the Gram g [n, n] of the centred rows x [n, d] into dist [n, n].</summary>
+    public void DistanceForward(ArrayView<T> g, ArrayView<T> x, ArrayView<T> dist, int n, int d, bool squared, T clamp)
     {
         Need(g.Length, (long)n * n, nameof(g));
+        Need(x.Length, (long)n * d, nameof(x));
         Need(dist.Length, (long)n * n, nameof(dist));
-        _distForward.Value(new Index2D(n, n), g, dist, n, squared ? 1 : 0, clamp);
+        _distForward.Value(new Index2D(n, n), g, x, dist, n, d, squared ? 1 : 0, clamp, Cpu.CpuPairDistance.Tau<T>());
     }
 
     /// <summary>Ḡ [n, n] from d̄ and the forward output (clampOut: the clamped output value).</summary>
@@ -139,12 +140,13 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _distBackward.Value(n, dbar, dist, gbar, n, squared ? 1 : 0, clampOut);
     }
 
-    /// <summary>Leg tables inv, ginv [n, n] from the Gram g.</summary>
-    public void Legs(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, int n, T tiny)
+    /// <summary>Leg tables inv, ginv [n, n] from the Gram g of the centred rows x [n, d].</summary>
+    public void Legs(ArrayView<T> g, ArrayView<T> x, ArrayView<T> inv, ArrayView<T> ginv, int n, int d, T tiny)
     {
+        Need(x.Length, (long)n * d, nameof(x));
         Need(inv.Length, (long)n * n, nameof(inv));
         Need(ginv.Length, (long)n * n, nameof(ginv));
-        _legs.Value(new Index2D(n, n), g, inv, ginv, n, tiny);
+        _legs.Value(new Index2D(n, n), g, x, inv, ginv, n, d, tiny, Cpu.CpuPairDistance.Tau<T>());
     }
 
     /// <summary>angles [n, n, n] from g and inv.</summary>

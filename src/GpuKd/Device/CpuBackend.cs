@@ -53,12 +53,12 @@ internal sealed unsafe class CpuBackend : IKdBackend
         return x - mean;
     }
 
-    public Tensor DistanceForward(Tensor g, bool squared, double clamp)
+    public Tensor DistanceForward(Tensor g, Tensor x, bool squared, double clamp)
     {
         var dist = empty_like(g);
-        int n = (int)g.shape[0];
-        if (g.dtype == ScalarType.Float32) CpuDistance.Forward(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(dist), n, squared, (float)clamp);
-        else CpuDistance.Forward(TensorMemory.Ptr<double>(g), TensorMemory.Ptr<double>(dist), n, squared, clamp);
+        int n = (int)g.shape[0], d = (int)x.shape[1];
+        if (g.dtype == ScalarType.Float32) CpuDistance.Forward(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(x), TensorMemory.Ptr<float>(dist), n, d, squared, (float)clamp);
+        else CpuDistance.Forward(TensorMemory.Ptr<double>(g), TensorMemory.Ptr<double>(x), TensorMemory.Ptr<double>(dist), n, d, squared, clamp);
         return dist;
     }
 
@@ -77,13 +77,13 @@ internal sealed unsafe class CpuBackend : IKdBackend
     internal static T ClampOut<T>(bool squared, double clamp) where T : IFloatingPointIeee754<T>
         => squared ? T.CreateTruncating(clamp) : T.Sqrt(T.CreateTruncating(clamp));
 
-    public (Tensor Inv, Tensor GInv) Legs(Tensor g, double tiny)
+    public (Tensor Inv, Tensor GInv) Legs(Tensor g, Tensor x, double tiny)
     {
         var inv = empty_like(g);
         var ginv = empty_like(g);
-        int n = (int)g.shape[0];
-        if (g.dtype == ScalarType.Float32) CpuAngles.Legs(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(inv), TensorMemory.Ptr<float>(ginv), n, (float)tiny);
-        else CpuAngles.Legs(TensorMemory.Ptr<double>(g), TensorMemory.Ptr<double>(inv), TensorMemory.Ptr<double>(ginv), n, tiny);
+        int n = (int)g.shape[0], d = (int)x.shape[1];
+        if (g.dtype == ScalarType.Float32) CpuAngles.Legs(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(x), TensorMemory.Ptr<float>(inv), TensorMemory.Ptr<float>(ginv), n, d, (float)tiny);
+        else CpuAngles.Legs(TensorMemory.Ptr<double>(g), TensorMemory.Ptr<double>(x), TensorMemory.Ptr<double>(inv), TensorMemory.Ptr<double>(ginv), n, d, tiny);
         return (inv, ginv);
     }
 

@@ -27,14 +27,14 @@ internal interface IKdBackend
     /// <summary>x − column means: [b, d] → [b, d].</summary>
     Tensor Centre(Tensor x);
 
-    /// <summary>RKD pdist from the Gram g [n, n] of centred features.</summary>
-    Tensor DistanceForward(Tensor g, bool squared, double clamp);
+    /// <summary>RKD pdist from the Gram g [n, n] of the centred features x [n, d].</summary>
+    Tensor DistanceForward(Tensor g, Tensor x, bool squared, double clamp);
 
     /// <summary>Ḡ [n, n] with X̄ = (Ḡ+Ḡᵀ)X, from d̄ and the forward output.</summary>
     Tensor DistanceBackward(Tensor dbar, Tensor dist, bool squared, double clamp);
 
-    /// <summary>Leg tables (inv, ginv) [n, n] of the angle op from the Gram g.</summary>
-    (Tensor Inv, Tensor GInv) Legs(Tensor g, double tiny);
+    /// <summary>Leg tables (inv, ginv) [n, n] of the angle op from the Gram g of the centred features x.</summary>
+    (Tensor Inv, Tensor GInv) Legs(Tensor g, Tensor x, double tiny);
 
     /// <summary>ψ [n, n, n] from g and inv.</summary>
     Tensor AngleForward(Tensor g, Tensor inv);

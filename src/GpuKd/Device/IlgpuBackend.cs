@@ -79,12 +79,12 @@ internal sealed class IlgpuBackend(IlgpuDevice device) : IKdBackend
         return xc;
     }
 
-    public Tensor DistanceForward(Tensor g, bool squared, double clamp)
+    public Tensor DistanceForward(Tensor g, Tensor x, bool squared, double clamp)
     {
-        int n = (int)g.shape[0];
+        int n = (int)g.shape[0], d = (int)x.shape[1];
         var dist = empty_like(g);
-        Run(g, (b, k) => k.DistanceForward(b.In<float>(g), b.Out<float>(dist), n, squared, (float)clamp),
-               (b, k) => k.DistanceForward(b.In<double>(g), b.Out<double>(dist), n, squared, clamp));
+        Run(g, (b, k) => k.DistanceForward(b.In<float>(g), b.In<float>(x), b.Out<float>(dist), n, d, squared, (float)clamp),
+               (b, k) => k.DistanceForward(b.In<double>(g), b.In<double>(x), b.Out<double>(dist), n, d, squared, clamp));
         return dist;
     }
 
@@ -97,13 +97,13 @@ internal sealed class IlgpuBackend(IlgpuDevice device) : IKdBackend
         return gbar;
     }
 
-    public (Tensor Inv, Tensor GInv) Legs(Tensor g, double tiny)
+    public (Tensor Inv, Tensor GInv) Legs(Tensor g, Tensor x, double tiny)
     {
-        int n = (int)g.shape[0];
+        int n = (int)g.shape[0], d = (int)x.shape[1];
         var inv = empty_like(g);
         var ginv = empty_like(g);
-        Run(g, (b, k) => k.Legs(b.In<float>(g), b.Out<float>(inv), b.Out<float>(ginv), n, (float)tiny),
-               (b, k) => k.Legs(b.In<double>(g), b.Out<double>(inv), b.Out<double>(ginv), n, tiny));
+        Run(g, (b, k) => k.Legs(b.In<float>(g), b.In<float>(x), b.Out<float>(inv), b.Out<float>(ginv), n, d, (float)tiny),
+               (b, k) => k.Legs(b.In<double>(g), b.In<double>(x), b.Out<double>(inv), b.Out<double>(ginv), n, d, tiny));
         return (inv, ginv);
     }
 

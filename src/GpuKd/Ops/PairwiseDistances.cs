@@ -30,7 +30,7 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         var backend = KdRuntime.For(x);
         var centred = backend.Centre(OpBase.Rows(x));
         var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
-        var dist = backend.DistanceForward(g, squared, Clamp);
+        var dist = backend.DistanceForward(g, centred, squared, Clamp);
         OpBase.SaveInput(ctx, x, backend);
         ctx.save_data("squared", squared);
         ctx.save_for_backward([centred.MoveToOuterDisposeScope(), dist.MoveToOuterDisposeScope()]);

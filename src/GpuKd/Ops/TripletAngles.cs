@@ -30,7 +30,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
         var backend = KdRuntime.For(x);
         var centred = backend.Centre(OpBase.Rows(x));
         var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
-        var (inv, ginv) = backend.Legs(g, Tiny);
+        var (inv, ginv) = backend.Legs(g, centred, Tiny);
         var angles = backend.AngleForward(g, inv);
         OpBase.SaveInput(ctx, x, backend);
         ctx.save_for_backward([centred.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope(),
