@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace GpuKd.Kernels.Cpu;
 
@@ -13,7 +14,7 @@ public static unsafe class CpuAngles
     public static void Legs<T>(T* g, T* x, T* inv, T* ginv, int n, int d, T tiny) where T : unmanaged, IFloatingPointIeee754<T>
     {
         T tau = CpuPairDistance.Tau<T>();
-        Parallel.For(0, n, a =>
+        CpuParallel.For(n, n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (a) =>
         {
             for (int b = 0; b < n; b++)
             {
@@ -26,6 +27,7 @@ public static unsafe class CpuAngles
     }
 
     /// <summary>psi[c] = ψ_abc for all c (apex a, first leg b), 0 at b = a or c = a.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void CosRow<T>(T* g, T* inv, int n, int a, int b, T* psi) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (b == a) { new Span<T>(psi, n).Clear(); return; }
@@ -44,7 +46,7 @@ public static unsafe class CpuAngles
     /// <summary>angles [n, n, n]: angles[a, b, :] = ψ_ab·.</summary>
     public static void Forward<T>(T* g, T* inv, T* angles, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Parallel.For(0, n, a =>
+        CpuParallel.For(n, (long)n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (a) =>
         {
             for (int b = 0; b < n; b++) CosRow(g, inv, n, a, b, angles + ((long)a * n + b) * n);
         });
@@ -56,8 +58,9 @@ public static unsafe class CpuAngles
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // Pass 1, per apex a: S1_ax = Σ_y w_axy; S2_ay = Σ_x w_axy; T_ax = Σ_y r_axy ψ_axy + Σ_y r_ayx ψ_ayx.
-        Parallel.For(0, n, () => new T[2 * n], (a, _, buf) =>
+        CpuParallel.For(n, 4L * n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (a) =>
         {
+            var buf = System.Buffers.ArrayPool<T>.Shared.Rent(2 * n);
             fixed (T* scratch = buf)
             {
                 T* psi = scratch, rpsi = scratch + n;
@@ -77,11 +80,11 @@ public static unsafe class CpuAngles
                     ta[x] += rowSum;
                 }
             }
-            return buf;
-        }, _ => { });
+            System.Buffers.ArrayPool<T>.Shared.Return(buf);
+        });
 
         // Pass 2, per first leg x: S3_x· = Σ_a w_ax·.
-        Parallel.For(0, n, x =>
+        CpuParallel.For(n, 2L * n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (x) =>
         {
             T* s3x = s3 + (long)x * n;
             new Span<T>(s3x, n).Clear();
@@ -96,7 +99,7 @@ public static unsafe class CpuAngles
         // Assembly, per row x: Ḡ_xy = S3_xy − S1_xy − S2_xy − Q_xy; Ḡ_xx = S3_xx + Σ_y S1_xy + Σ_y Q_xy,
         // with Q_xy = −(T_xy + T_yx) ginv_xy² / 2.
         T half = T.One / (T.One + T.One);
-        Parallel.For(0, n, x =>
+        CpuParallel.For(n, 4L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (x) =>
         {
             long nx = (long)x * n;
             T diag = s3[nx + x];

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace GpuKd.Kernels.Cpu;
 
@@ -10,7 +11,7 @@ public static unsafe class CpuDistance
     public static void Forward<T>(T* g, T* x, T* dist, int n, int d, bool squared, T clamp) where T : unmanaged, IFloatingPointIeee754<T>
     {
         T tau = CpuPairDistance.Tau<T>();
-        Parallel.For(0, n, i =>
+        CpuParallel.For(n, n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>
         {
             for (int j = 0; j < n; j++)
             {
@@ -25,7 +26,7 @@ public static unsafe class CpuDistance
     /// <summary>Ḡ [n, n] such that X̄ = (Ḡ+Ḡᵀ)X; entries at the clamp pass no gradient.</summary>
     public static void Backward<T>(T* dbar, T* dist, T* gbar, int n, bool squared, T clampOut) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Parallel.For(0, n, i =>
+        CpuParallel.For(n, n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>
         {
             T diag = T.Zero;
             for (int j = 0; j < n; j++)
@@ -40,6 +41,7 @@ public static unsafe class CpuDistance
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     static T QBar<T>(T dbar, T d, bool squared, T clampOut) where T : unmanaged, IFloatingPointIeee754<T>
         => d <= clampOut ? T.Zero : squared ? dbar : dbar / (d + d);
 }

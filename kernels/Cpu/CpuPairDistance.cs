@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace GpuKd.Kernels.Cpu;
 
@@ -7,6 +8,7 @@ namespace GpuKd.Kernels.Cpu;
 public static unsafe class CpuPairDistance
 {
     /// <summary>q_ij ≥ 0 from the Gram g [n, n] and centred rows x [n, d].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static T Squared<T>(T* g, T* x, int n, int d, int i, int j, T tau) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (i == j) return T.Zero;

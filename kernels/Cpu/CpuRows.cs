@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace GpuKd.Kernels.Cpu;
 
@@ -10,19 +11,37 @@ public static unsafe class CpuRows
     /// NaN/Inf in a row give a NaN norm.</summary>
     public static void RowNorms<T>(T* x, T* norms, int rows, int d) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Parallel.For(0, rows, r =>
+        CpuParallel.For(rows, 2L * d, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
             T* row = x + (long)r * d;
-            T m = T.Zero, poison = T.Zero;
-            for (int k = 0; k < d; k++)
+            // Pass 1: m = max|x| and poison = Σ x·0 (NaN iff the row holds NaN/Inf: vector max
+            // may drop NaN, so it is carried separately).
+            int w = Vector<T>.Count, k = 0;
+            var vm = Vector<T>.Zero;
+            var vp = Vector<T>.Zero;
+            for (; k <= d - w; k += w)
+            {
+                var v = Vector.Load(row + k);
+                vm = Vector.Max(vm, Vector.Abs(v));
+                vp += v * Vector<T>.Zero;
+            }
+            T m = T.Zero, poison = Vector.Sum(vp);
+            for (int j = 0; j < w; j++) if (vm[j] > m) m = vm[j];
+            for (; k < d; k++)
             {
                 T a = T.Abs(row[k]);
                 if (a > m) m = a;
                 poison += row[k] * T.Zero;
             }
-            if (m == T.Zero) { norms[r] = poison; return; }
-            T inv = T.One / m, s = T.Zero;
-            for (int k = 0; k < d; k++) { T v = row[k] * inv; s += v * v; }
+            if (m == T.Zero || !T.IsFinite(m)) { norms[r] = m == T.Zero ? poison : m * T.Zero + poison; return; }
+            // Pass 2: Σ (x/m)², which cannot overflow.
+            T inv = T.One / m;
+            var vi = new Vector<T>(inv);
+            var vs = Vector<T>.Zero;
+            k = 0;
+            for (; k <= d - w; k += w) { var v = Vector.Load(row + k) * vi; vs += v * v; }
+            T s = Vector.Sum(vs);
+            for (; k < d; k++) { T v = row[k] * inv; s += v * v; }
             norms[r] = m * T.Sqrt(s) + poison;
         });
     }
@@ -31,7 +50,7 @@ public static unsafe class CpuRows
     public static void NormalizeRowsBackward<T>(T* ybar, T* y, T* norms, T* xbar, int rows, int d, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Parallel.For(0, rows, r =>
+        CpuParallel.For(rows, 3L * d, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
         {
             long o = (long)r * d;
             T n = norms[r];

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace GpuKd.Kernels.Cpu;
 
@@ -6,6 +7,7 @@ namespace GpuKd.Kernels.Cpu;
 /// or AVX2). Each sum has a fixed order for a given length, so results are deterministic.</summary>
 internal static unsafe class Simd
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static T Dot<T>(T* a, T* b, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector<T>.Count, k = 0;
@@ -17,6 +19,7 @@ internal static unsafe class Simd
     }
 
     /// <summary>y[k] = (ybar[k] − y[k]·dot) · scale.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static void ProjectOut<T>(T* ybar, T* y, T dot, T scale, T* outp, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector<T>.Count, k = 0;
@@ -27,6 +30,7 @@ internal static unsafe class Simd
     }
 
     /// <summary>acc[k] += a[k] · s[k] · c, for k in [0, n).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static void AddScaledProduct<T>(T* acc, T* a, T* s, T c, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector<T>.Count, k = 0;

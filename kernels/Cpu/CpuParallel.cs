@@ -1,0 +1,27 @@
+namespace GpuKd.Kernels.Cpu;
+
+/// <summary>
+/// Parallel loops that stay on the calling thread when the work is small. Measured on the
+/// 2-core machine: right after a libtorch GEMM, libtorch's OpenMP workers still spin, and a
+/// <c>Parallel.For</c> over a 256×256 epilogue took 1.9 ms against 0.15 ms alone and
+/// 0.17 ms sequential. Below the threshold the loop runs sequentially (each index is still
+/// one owner, so results are the same either way).
+/// Kernel bodies are marked AggressiveOptimization: tier-0 code of generic-math loops is
+/// many times slower, and a training step's kernels should be fast from the first call.
+/// </summary>
+public static class CpuParallel
+{
+    /// <summary>Scalar operations below which a loop runs on the calling thread.</summary>
+    public const long SequentialBelow = 1L << 22;
+
+    /// <summary>Runs body(0..count−1), in parallel only when count·workPerItem is large.</summary>
+    public static void For(int count, long workPerItem, Action<int> body)
+    {
+        if ((long)count * Math.Max(1, workPerItem) < SequentialBelow || count == 1)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        Parallel.For(0, count, body);
+    }
+}
