@@ -56,21 +56,68 @@ public static unsafe class CpuAngles
     /// s1, s2, s3, t: n² scratch each.</summary>
     public static void Backward<T>(T* g, T* inv, T* ginv, T* rbar, T* s1, T* s2, T* s3, T* t, T* gbar, int n)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => Passes(g, inv, ginv, new Upstream<T>(rbar, null, null, T.Zero, n), s1, s2, s3, t, gbar, n);
+
+    /// <summary>RKD angle loss backward for one side: r = scale·h'(ψ − ψ'), recomputed row by
+    /// row from both sides' tables, never stored as b³.</summary>
+    public static void LossBackward<T>(T* g, T* inv, T* ginv, T* gO, T* invO, T scale, T* s1, T* s2, T* s3, T* t, T* gbar, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => Passes(g, inv, ginv, new Upstream<T>(null, gO, invO, scale, n), s1, s2, s3, t, gbar, n);
+
+    /// <summary>RKD angle loss forward: partial[a, b] = Σ_c h(ψ_abc − ψ'_abc) (smooth-L1, β = 1).</summary>
+    public static void LossPartials<T>(T* g, T* inv, T* gO, T* invO, T* partial, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // Pass 1, per apex a: S1_ax = Σ_y w_axy; S2_ay = Σ_x w_axy; T_ax = Σ_y r_axy ψ_axy + Σ_y r_ayx ψ_ayx.
-        CpuParallel.For(n, 4L * n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (a) =>
+        CpuParallel.For(n, 12L * n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (a) =>
         {
             var buf = System.Buffers.ArrayPool<T>.Shared.Rent(2 * n);
             fixed (T* scratch = buf)
             {
-                T* psi = scratch, rpsi = scratch + n;
+                T* psi = scratch, psiO = scratch + n;
+                for (int b = 0; b < n; b++)
+                {
+                    CosRow(g, inv, n, a, b, psi);
+                    CosRow(gO, invO, n, a, b, psiO);
+                    partial[(long)a * n + b] = Simd.SmoothL1Sum(psi, psiO, n);
+                }
+            }
+            System.Buffers.ArrayPool<T>.Shared.Return(buf);
+        });
+    }
+
+    /// <summary>Where the passes get ∂L/∂ψ rows from: a b³ tensor, or the loss recomputed.</summary>
+    readonly struct Upstream<T>(T* rbar, T* gO, T* invO, T scale, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <summary>r[a, x, ·] given ψ[a, x, ·] of this side; <paramref name="buf"/> holds 2n scratch.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+        public T* Row(int a, int x, T* psi, T* buf)
+        {
+            if (rbar != null) return rbar + ((long)a * n + x) * n;
+            T* psiO = buf + n;
+            CosRow(gO, invO, n, a, x, psiO);
+            Simd.ClampedDifference(psi, psiO, scale, buf, n);
+            return buf;
+        }
+
+        public bool NeedsPsi => rbar == null;
+    }
+
+    static void Passes<T>(T* g, T* inv, T* ginv, Upstream<T> up, T* s1, T* s2, T* s3, T* t, T* gbar, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        // Pass 1, per apex a: S1_ax = Σ_y w_axy; S2_ay = Σ_x w_axy; T_ax = Σ_y r_axy ψ_axy + Σ_y r_ayx ψ_ayx.
+        CpuParallel.For(n, 4L * n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (a) =>
+        {
+            var buf = System.Buffers.ArrayPool<T>.Shared.Rent(4 * n);
+            fixed (T* scratch = buf)
+            {
+                T* psi = scratch, rpsi = scratch + n, rbuf = scratch + 2 * n;
                 T* s2a = s2 + (long)a * n, ta = t + (long)a * n, gia = ginv + (long)a * n;
                 new Span<T>(s2a, n).Clear();
                 new Span<T>(ta, n).Clear();
                 for (int x = 0; x < n; x++)
                 {
-                    T* r = rbar + ((long)a * n + x) * n;
                     CosRow(g, inv, n, a, x, psi);
+                    T* r = up.Row(a, x, psi, rbuf);
                     for (int y = 0; y < n; y++) rpsi[y] = r[y] * psi[y];
                     T gax = x == a ? T.Zero : gia[x];
                     s1[(long)a * n + x] = Simd.Dot(r, gia, n) * gax;
@@ -86,14 +133,21 @@ public static unsafe class CpuAngles
         // Pass 2, per first leg x: S3_x· = Σ_a w_ax·.
         CpuParallel.For(n, 2L * n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (x) =>
         {
-            T* s3x = s3 + (long)x * n;
-            new Span<T>(s3x, n).Clear();
-            for (int a = 0; a < n; a++)
+            var buf = System.Buffers.ArrayPool<T>.Shared.Rent(3 * n);
+            fixed (T* scratch = buf)
             {
-                T gax = ginv[(long)a * n + x];
-                if (a == x || gax == T.Zero) continue;
-                Simd.AddScaledProduct(s3x, rbar + ((long)a * n + x) * n, ginv + (long)a * n, gax, n);
+                T* psi = scratch, rbuf = scratch + n;
+                T* s3x = s3 + (long)x * n;
+                new Span<T>(s3x, n).Clear();
+                for (int a = 0; a < n; a++)
+                {
+                    T gax = ginv[(long)a * n + x];
+                    if (a == x || gax == T.Zero) continue;
+                    if (up.NeedsPsi) CosRow(g, inv, n, a, x, psi);
+                    Simd.AddScaledProduct(s3x, up.Row(a, x, psi, rbuf), ginv + (long)a * n, gax, n);
+                }
             }
+            System.Buffers.ArrayPool<T>.Shared.Return(buf);
         });
 
         // Assembly, per row x: Ḡ_xy = S3_xy − S1_xy − S2_xy − Q_xy; Ḡ_xx = S3_xx + Σ_y S1_xy + Σ_y Q_xy,

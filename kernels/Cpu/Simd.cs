@@ -38,4 +38,45 @@ internal static unsafe class Simd
         for (; k <= n - w; k += w) (Vector.Load(acc + k) + Vector.Load(a + k) * Vector.Load(s + k) * vc).Store(acc + k);
         for (; k < n; k++) acc[k] += a[k] * s[k] * c;
     }
+
+    /// <summary>Σ_k h(a[k] − b[k]) with h the smooth-L1 loss (β = 1): with z = |a − b| and
+    /// m = min(z, 1), h = m(z − m/2), i.e. z²/2 below 1 and z − 1/2 above, without a branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public static T SmoothL1Sum<T>(T* a, T* b, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector<T>.Count, k = 0;
+        var one = Vector<T>.One;
+        var half = new Vector<T>(T.One / (T.One + T.One));
+        var acc = Vector<T>.Zero;
+        for (; k <= n - w; k += w)
+        {
+            var z = Vector.Abs(Vector.Load(a + k) - Vector.Load(b + k));
+            var m = Vector.Min(z, one);
+            acc += m * (z - half * m);
+        }
+        T s = Vector.Sum(acc), h = T.One / (T.One + T.One);
+        for (; k < n; k++)
+        {
+            T z = T.Abs(a[k] - b[k]);
+            T m = z < T.One ? z : T.One;
+            s += m * (z - h * m);
+        }
+        return s;
+    }
+
+    /// <summary>outp[k] = scale · clamp(a[k] − b[k], −1, 1): the smooth-L1 derivative, scaled.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public static void ClampedDifference<T>(T* a, T* b, T scale, T* outp, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector<T>.Count, k = 0;
+        var one = Vector<T>.One;
+        var vs = new Vector<T>(scale);
+        for (; k <= n - w; k += w)
+            (Vector.Min(Vector.Max(Vector.Load(a + k) - Vector.Load(b + k), -one), one) * vs).Store(outp + k);
+        for (; k < n; k++)
+        {
+            T z = a[k] - b[k];
+            outp[k] = scale * (z > T.One ? T.One : z < -T.One ? -T.One : z);
+        }
+    }
 }

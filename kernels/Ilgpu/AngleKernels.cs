@@ -46,11 +46,29 @@ public static class AngleKernels
         for (int c = 0; c < n; c++) angles[o + c] = Cos(g, inv, n, a, b, c);
     }
 
+    /// <summary>
+    /// ∂L/∂ψ_abc of the side being differentiated. Mode 0: read from the upstream tensor
+    /// <paramref name="rbar"/> [n, n, n] (the triplet_angles op). Mode 1: the RKD angle loss,
+    /// computed on the fly so that nothing b³ is stored: scale·h'(ψ_abc − ψ'_abc), with ψ' from
+    /// the other side's tables (gO, invO), h' the smooth-L1 derivative clamp(z, −1, 1), and
+    /// scale = upstream/b³ (the same sign serves the teacher: h' is odd).
+    /// </summary>
+    static T Upstream<T>(ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO, int mode, T scale, int n,
+        int a, int b, int c, T psiSelf)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (mode == 0) return rbar[((long)a * n + b) * n + c];
+        T z = psiSelf - Cos(gO, invO, n, a, b, c);
+        if (z > T.One) z = T.One;
+        if (z < -T.One) z = -T.One;
+        return scale * z;
+    }
+
     /// <summary>Pass 1, one thread per (a, x), looping over y, with r = ∂L/∂ψ and
     /// w_axy = r_axy ginv_ax ginv_ay: S1_ax = Σ_y w_axy, S2_ax = Σ_y w_ayx,
     /// T_ax = Σ_y (r_axy ψ_axy + r_ayx ψ_ayx) (feeds the leg gradient d̄_ax = −T_ax/d_ax).</summary>
     public static void RowPass<T>(Index2D ax, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
-        ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> t, int n)
+        ArrayView<T> gO, ArrayView<T> invO, ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> t, int n, int mode, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int a = ax.Y, x = ax.X;
@@ -61,11 +79,13 @@ public static class AngleKernels
             for (int y = 0; y < n; y++)
             {
                 if (y == a) continue;
-                T r1 = rbar[(na + x) * n + y], r2 = rbar[(na + y) * n + x];
+                T p1 = Cos(g, inv, n, a, x, y), p2 = Cos(g, inv, n, a, y, x);
+                T r1 = Upstream(rbar, gO, invO, mode, scale, n, a, x, y, p1);
+                T r2 = Upstream(rbar, gO, invO, mode, scale, n, a, y, x, p2);
                 T gw = ginv[na + x] * ginv[na + y];
                 sum1 += r1 * gw;
                 sum2 += r2 * gw;
-                tsum += r1 * Cos(g, inv, n, a, x, y) + r2 * Cos(g, inv, n, a, y, x);
+                tsum += r1 * p1 + r2 * p2;
             }
         }
         s1[na + x] = sum1;
@@ -74,7 +94,8 @@ public static class AngleKernels
     }
 
     /// <summary>Pass 2, one thread per (x, y), looping over apexes a: S3_xy = Σ_a w_axy.</summary>
-    public static void ApexPass<T>(Index2D xy, ArrayView<T> ginv, ArrayView<T> rbar, ArrayView<T> s3, int n)
+    public static void ApexPass<T>(Index2D xy, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
+        ArrayView<T> gO, ArrayView<T> invO, ArrayView<T> s3, int n, int mode, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int x = xy.Y, y = xy.X;
@@ -83,9 +104,28 @@ public static class AngleKernels
         {
             if (a == x || a == y) continue;
             long na = (long)a * n;
-            sum += rbar[(na + x) * n + y] * ginv[na + x] * ginv[na + y];
+            T r = Upstream(rbar, gO, invO, mode, scale, n, a, x, y, mode == 0 ? T.Zero : Cos(g, inv, n, a, x, y));
+            sum += r * ginv[na + x] * ginv[na + y];
         }
         s3[(long)x * n + y] = sum;
+    }
+
+    /// <summary>RKD angle loss forward, one thread per (a, b): partial[a, b] =
+    /// Σ_c h(ψ_abc − ψ'_abc), h the smooth-L1 (β = 1) loss. The host sums the b² partials
+    /// in a fixed order (deterministic), so the b³ angles are never stored.</summary>
+    public static void LossPartials<T>(Index2D ab, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> gO, ArrayView<T> invO,
+        ArrayView<T> partial, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int a = ab.Y, b = ab.X;
+        T half = T.One / (T.One + T.One), sum = T.Zero;
+        for (int c = 0; c < n; c++)
+        {
+            T z = T.Abs(Cos(g, inv, n, a, b, c) - Cos(gO, invO, n, a, b, c));
+            T m = z < T.One ? z : T.One;
+            sum += m * (z - half * m);   // 0.5z² below 1, z − 0.5 above
+        }
+        partial[(long)a * n + b] = sum;
     }
 
     /// <summary>Assembly, one thread per row x (O(b²) in all): with q̄_xy = −T_xy ginv_xy²/2

@@ -25,8 +25,9 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _distBackward;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T>> _legs;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _angleForward;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _rowPass;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _apexPass;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _rowPass;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _apexPass;
+    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _lossPartials;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _assemble;
 
     internal IlgpuLaunchers(IlgpuDevice device)
@@ -43,8 +44,9 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _distBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(DistanceKernels.Backward));
         _legs = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T>(AngleKernels.Legs));
         _angleForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Forward));
-        _rowPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.RowPass));
-        _apexPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.ApexPass));
+        _rowPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.RowPass));
+        _apexPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.ApexPass));
+        _lossPartials = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.LossPartials));
         _assemble = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Assemble));
     }
 
@@ -161,9 +163,31 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3, ArrayView<T> t, ArrayView<T> gbar, int n)
     {
         Need(rbar.Length, (long)n * n * n, nameof(rbar));
+        AnglePasses(g, inv, ginv, rbar, g, inv, 0, T.Zero, s1, s2, s3, t, gbar, n);
+    }
+
+    /// <summary>RKD angle loss: partial [n, n] = Σ_c h(ψ_abc − ψ'_abc) from both sides' tables.</summary>
+    public void AngleLossPartials(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> gO, ArrayView<T> invO, ArrayView<T> partial, int n)
+    {
+        foreach (var v in new[] { g, inv, gO, invO, partial }) Need(v.Length, (long)n * n, "table");
+        _lossPartials.Value(new Index2D(n, n), g, inv, gO, invO, partial, n);
+    }
+
+    /// <summary>RKD angle loss backward for one side: Ḡ [n, n] with r = scale·h'(ψ − ψ') computed
+    /// on the fly (no b³ buffer); s1, s2, s3, t are n² scratch each.</summary>
+    public void AngleLossBackward(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> gO, ArrayView<T> invO, T scale,
+        ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3, ArrayView<T> t, ArrayView<T> gbar, int n)
+    {
+        foreach (var v in new[] { gO, invO }) Need(v.Length, (long)n * n, "table");
+        AnglePasses(g, inv, ginv, g, gO, invO, 1, scale, s1, s2, s3, t, gbar, n);
+    }
+
+    void AnglePasses(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO,
+        int mode, T scale, ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3, ArrayView<T> t, ArrayView<T> gbar, int n)
+    {
         foreach (var v in new[] { s1, s2, s3, t, gbar }) Need(v.Length, (long)n * n, "scratch");
-        _rowPass.Value(new Index2D(n, n), g, inv, ginv, rbar, s1, s2, t, n);
-        _apexPass.Value(new Index2D(n, n), ginv, rbar, s3, n);
+        _rowPass.Value(new Index2D(n, n), g, inv, ginv, rbar, gO, invO, s1, s2, t, n, mode, scale);
+        _apexPass.Value(new Index2D(n, n), g, inv, ginv, rbar, gO, invO, s3, n, mode, scale);
         _assemble.Value(n, ginv, s1, s2, s3, t, gbar, n);
     }
 }

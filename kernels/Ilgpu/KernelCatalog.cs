@@ -19,7 +19,8 @@ public static class KernelCatalog
             foreach (var m in new[] { nameof(DistanceKernels.Forward), nameof(DistanceKernels.Backward) })
                 Add(list, typeof(DistanceKernels), m, type, false);
             foreach (var m in new[] { nameof(AngleKernels.Legs), nameof(AngleKernels.Forward), nameof(AngleKernels.RowPass),
-                                      nameof(AngleKernels.ApexPass), nameof(AngleKernels.Assemble) })
+                                      nameof(AngleKernels.ApexPass), nameof(AngleKernels.Assemble),
+                                      nameof(AngleKernels.LossPartials) })
                 Add(list, typeof(AngleKernels), m, type, false);
         }
         return list;

@@ -114,4 +114,34 @@ internal sealed unsafe class CpuBackend : IKdBackend
                 s, s + nn, s + 2 * nn, s + 3 * nn, TensorMemory.Ptr<T>(gbar), n);
         }
     }
+
+    public Tensor AngleLossPartials(Tensor g, Tensor inv, Tensor gO, Tensor invO)
+    {
+        var partial = empty_like(g);
+        int n = (int)g.shape[0];
+        if (g.dtype == ScalarType.Float32)
+            CpuAngles.LossPartials(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(inv), TensorMemory.Ptr<float>(gO), TensorMemory.Ptr<float>(invO), TensorMemory.Ptr<float>(partial), n);
+        else
+            CpuAngles.LossPartials(TensorMemory.Ptr<double>(g), TensorMemory.Ptr<double>(inv), TensorMemory.Ptr<double>(gO), TensorMemory.Ptr<double>(invO), TensorMemory.Ptr<double>(partial), n);
+        return partial;
+    }
+
+    public Tensor AngleLossBackward(Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO, double scale)
+    {
+        long n = g.shape[0];
+        using var scratch = empty(new[] { 4, n, n }, dtype: g.dtype);
+        var gbar = empty_like(g);
+        if (g.dtype == ScalarType.Float32) Run<float>(g, inv, ginv, gO, invO, (float)scale, scratch, gbar, (int)n);
+        else Run<double>(g, inv, ginv, gO, invO, scale, scratch, gbar, (int)n);
+        return gbar;
+
+        static void Run<T>(Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO, T scale, Tensor scratch, Tensor gbar, int n)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            T* s = TensorMemory.Ptr<T>(scratch);
+            long nn = (long)n * n;
+            CpuAngles.LossBackward(TensorMemory.Ptr<T>(g), TensorMemory.Ptr<T>(inv), TensorMemory.Ptr<T>(ginv),
+                TensorMemory.Ptr<T>(gO), TensorMemory.Ptr<T>(invO), scale, s, s + nn, s + 2 * nn, s + 3 * nn, TensorMemory.Ptr<T>(gbar), n);
+        }
+    }
 }

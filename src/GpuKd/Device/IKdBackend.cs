@@ -41,4 +41,10 @@ internal interface IKdBackend
 
     /// <summary>Ḡ [n, n] from the upstream gradient rbar [n, n, n].</summary>
     Tensor AngleBackward(Tensor g, Tensor inv, Tensor ginv, Tensor rbar);
+
+    /// <summary>RKD angle loss partial sums [n, n]: Σ_c smooth-L1(ψ_abc − ψ'_abc), ψ' from (gO, invO).</summary>
+    Tensor AngleLossPartials(Tensor g, Tensor inv, Tensor gO, Tensor invO);
+
+    /// <summary>RKD angle loss Ḡ [n, n] of one side, with ∂L/∂ψ = scale·clamp(ψ − ψ', −1, 1) recomputed.</summary>
+    Tensor AngleLossBackward(Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO, double scale);
 }

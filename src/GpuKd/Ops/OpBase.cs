@@ -33,6 +33,25 @@ internal static class OpBase
     public static Tensor Like(autograd.AutogradContext ctx, Tensor grad)
         => grad.reshape((long[])ctx.get_data("shape")).to((torch.Device)ctx.get_data("device"));
 
+    /// <summary>Centred rows Xc = X − mean and their Gram G = XcXcᵀ [b, b]: the start of every
+    /// translation-invariant relation (distances, angles).</summary>
+    public static (Tensor Centred, Tensor Gram) CentredGram(IKdBackend backend, Tensor x)
+    {
+        var centred = backend.Centre(Rows(x));
+        var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
+        return (centred, g);
+    }
+
+    /// <summary>Σ of a contiguous CPU tensor's elements in a fixed order, accumulated in double:
+    /// the deterministic final reduction of the fused losses.</summary>
+    public static double OrderedSum(Tensor t)
+    {
+        double s = 0;
+        if (t.dtype == ScalarType.Float32) foreach (var v in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.bytes)) s += v;
+        else foreach (var v in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(t.bytes)) s += v;
+        return s;
+    }
+
     /// <summary>Upstream gradient as a contiguous CPU tensor of the op's dtype.</summary>
     public static Tensor Upstream(Tensor grad, ScalarType dtype) => grad.to(dtype).cpu().contiguous();
 }

@@ -28,8 +28,7 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         bool squared = (bool)vars[1];
         using var scope = NewDisposeScope();
         var backend = KdRuntime.For(x);
-        var centred = backend.Centre(OpBase.Rows(x));
-        var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
+        var (centred, g) = OpBase.CentredGram(backend, x);
         var dist = backend.DistanceForward(g, centred, squared, Clamp);
         OpBase.SaveInput(ctx, x, backend);
         ctx.save_data("squared", squared);

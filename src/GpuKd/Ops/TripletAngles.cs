@@ -28,8 +28,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
         var x = (Tensor)vars[0];
         using var scope = NewDisposeScope();
         var backend = KdRuntime.For(x);
-        var centred = backend.Centre(OpBase.Rows(x));
-        var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();
+        var (centred, g) = OpBase.CentredGram(backend, x);
         var (inv, ginv) = backend.Legs(g, centred, Tiny);
         var angles = backend.AngleForward(g, inv);
         OpBase.SaveInput(ctx, x, backend);

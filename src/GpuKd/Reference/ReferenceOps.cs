@@ -70,6 +70,23 @@ public static class ReferenceOps
         return normTd.bmm(normTd.transpose(1, 2));
     }
 
+    /// <summary>RKD distance loss, authors' code: ψ = pdist/mean(pdist[pdist &gt; 0]) per side,
+    /// smooth-L1 mean over b². The teacher side has no gradient unless it requires one.</summary>
+    public static Tensor RkdDistanceLoss(Tensor student, Tensor teacher)
+    {
+        static Tensor Normalised(Tensor x)
+        {
+            var d = PairwiseDistances(x);
+            return d / d.masked_select(d > 0).mean();
+        }
+        return SmoothL1Mean(Normalised(student), Normalised(teacher));
+    }
+
+    /// <summary>RKD angle loss, authors' code: smooth-L1 mean over the b³ angles of each side
+    /// (see <see cref="TripletAngles"/> for <paramref name="maskSelfLegs"/>).</summary>
+    public static Tensor RkdAngleLoss(Tensor student, Tensor teacher, bool maskSelfLegs = false)
+        => SmoothL1Mean(TripletAngles(student, maskSelfLegs).reshape(-1), TripletAngles(teacher, maskSelfLegs).reshape(-1));
+
     /// <summary>Smooth-L1 (Huber, β = 1), mean over every entry.</summary>
     public static Tensor SmoothL1Mean(Tensor input, Tensor target)
         => nn.functional.smooth_l1_loss(input, target, reduction: nn.Reduction.Mean);

@@ -1,0 +1,67 @@
+using GpuKd.Device;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>
+/// RKD angle loss, L = (1/b³) Σ_abc h(ψ^S_abc − ψ^T_abc), h = smooth-L1 (β = 1), without the
+/// reference's b×b×D differences or b³ angle tensors (DESIGN §4, the flagship). Forward:
+/// per side the centred Gram and the leg tables, then one streaming pass over (a, b, c) that
+/// leaves b² partial sums. Backward: the three deterministic passes of the angle op with
+/// ∂L/∂ψ recomputed from both sides' tables, then one product per side.
+/// Saved: per side Xc (b×D), G, inv, ginv (b² each).
+/// </summary>
+internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
+{
+    public override string Name => "GpuKdRkdAngleLoss";
+
+    public static Tensor Apply(Tensor student, Tensor teacher, nn.Reduction reduction)
+    {
+        Validate.StudentTeacher(student, teacher);
+        Validate.ScalarReduction(reduction, nameof(reduction));
+        return apply(student, teacher, reduction);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var (student, teacher, reduction) = ((Tensor)vars[0], (Tensor)vars[1], (nn.Reduction)vars[2]);
+        using var scope = NewDisposeScope();
+        var backend = KdRuntime.For(student);
+        var (cs, gs) = OpBase.CentredGram(backend, student);
+        var (ct, gt) = OpBase.CentredGram(backend, teacher);
+        var (invS, ginvS) = backend.Legs(gs, cs, TripletAngles.Tiny);
+        var (invT, ginvT) = backend.Legs(gt, ct, TripletAngles.Tiny);
+        using var partials = backend.AngleLossPartials(gs, invS, gt, invT);
+        long b = student.shape[0];
+        double count = reduction == nn.Reduction.Mean ? (double)b * b * b : 1.0;
+        double loss = OpBase.OrderedSum(partials) / count;
+
+        ctx.save_data("backend", backend);
+        ctx.save_data("count", count);
+        ctx.save_data("student", (student.requires_grad, student.shape, student.device));
+        ctx.save_data("teacher", (teacher.requires_grad, teacher.shape, teacher.device));
+        ctx.save_for_backward([.. new[] { cs, gs, invS, ginvS, ct, gt, invT, ginvT }.Select(t => t.MoveToOuterDisposeScope())]);
+        return tensor(loss, dtype: student.dtype, device: student.device).MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        using var scope = NewDisposeScope();
+        var backend = (IKdBackend)ctx.get_data("backend");
+        var s = ctx.get_saved_variables();
+        Tensor cs = s[0], gs = s[1], invS = s[2], ginvS = s[3], ct = s[4], gt = s[5], invT = s[6], ginvT = s[7];
+        double scale = grad.to(ScalarType.Float64).cpu().item<double>() / (double)ctx.get_data("count");
+
+        // ∂L/∂ψ^T = h'(ψ^T − ψ^S)·scale: the same pass with the sides swapped (h' is odd).
+        Tensor? Side(string who, Tensor c, Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO)
+        {
+            var (needs, shape, device) = ((bool, long[], torch.Device))ctx.get_data(who);
+            if (!needs) return null;
+            var gbar = backend.AngleLossBackward(g, inv, ginv, gO, invO, scale);
+            var xbar = backend.SymProduct(gbar.unsqueeze(0), c.unsqueeze(0)).squeeze(0);
+            return xbar.reshape(shape).to(device).MoveToOuterDisposeScope();
+        }
+        return [Side("student", cs, gs, invS, ginvS, gt, invT)!, Side("teacher", ct, gt, invT, ginvT, gs, invS)!, null!];
+    }
+}
