@@ -115,6 +115,29 @@ internal sealed unsafe class CpuBackend : IKdBackend
         }
     }
 
+    public Tensor DistanceLossPartials(Tensor d, Tensor dO, double invMu, double invMuO)
+    {
+        int n = (int)d.shape[0];
+        var partial = empty(n, dtype: d.dtype);
+        if (d.dtype == ScalarType.Float32)
+            CpuDistanceLoss.Partials(TensorMemory.Ptr<float>(d), TensorMemory.Ptr<float>(dO), (float)invMu, (float)invMuO, TensorMemory.Ptr<float>(partial), n);
+        else
+            CpuDistanceLoss.Partials(TensorMemory.Ptr<double>(d), TensorMemory.Ptr<double>(dO), invMu, invMuO, TensorMemory.Ptr<double>(partial), n);
+        return partial;
+    }
+
+    public Tensor DistanceLossBackward(Tensor d, Tensor dO, double invMu, double invMuO, double scale)
+    {
+        int n = (int)d.shape[0];
+        var dbar = empty_like(d);
+        using var rowDots = empty(n, dtype: d.dtype);
+        if (d.dtype == ScalarType.Float32)
+            CpuDistanceLoss.Backward(TensorMemory.Ptr<float>(d), TensorMemory.Ptr<float>(dO), (float)invMu, (float)invMuO, (float)scale, TensorMemory.Ptr<float>(dbar), TensorMemory.Ptr<float>(rowDots), n);
+        else
+            CpuDistanceLoss.Backward(TensorMemory.Ptr<double>(d), TensorMemory.Ptr<double>(dO), invMu, invMuO, scale, TensorMemory.Ptr<double>(dbar), TensorMemory.Ptr<double>(rowDots), n);
+        return dbar;
+    }
+
     public Tensor AngleLossPartials(Tensor g, Tensor inv, Tensor gO, Tensor invO)
     {
         var partial = empty_like(g);

@@ -128,6 +128,24 @@ internal sealed class IlgpuBackend(IlgpuDevice device) : IKdBackend
         return gbar;
     }
 
+    public Tensor DistanceLossPartials(Tensor d, Tensor dO, double invMu, double invMuO)
+    {
+        int n = (int)d.shape[0];
+        var partial = empty(n, dtype: d.dtype);
+        Run(d, (b, k) => k.DistanceLossPartials(b.In<float>(d), b.In<float>(dO), (float)invMu, (float)invMuO, b.Out<float>(partial), n),
+               (b, k) => k.DistanceLossPartials(b.In<double>(d), b.In<double>(dO), invMu, invMuO, b.Out<double>(partial), n));
+        return partial;
+    }
+
+    public Tensor DistanceLossBackward(Tensor d, Tensor dO, double invMu, double invMuO, double scale)
+    {
+        int n = (int)d.shape[0];
+        var dbar = empty_like(d);
+        Run(d, (b, k) => k.DistanceLossBackward(b.In<float>(d), b.In<float>(dO), (float)invMu, (float)invMuO, (float)scale, b.Out<float>(dbar), b.Scratch<float>(n), n),
+               (b, k) => k.DistanceLossBackward(b.In<double>(d), b.In<double>(dO), invMu, invMuO, scale, b.Out<double>(dbar), b.Scratch<double>(n), n));
+        return dbar;
+    }
+
     public Tensor AngleLossPartials(Tensor g, Tensor inv, Tensor gO, Tensor invO)
     {
         int n = (int)g.shape[0];

@@ -1,0 +1,110 @@
+using System.Diagnostics;
+using System.Globalization;
+using GpuKd.Reference;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Bench;
+
+/// <summary>
+/// Measured (not estimated) time and peak extra memory of one forward + backward, each case
+/// in a fresh child process so that native memory (libtorch, ILGPU) is seen and nothing
+/// carries over between cases.
+///
+/// Method, in the child: inputs are made and one tiny call warms libtorch and the JIT; then
+/// <c>/proc/self/clear_refs</c> ← 5 resets the kernel's peak-RSS mark (VmHWM), the baseline
+/// is the current RSS, one timed forward + backward runs, and peak extra = VmHWM − baseline.
+/// Freed pages that the allocator keeps count as in use, as they would in training.
+/// A reference case whose estimated need exceeds <see cref="ReferenceCapBytes"/> is not run:
+/// it is reported as out of memory with its estimate (the machine has 24 GiB).
+///
+///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle [--csv FILE]
+///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak-one rkd-angle gpukd 256 512
+/// </summary>
+public static class PeakMemory
+{
+    const long ReferenceCapBytes = 12L << 30;
+
+    record Case(string Name, long[] Bs, long[] Ds, Func<Tensor, Tensor, Tensor> Ours, Func<Tensor, Tensor, Tensor> Reference, Func<long, long, long> ReferenceEstimate);
+
+    static readonly Case[] Cases =
+    [
+        // Reference: per side b×b×D differences, their normalisation and its gradient, the b³ angles and theirs.
+        new("rkd-angle", [64, 128, 256, 512, 1024], [128, 512, 2048],
+            (s, t) => gpukd.functional.rkd_angle_loss(s, t), (s, t) => ReferenceOps.RkdAngleLoss(s, t),
+            (b, d) => 4 * (5 * b * b * d + 4 * b * b * b)),
+        new("rkd-distance", [64, 128, 256, 512, 1024], [128, 512, 2048],
+            (s, t) => gpukd.functional.rkd_distance_loss(s, t), (s, t) => ReferenceOps.RkdDistanceLoss(s, t),
+            (b, d) => 4 * (12 * b * b)),
+    ];
+
+    public static int Run(string[] args)
+    {
+        if (args[0] == "--peak-one") return RunOne(args[1], args[2], long.Parse(args[3]), long.Parse(args[4]));
+        var c = Cases.Single(x => x.Name == args[1]);
+        string? csv = args.Length > 3 && args[2] == "--csv" ? args[3] : null;
+        var rows = new List<string> { "case,b,D,impl,ms,peak_extra_bytes,note" };
+        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; peak extra RSS per case, each in a fresh process");
+        Console.WriteLine("| b | D | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var b in c.Bs)
+        foreach (var d in c.Ds)
+        {
+            var ours = Child(c.Name, "gpukd", b, d);
+            long est = c.ReferenceEstimate(b, d);
+            (double Ms, long Peak)? reference = est > ReferenceCapBytes ? null : Child(c.Name, "reference", b, d);
+            rows.Add($"{c.Name},{b},{d},gpukd,{ours?.Ms.ToString("F3", CultureInfo.InvariantCulture)},{ours?.Peak},");
+            rows.Add($"{c.Name},{b},{d},reference,{reference?.Ms.ToString("F3", CultureInfo.InvariantCulture)},{reference?.Peak},{(reference is null ? $"not run: estimated {est} bytes" : "")}");
+            string refMs = reference is { } r ? $"{r.Ms:F1}" : "—";
+            string refMem = reference is { } r2 ? Bytes(r2.Peak) : $"OOM (needs ≈{Bytes(est)})";
+            string speed = reference is { } r3 && ours is { } o ? $"{r3.Ms / o.Ms:F1}×" : "—";
+            string memRatio = ours is { } o2 ? reference is { } r4 ? $"{(double)r4.Peak / Math.Max(o2.Peak, 1):F0}×" : $"≥{(double)est / Math.Max(o2.Peak, 1):F0}× (est.)" : "—";
+            Console.WriteLine($"| {b} | {d} | {refMs} | {(ours is { } o3 ? $"{o3.Ms:F1}" : "failed")} | {speed} | {refMem} | {(ours is { } o4 ? Bytes(o4.Peak) : "—")} | {memRatio} |");
+        }
+        if (csv is not null) File.WriteAllLines(csv, rows);
+        return 0;
+    }
+
+    static string Bytes(long n) => n >= 1L << 30 ? $"{n / (double)(1L << 30):F2} GiB" : n >= 1L << 20 ? $"{n / (double)(1L << 20):F1} MiB" : $"{n / 1024.0:F0} KiB";
+
+    static (double Ms, long Peak)? Child(string name, string impl, long b, long d)
+    {
+        var self = Environment.ProcessPath!;
+        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(PeakMemory).Assembly.Location);
+        foreach (var a in new[] { "--peak-one", name, impl, b.ToString(), d.ToString() }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var line = output.Split('\n').LastOrDefault(l => l.StartsWith("RESULT "));
+        if (p.ExitCode != 0 || line is null) return null;
+        var parts = line.Split(' ');
+        return (double.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2]));
+    }
+
+    static int RunOne(string name, string impl, long b, long d)
+    {
+        var c = Cases.Single(x => x.Name == name);
+        var f = impl == "gpukd" ? c.Ours : c.Reference;
+        gpukd.backend = KdBackend.Cpu;
+        var student = randn([b, d], generator: new Generator(42));
+        var teacher = randn([b, d], generator: new Generator(43));
+        using (NewDisposeScope()) f(randn(8, 4).requires_grad_(true), randn(8, 4)).backward();   // warm-up
+        File.WriteAllText("/proc/self/clear_refs", "5");
+        long baseline = Status("VmRSS");
+        var sw = Stopwatch.StartNew();
+        using (NewDisposeScope()) f(student.detach().requires_grad_(true), teacher).backward();
+        double ms = sw.Elapsed.TotalMilliseconds;
+        long peak = Status("VmHWM") - baseline;
+        Console.WriteLine(FormattableString.Invariant($"RESULT {ms:F3} {Math.Max(peak, 0)}"));
+        return 0;
+    }
+
+    static long Status(string key)
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith(key + ":"))
+                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        throw new InvalidOperationException($"{key} not in /proc/self/status");
+    }
+}
