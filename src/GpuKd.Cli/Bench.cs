@@ -38,6 +38,8 @@ internal static class Bench
                 foreach (var d in s.Dims)
                     cases.Add((op, b, d));
         foreach (var b in s.AngleBatches) cases.Add((Ops.Angles, b, s.AngleDim));
+        foreach (var b in s.Batches) cases.Add((Ops.RkdDistance, b, s.Dims[^1]));
+        foreach (var b in s.AngleBatches) cases.Add((Ops.RkdAngle, b, s.Dims[^1]));
 
         using (gpukd.use_backend(KdBackend.Cpu))
         {

@@ -24,6 +24,8 @@ internal static class Check
         (Ops.Pdist,          [32, 3, 4, 4], [8, 12]),
         (Ops.PdistSquared,   [32, 48],      [8, 12]),
         (Ops.Angles,         [16, 24],      [6, 10]),
+        (Ops.RkdDistance,    [32, 48],      [8, 12]),
+        (Ops.RkdAngle,       [24, 40],      [6, 10]),
     ];
 
     static readonly KdBackend[] Backends = [KdBackend.Cpu, KdBackend.Ilgpu];

@@ -24,6 +24,16 @@ internal sealed record OpVariant(
 
 internal static class Ops
 {
+    /// <summary>A fixed teacher for a loss checked as a function of the student: [b, D + 3]
+    /// drawn in float64 from a seed and cast to the student's dtype (so the float64 oracle
+    /// sees the float32 run's teacher up to one rounding).</summary>
+    static Tensor TeacherFor(Tensor student)
+    {
+        var g = new TorchSharp.torch.Generator(777);
+        var rows = student.reshape(student.shape[0], -1);
+        return randn([rows.shape[0], rows.shape[1] + 3], ScalarType.Float64, generator: g).to(student.dtype);
+    }
+
     // Element counts exclude what both sides must hold anyway: the input x, its gradient
     // and the upstream gradient. The output is included on both sides.
 
@@ -81,4 +91,25 @@ internal static class Ops
         // differences b×b×D and their normalised copy b×b×D, norms b×b (twice), output b³;
         // backward: the bmm's two b×b×D operand gradients
         (b, d) => b * b * b + 4 * b * b * d + 2 * b * b);
+
+    public static readonly OpVariant RkdDistance = new(
+        "rkd distance loss",
+        x => gpukd.functional.rkd_distance_loss(x, TeacherFor(x)),
+        x => ReferenceOps.RkdDistanceLoss(x, TeacherFor(x)),
+        // per side centred features b×D and distances b×b; backward d̄, Ḡ
+        (b, d) => 2 * (b * d + b * b) + 2 * b * b,
+        // per side pdist's 9 b×b and 2 b×D (as pdist), ψ; smooth-L1 terms; backward b×b gradients
+        (b, d) => 2 * (10 * b * b + 2 * b * d) + 3 * b * b);
+
+    /// <summary>Checked against the authors' composition with the self-legs masked (same values;
+    /// the plain one's float64 gradient carries ~1e-4 round-off, docs/design-notes.md).</summary>
+    public static readonly OpVariant RkdAngle = new(
+        "rkd angle loss",
+        x => gpukd.functional.rkd_angle_loss(x, TeacherFor(x)),
+        x => ReferenceOps.RkdAngleLoss(x, TeacherFor(x), maskSelfLegs: true),
+        // per side centred features b×D and G, inv, ginv (b² each); backward 5 b² buffers
+        (b, d) => 2 * (b * d + 3 * b * b) + 5 * b * b,
+        // per side differences and their normalised copy (2 b×b×D), b³ angles; the student's
+        // backward: two b×b×D gradients and a b³ one
+        (b, d) => 2 * (2 * b * b * d + b * b * b) + 2 * b * b * d + b * b * b);
 }
