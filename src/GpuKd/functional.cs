@@ -14,7 +14,7 @@ public static partial class gpukd
     /// returned for every input that requires one. b = batch, D = flattened feature size.
     /// </summary>
 #pragma warning disable IDE1006, CS8981
-    public static class functional
+    public static partial class functional
 #pragma warning restore IDE1006, CS8981
     {
         /// <summary>

@@ -1,0 +1,52 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace GpuKd.Kernels.Ilgpu;
+
+/// <summary>
+/// Host-side launchers of the loss epilogue kernels (SP, CC, IRG edge) for one element type,
+/// kept apart from <see cref="IlgpuLaunchers{T}"/> (the relation-op primitives): each kernel is
+/// loaded once per device, on first use; sizes are checked before launch. Callers hold
+/// <see cref="IlgpuDevice.Gate"/> and synchronise before reading results.
+/// </summary>
+public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    static readonly ConditionalWeakTable<IlgpuDevice, IlgpuLossLaunchers<T>> PerDevice = new();
+
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _spLossRows;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>> _spBackwardRows;
+
+    IlgpuLossLaunchers(IlgpuDevice device)
+    {
+        var acc = device.Accelerator;
+        _spLossRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(SpKernels.LossRows));
+        _spBackwardRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>(SpKernels.BackwardRows));
+    }
+
+    /// <summary>The launchers of <paramref name="device"/> (created once per device).</summary>
+    public static IlgpuLossLaunchers<T> For(IlgpuDevice device) => PerDevice.GetValue(device, d => new IlgpuLossLaunchers<T>(d));
+
+    static void Need(long have, long need, string what)
+    {
+        if (have < need) throw new ArgumentException($"{what}: view holds {have} elements, {need} needed.", what);
+    }
+
+    /// <summary>SP loss per row (see <see cref="SpKernels.LossRows{T}"/>): Grams [n, n], norms [n], partial [n].</summary>
+    public void SpLossRows(ArrayView<T> gs, ArrayView<T> ns, ArrayView<T> gt, ArrayView<T> nt, ArrayView<T> partial, int n, T eps)
+    {
+        foreach (var (v, name) in new[] { (gs, nameof(gs)), (gt, nameof(gt)) }) Need(v.Length, (long)n * n, name);
+        foreach (var (v, name) in new[] { (ns, nameof(ns)), (nt, nameof(nt)), (partial, nameof(partial)) }) Need(v.Length, n, name);
+        _spLossRows.Value(n, gs, ns, gt, nt, partial, n, eps);
+    }
+
+    /// <summary>SP backward epilogue (see <see cref="SpKernels.BackwardRows{T}"/>) into gbar [n, n].</summary>
+    public void SpBackwardRows(ArrayView<T> gself, ArrayView<T> nself, ArrayView<T> gother, ArrayView<T> nother, ArrayView<T> gbar, int n, T eps, T scale)
+    {
+        foreach (var (v, name) in new[] { (gself, nameof(gself)), (gother, nameof(gother)), (gbar, nameof(gbar)) }) Need(v.Length, (long)n * n, name);
+        foreach (var (v, name) in new[] { (nself, nameof(nself)), (nother, nameof(nother)) }) Need(v.Length, n, name);
+        _spBackwardRows.Value(n, gself, nself, gother, nother, gbar, n, eps, scale);
+    }
+}

@@ -1,0 +1,91 @@
+using System.Numerics;
+using GpuKd.Kernels.Cpu;
+using GpuKd.Kernels.Ilgpu;
+using static TorchSharp.torch;
+
+namespace GpuKd.Device;
+
+/// <summary>
+/// The fused epilogues of the losses (issue 4), beside the relation primitives of
+/// <see cref="IKdBackend"/>: each reads the Gram matrices the forward made and writes either b
+/// per-row partial sums of the loss or the b×b Ḡ that one <see cref="IKdBackend.SymProduct"/>
+/// turns into the feature gradient. Inputs are contiguous CPU tensors of one dtype.
+/// </summary>
+internal interface IKdLossEpilogues
+{
+    /// <summary>SP: per-row Σ_j (G̃S_ij/max(nS_i,ε) − G̃T_ij/max(nT_i,ε))², [b].</summary>
+    Tensor SpLossRows(Tensor gs, Tensor ns, Tensor gt, Tensor nt, double eps);
+
+    /// <summary>SP: G̃̄ [b, b] of the side "self" for Ḡ = scale·(G^self − G^other).</summary>
+    Tensor SpBackward(Tensor gself, Tensor nself, Tensor gother, Tensor nother, double eps, double scale);
+}
+
+/// <summary>Picks the epilogues that belong to a backend.</summary>
+internal static class LossEpilogues
+{
+    public static IKdLossEpilogues For(IKdBackend backend)
+        => backend is IlgpuBackend ilgpu ? new IlgpuLossEpilogues(ilgpu.Device) : CpuLossEpilogues.Instance;
+}
+
+/// <summary>The CPU fast path's epilogues: SIMD C# over the tensors' memory (<c>kernels/Cpu</c>).</summary>
+internal sealed unsafe class CpuLossEpilogues : IKdLossEpilogues
+{
+    public static readonly CpuLossEpilogues Instance = new();
+
+    static T* P<T>(Tensor t) where T : unmanaged => TensorMemory.Ptr<T>(t);
+
+    public Tensor SpLossRows(Tensor gs, Tensor ns, Tensor gt, Tensor nt, double eps)
+    {
+        int n = (int)gs.shape[0];
+        var partial = empty(n, dtype: gs.dtype);
+        if (gs.dtype == ScalarType.Float32) CpuSp.LossRows(P<float>(gs), P<float>(ns), P<float>(gt), P<float>(nt), P<float>(partial), n, (float)eps);
+        else CpuSp.LossRows(P<double>(gs), P<double>(ns), P<double>(gt), P<double>(nt), P<double>(partial), n, eps);
+        return partial;
+    }
+
+    public Tensor SpBackward(Tensor gself, Tensor nself, Tensor gother, Tensor nother, double eps, double scale)
+    {
+        int n = (int)gself.shape[0];
+        var gbar = empty_like(gself);
+        if (gself.dtype == ScalarType.Float32)
+            CpuSp.BackwardRows(P<float>(gself), P<float>(nself), P<float>(gother), P<float>(nother), P<float>(gbar), n, (float)eps, (float)scale);
+        else
+            CpuSp.BackwardRows(P<double>(gself), P<double>(nself), P<double>(gother), P<double>(nother), P<double>(gbar), n, eps, scale);
+        return gbar;
+    }
+}
+
+/// <summary>The ILGPU epilogues: one kernel launch each, under the device gate.</summary>
+internal sealed class IlgpuLossEpilogues(IlgpuDevice device) : IKdLossEpilogues
+{
+    void Run(Tensor like, Action<IlgpuBinder, IlgpuLossLaunchers<float>> f32, Action<IlgpuBinder, IlgpuLossLaunchers<double>> f64)
+    {
+        lock (device.Gate)
+        {
+            using var binder = new IlgpuBinder(device);
+            if (like.dtype == ScalarType.Float32) f32(binder, IlgpuLossLaunchers<float>.For(device));
+            else f64(binder, IlgpuLossLaunchers<double>.For(device));
+            binder.Finish();
+        }
+    }
+
+    static T C<T>(double v) where T : IFloatingPointIeee754<T> => T.CreateTruncating(v);
+
+    public Tensor SpLossRows(Tensor gs, Tensor ns, Tensor gt, Tensor nt, double eps)
+    {
+        int n = (int)gs.shape[0];
+        var partial = empty(n, dtype: gs.dtype);
+        Run(gs, (b, k) => k.SpLossRows(b.In<float>(gs), b.In<float>(ns), b.In<float>(gt), b.In<float>(nt), b.Out<float>(partial), n, C<float>(eps)),
+                (b, k) => k.SpLossRows(b.In<double>(gs), b.In<double>(ns), b.In<double>(gt), b.In<double>(nt), b.Out<double>(partial), n, eps));
+        return partial;
+    }
+
+    public Tensor SpBackward(Tensor gself, Tensor nself, Tensor gother, Tensor nother, double eps, double scale)
+    {
+        int n = (int)gself.shape[0];
+        var gbar = empty_like(gself);
+        Run(gself, (b, k) => k.SpBackwardRows(b.In<float>(gself), b.In<float>(nself), b.In<float>(gother), b.In<float>(nother), b.Out<float>(gbar), n, C<float>(eps), C<float>(scale)),
+                   (b, k) => k.SpBackwardRows(b.In<double>(gself), b.In<double>(nself), b.In<double>(gother), b.In<double>(nother), b.Out<double>(gbar), n, eps, scale));
+        return gbar;
+    }
+}

@@ -1,0 +1,11 @@
+using GpuKd.Modules;
+
+namespace GpuKd;
+
+#pragma warning disable CS8981
+public static partial class gpukd
+#pragma warning restore CS8981
+{
+    /// <summary>The similarity-preserving KD loss module: <c>loss = gpukd.SPLoss().call(student, teacher)</c>.</summary>
+    public static SPLoss SPLoss() => new();
+}

@@ -1,0 +1,67 @@
+using GpuKd.Reference;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Tests;
+
+/// <summary>
+/// One two-input loss variant under test (student, teacher → scalar), with the published composition
+/// (<see cref="ReferenceLosses"/>) and the degenerate-aware oracle (same values; no gradient through a
+/// degenerate normalisation). The generic tests in <see cref="PairLossTests"/> run over every case.
+/// </summary>
+public sealed record PairLossCase(string Name, Func<Tensor, Tensor, Tensor> Ours, Func<Tensor, Tensor, Tensor> Reference,
+                                  Func<Tensor, Tensor, Tensor> Oracle)
+{
+    /// <summary>A zero sample is a degenerate normalisation: the reference's gradient is ~1e10–1e12 there, ours finite.</summary>
+    public bool ZeroRowDiverges { get; init; }
+
+    /// <summary>The loss is translation invariant (distances): features offset by 100 keep float32 precision.</summary>
+    public bool TranslationInvariant { get; init; }
+
+    public override string ToString() => Name;
+}
+
+/// <summary>The table of two-input loss cases.</summary>
+public static class PairLossCases
+{
+    public const string Sp = "sp_loss";
+
+    static readonly PairLossCase[] All =
+    [
+        new(Sp, (s, t) => gpukd.functional.sp_loss(s, t), ReferenceLosses.SpLoss, LossOracles.Sp) { ZeroRowDiverges = true },
+    ];
+
+    public static IEnumerable<string> Names => All.Select(c => c.Name);
+
+    public static PairLossCase Get(string name) => All.Single(c => c.Name == name);
+}
+
+/// <summary>Degenerate-aware float64 oracles of the losses: the <see cref="ReferenceLosses"/> formulas with
+/// <see cref="DegenerateAwareOracle.Normalize"/> in place of F.normalize.</summary>
+public static class LossOracles
+{
+    public static Tensor Sp(Tensor student, Tensor teacher)
+    {
+        long b = student.shape[0];
+        var diff = DegenerateAwareOracle.GramMatrix(teacher, true) - DegenerateAwareOracle.GramMatrix(student, true);
+        return (diff * diff).sum() / (double)(b * b);
+    }
+}
+
+/// <summary>Value and gradients of a scalar two-input loss with a fixed upstream gradient.</summary>
+public static class PairAutodiff
+{
+    /// <summary>Upstream gradient of the scalar loss: not 1, so that a backward ignoring it fails.</summary>
+    public const double Upstream = 1.37;
+
+    /// <summary>f(s, t) and its gradients (null for an input that does not require one).</summary>
+    public static (Tensor Value, Tensor? GradS, Tensor? GradT) Run(Func<Tensor, Tensor, Tensor> f, Tensor s, Tensor t,
+                                                                      bool gradS = true, bool gradT = true)
+    {
+        var ls = s.detach().clone().requires_grad_(gradS);
+        var lt = t.detach().clone().requires_grad_(gradT);
+        var value = f(ls, lt);
+        if (gradS || gradT) (value * Upstream).backward();
+        return (value.detach(), gradS ? ls.grad!.detach() : null, gradT ? lt.grad!.detach() : null);
+    }
+}
