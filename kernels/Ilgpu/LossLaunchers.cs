@@ -19,11 +19,16 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _spLossRows;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>> _spBackwardRows;
 
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>> _ccLossRows;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T, T>> _ccBackward;
+
     IlgpuLossLaunchers(IlgpuDevice device)
     {
         var acc = device.Accelerator;
         _spLossRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(SpKernels.LossRows));
         _spBackwardRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>(SpKernels.BackwardRows));
+        _ccLossRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>(CcKernels.LossRows));
+        _ccBackward = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T, T>(CcKernels.Backward));
     }
 
     /// <summary>The launchers of <paramref name="device"/> (created once per device).</summary>
@@ -48,5 +53,21 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
         foreach (var (v, name) in new[] { (gself, nameof(gself)), (gother, nameof(gother)), (gbar, nameof(gbar)) }) Need(v.Length, (long)n * n, name);
         foreach (var (v, name) in new[] { (nself, nameof(nself)), (nother, nameof(nother)) }) Need(v.Length, n, name);
         _spBackwardRows.Value(n, gself, nself, gother, nother, gbar, n, eps, scale);
+    }
+
+    /// <summary>CC loss per row (see <see cref="CcKernels.LossRows{T}"/>): A [n, n] per side, partial [n].</summary>
+    public void CcLossRows(ArrayView<T> aS, ArrayView<T> aT, ArrayView<T> partial, int n, int kind, int order, T t, T c0)
+    {
+        Need(aS.Length, (long)n * n, nameof(aS));
+        Need(aT.Length, (long)n * n, nameof(aT));
+        Need(partial.Length, n, nameof(partial));
+        _ccLossRows.Value(n, aS, aT, partial, n, kind, order, t, c0);
+    }
+
+    /// <summary>CC backward epilogue (see <see cref="CcKernels.Backward{T}"/>) into abar [n, n].</summary>
+    public void CcBackward(ArrayView<T> aSelf, ArrayView<T> aOther, ArrayView<T> abar, int n, int kind, int order, T t, T c0, T scale)
+    {
+        foreach (var (v, name) in new[] { (aSelf, nameof(aSelf)), (aOther, nameof(aOther)), (abar, nameof(abar)) }) Need(v.Length, (long)n * n, name);
+        _ccBackward.Value(checked(n * n), aSelf, aOther, abar, kind, order, t, c0, scale);
     }
 }

@@ -52,6 +52,32 @@ public static partial class gpukd
             }
             return total!;
         }
+
+        /// <summary>
+        /// Correlation-congruence KD loss (Peng et al.; REFERENCE.md): x̂ = rows L2-normalised (clamp 1e-12),
+        /// A = x̂x̂ᵀ, K = f(A) elementwise, loss = mean over the b² entries of (K_S − K_T)².
+        /// </summary>
+        /// <param name="student">Student embeddings [b, …] (flattened to [b, Ds]), float32 or float64.</param>
+        /// <param name="teacher">Teacher embeddings [b, …]: same b, dtype and device; Dt may differ from Ds.</param>
+        /// <param name="kernel">f: <see cref="CcKernel.TaylorRbf"/> (default), <see cref="CcKernel.Rbf"/>,
+        /// <see cref="CcKernel.Bilinear"/>, or <see cref="CcKernel.BilinearRaw"/> (K = xxᵀ, no normalisation).</param>
+        /// <param name="gamma">RBF γ ≥ 0 (default 0.4).</param>
+        /// <param name="order">Taylor order P ≥ 0 (default 2; used by <see cref="CcKernel.TaylorRbf"/> only).</param>
+        /// <returns>The loss, a 0-d tensor of the inputs' dtype.</returns>
+        /// <remarks>
+        /// Both inputs get a gradient when they require one (setups train an embedding on each side).
+        /// Cost: bD row-norm and scaling passes and one Gram (b²D) per side forward, O(b²·P) epilogue;
+        /// backward per side that needs a gradient: one O(b²·P) epilogue, one product (2b²D), one row pass.
+        /// Peak extra memory: per side the normalised features (b×D) and A (b×b) kept for the backward
+        /// (the normalised features only for a side that needs a gradient); backward one b×b and one b×D
+        /// buffer. K is never stored.
+        /// A zero sample has x̂ = 0 (as in the reference) and passes no gradient through its
+        /// normalisation (the reference's gradient there is ~1e12-scaled).
+        /// Throws <see cref="ArgumentException"/> naming the argument for bad tensors (see
+        /// <see cref="sp_loss(Tensor, Tensor)"/>), an undefined kernel, γ &lt; 0 or an order outside [0, 64].
+        /// </remarks>
+        public static Tensor cc_loss(Tensor student, Tensor teacher, CcKernel kernel = CcKernel.TaylorRbf, double gamma = 0.4, int order = 2)
+            => CcLoss.Apply(student, teacher, kernel, gamma, order);
     }
 }
 

@@ -21,3 +21,24 @@ public class LossKernelCatalogTests
         }
     }
 }
+
+/// <summary>The kernels' software exp against Math.Exp.</summary>
+public class KernelMathTests
+{
+    [Test]
+    public void Exp_is_within_a_few_ulp()
+    {
+        foreach (var x in new[] { 0.0, 1e-300, -1e-8, 0.3, -0.5, 0.51, -1.6, 1.0, 2.5, -4.0, -40, 50, -700 })
+        {
+            double e = GpuKd.Kernels.Ilgpu.KernelMath.Exp(x), want = Math.Exp(x);
+            double ulps = Math.Abs(x) <= 4 ? 8 : 2048;   // ≈ 2^m ulp after m halvings
+            Assert.That(Math.Abs(e - want) / want, Is.LessThanOrEqualTo(ulps * 1.1e-16), $"exp({x})");
+            float f = GpuKd.Kernels.Ilgpu.KernelMath.Exp((float)x), wantF = MathF.Exp((float)x);
+            if (Math.Abs(x) <= 4)
+                Assert.That(Math.Abs(f - wantF) / wantF, Is.LessThanOrEqualTo(8 * 6e-8), $"expf({x})");
+        }
+        Assert.That(double.IsNaN(GpuKd.Kernels.Ilgpu.KernelMath.Exp(double.NaN)));
+        Assert.That(GpuKd.Kernels.Ilgpu.KernelMath.Exp(double.NegativeInfinity), Is.EqualTo(0.0));
+        Assert.That(GpuKd.Kernels.Ilgpu.KernelMath.Exp(double.PositiveInfinity), Is.EqualTo(double.PositiveInfinity));
+    }
+}

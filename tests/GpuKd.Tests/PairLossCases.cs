@@ -25,11 +25,26 @@ public sealed record PairLossCase(string Name, Func<Tensor, Tensor, Tensor> Ours
 public static class PairLossCases
 {
     public const string Sp = "sp_loss";
+    public const string Cc = "cc_loss";
+    public const string CcTaylor5 = "cc_loss_taylor_order5_gamma1";
+    public const string CcRbf = "cc_loss_rbf";
+    public const string CcBilinear = "cc_loss_bilinear";
+    public const string CcBilinearRaw = "cc_loss_bilinear_raw";
 
     static readonly PairLossCase[] All =
     [
         new(Sp, (s, t) => gpukd.functional.sp_loss(s, t), ReferenceLosses.SpLoss, LossOracles.Sp) { ZeroRowDiverges = true },
+        Cc_(Cc, CcKernel.TaylorRbf, 0.4, 2),
+        Cc_(CcTaylor5, CcKernel.TaylorRbf, 1.0, 5),
+        Cc_(CcRbf, CcKernel.Rbf, 0.4, 2),
+        Cc_(CcBilinear, CcKernel.Bilinear, 0.4, 2),
+        Cc_(CcBilinearRaw, CcKernel.BilinearRaw, 0.4, 2),
     ];
+
+    static PairLossCase Cc_(string name, CcKernel k, double gamma, int order)
+        => new(name, (s, t) => gpukd.functional.cc_loss(s, t, k, gamma, order), (s, t) => ReferenceLosses.CcLoss(s, t, k, gamma, order),
+               (s, t) => LossOracles.Cc(s, t, k, gamma, order))
+        { ZeroRowDiverges = k != CcKernel.BilinearRaw };
 
     public static IEnumerable<string> Names => All.Select(c => c.Name);
 
@@ -45,6 +60,29 @@ public static class LossOracles
         long b = student.shape[0];
         var diff = DegenerateAwareOracle.GramMatrix(teacher, true) - DegenerateAwareOracle.GramMatrix(student, true);
         return (diff * diff).sum() / (double)(b * b);
+    }
+
+    /// <summary>CC with the degenerate-aware normalisation (the kernel functions as in <see cref="ReferenceLosses.CcKernelMatrix"/>).</summary>
+    public static Tensor Cc(Tensor student, Tensor teacher, CcKernel k, double gamma, int order)
+    {
+        Tensor K(Tensor x)
+        {
+            var f = x.reshape(x.shape[0], -1);
+            if (k == CcKernel.BilinearRaw) return f.mm(f.t());
+            var xn = DegenerateAwareOracle.Normalize(f);
+            var a = xn.mm(xn.t());
+            if (k == CcKernel.Bilinear) return a;
+            if (k == CcKernel.Rbf) return (2 * gamma * (a - 1)).exp();
+            // Horner form of the Taylor series: a different evaluation order from the reference's.
+            double c0 = Math.Exp(-2 * gamma);
+            var coef = new double[order + 1];
+            coef[0] = c0;
+            for (int p = 1; p <= order; p++) coef[p] = coef[p - 1] * 2 * gamma / p;
+            var acc = full_like(a, coef[order]);
+            for (int p = order - 1; p >= 0; p--) acc = acc * a + coef[p];
+            return acc;
+        }
+        return (K(student) - K(teacher)).square().mean();
     }
 }
 

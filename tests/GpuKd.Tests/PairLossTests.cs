@@ -104,8 +104,12 @@ public sealed class PairLossTests(KdBackend backend) : BackendFixture(backend)
         var c = PairLossCases.Get(loss);
         foreach (var (b, ds, dt) in PairFloat32Sizes)
         {
-            foreach (var perturbed in new[] { false, true })
+            // Student ≈ teacher makes the loss and its gradient a difference of relations 100× smaller than
+            // them: judged by the suite's difference bar, at the widths where plain float32 compositions
+            // meet it (Float32Comparison.MaxDifferenceD).
+            foreach (var perturbed in ds <= Float32Comparison.MaxDifferenceD ? new[] { false, true } : [false])
             {
+                double bar = perturbed ? Tolerances.Float32DifferenceBar : Tolerances.Float32Bar;
                 using var scope = NewDisposeScope();
                 var where = Label(loss, $"b={b}", $"Ds={ds}", $"Dt={dt}", perturbed ? "student = teacher + 1%" : "");
                 var (s, t) = Pair(b, ds, dt, ScalarType.Float32);
@@ -113,9 +117,9 @@ public sealed class PairLossTests(KdBackend backend) : BackendFixture(backend)
                 var (v32, gs32, gt32) = PairAutodiff.Run(c.Ours, s, t);
                 var (v64, gs64, gt64) = PairAutodiff.Run(c.Oracle, Inputs.Exact64(s), Inputs.Exact64(t));
                 Assert.That(v32.dtype, Is.EqualTo(ScalarType.Float32), where);
-                Assert.That(Tolerances.RelErr(v32, v64), Is.LessThanOrEqualTo(Tolerances.Float32Bar), $"{where}: value");
-                Assert.That(Tolerances.RelErr(gs32!, gs64!), Is.LessThanOrEqualTo(Tolerances.Float32Bar), $"{where}: student gradient");
-                Assert.That(Tolerances.RelErr(gt32!, gt64!), Is.LessThanOrEqualTo(Tolerances.Float32Bar), $"{where}: teacher gradient");
+                Assert.That(Tolerances.RelErr(v32, v64), Is.LessThanOrEqualTo(bar), $"{where}: value");
+                Assert.That(Tolerances.RelErr(gs32!, gs64!), Is.LessThanOrEqualTo(bar), $"{where}: student gradient");
+                Assert.That(Tolerances.RelErr(gt32!, gt64!), Is.LessThanOrEqualTo(bar), $"{where}: teacher gradient");
             }
         }
     }

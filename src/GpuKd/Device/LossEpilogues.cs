@@ -18,6 +18,19 @@ internal interface IKdLossEpilogues
 
     /// <summary>SP: G̃̄ [b, b] of the side "self" for Ḡ = scale·(G^self − G^other).</summary>
     Tensor SpBackward(Tensor gself, Tensor nself, Tensor gother, Tensor nother, double eps, double scale);
+
+    /// <summary>CC: per-row Σ_j (f(AS_ij) − f(AT_ij))², [b].</summary>
+    Tensor CcLossRows(Tensor aS, Tensor aT, CcSpec f);
+
+    /// <summary>CC: Ā [b, b] = scale·(f(A^self) − f(A^other))·f'(A^self).</summary>
+    Tensor CcBackward(Tensor aSelf, Tensor aOther, CcSpec f, double scale);
+}
+
+/// <summary>The CC kernel function as the kernels take it: kind (0 Taylor, 1 RBF, 2 bilinear, 3 raw
+/// bilinear), Taylor order, t = 2γ and c0 = e^{−2γ}.</summary>
+internal readonly record struct CcSpec(int Kind, int Order, double T, double C0)
+{
+    public static CcSpec Of(CcKernel kernel, double gamma, int order) => new((int)kernel, order, 2 * gamma, Math.Exp(-2 * gamma));
 }
 
 /// <summary>Picks the epilogues that belong to a backend.</summary>
@@ -53,6 +66,24 @@ internal sealed unsafe class CpuLossEpilogues : IKdLossEpilogues
             CpuSp.BackwardRows(P<double>(gself), P<double>(nself), P<double>(gother), P<double>(nother), P<double>(gbar), n, eps, scale);
         return gbar;
     }
+
+    public Tensor CcLossRows(Tensor aS, Tensor aT, CcSpec f)
+    {
+        int n = (int)aS.shape[0];
+        var partial = empty(n, dtype: aS.dtype);
+        if (aS.dtype == ScalarType.Float32) CpuCc.LossRows(P<float>(aS), P<float>(aT), P<float>(partial), n, f.Kind, f.Order, (float)f.T, (float)f.C0);
+        else CpuCc.LossRows(P<double>(aS), P<double>(aT), P<double>(partial), n, f.Kind, f.Order, f.T, f.C0);
+        return partial;
+    }
+
+    public Tensor CcBackward(Tensor aSelf, Tensor aOther, CcSpec f, double scale)
+    {
+        int n = (int)aSelf.shape[0];
+        var abar = empty_like(aSelf);
+        if (aSelf.dtype == ScalarType.Float32) CpuCc.Backward(P<float>(aSelf), P<float>(aOther), P<float>(abar), n, f.Kind, f.Order, (float)f.T, (float)f.C0, (float)scale);
+        else CpuCc.Backward(P<double>(aSelf), P<double>(aOther), P<double>(abar), n, f.Kind, f.Order, f.T, f.C0, scale);
+        return abar;
+    }
 }
 
 /// <summary>The ILGPU epilogues: one kernel launch each, under the device gate.</summary>
@@ -87,5 +118,23 @@ internal sealed class IlgpuLossEpilogues(IlgpuDevice device) : IKdLossEpilogues
         Run(gself, (b, k) => k.SpBackwardRows(b.In<float>(gself), b.In<float>(nself), b.In<float>(gother), b.In<float>(nother), b.Out<float>(gbar), n, C<float>(eps), C<float>(scale)),
                    (b, k) => k.SpBackwardRows(b.In<double>(gself), b.In<double>(nself), b.In<double>(gother), b.In<double>(nother), b.Out<double>(gbar), n, eps, scale));
         return gbar;
+    }
+
+    public Tensor CcLossRows(Tensor aS, Tensor aT, CcSpec f)
+    {
+        int n = (int)aS.shape[0];
+        var partial = empty(n, dtype: aS.dtype);
+        Run(aS, (b, k) => k.CcLossRows(b.In<float>(aS), b.In<float>(aT), b.Out<float>(partial), n, f.Kind, f.Order, C<float>(f.T), C<float>(f.C0)),
+                (b, k) => k.CcLossRows(b.In<double>(aS), b.In<double>(aT), b.Out<double>(partial), n, f.Kind, f.Order, f.T, f.C0));
+        return partial;
+    }
+
+    public Tensor CcBackward(Tensor aSelf, Tensor aOther, CcSpec f, double scale)
+    {
+        int n = (int)aSelf.shape[0];
+        var abar = empty_like(aSelf);
+        Run(aSelf, (b, k) => k.CcBackward(b.In<float>(aSelf), b.In<float>(aOther), b.Out<float>(abar), n, f.Kind, f.Order, C<float>(f.T), C<float>(f.C0), C<float>(scale)),
+                   (b, k) => k.CcBackward(b.In<double>(aSelf), b.In<double>(aOther), b.Out<double>(abar), n, f.Kind, f.Order, f.T, f.C0, scale));
+        return abar;
     }
 }
