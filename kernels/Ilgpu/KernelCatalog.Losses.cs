@@ -5,7 +5,7 @@ namespace GpuKd.Kernels.Ilgpu;
 public static partial class KernelCatalog
 {
     /// <summary>The loss epilogue kernel classes (issue 4): every public static method of each is a kernel.</summary>
-    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(CcKernels)];
+    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(CcKernels), typeof(EdgeKernels)];
 
     static void AddLossKernels(List<(string, MethodInfo, bool)> list, Type element)
     {

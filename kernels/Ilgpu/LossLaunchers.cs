@@ -22,6 +22,9 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>> _ccLossRows;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T, T>> _ccBackward;
 
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>> _edgeRowMax;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>> _edgeLossRows, _edgeDotRows, _edgeBackward;
+
     IlgpuLossLaunchers(IlgpuDevice device)
     {
         var acc = device.Accelerator;
@@ -29,6 +32,10 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
         _spBackwardRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>(SpKernels.BackwardRows));
         _ccLossRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>(CcKernels.LossRows));
         _ccBackward = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T, T>(CcKernels.Backward));
+        _edgeRowMax = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>(EdgeKernels.RowMax));
+        _edgeLossRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>(EdgeKernels.LossRows));
+        _edgeDotRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>(EdgeKernels.DotRows));
+        _edgeBackward = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>(EdgeKernels.Backward));
     }
 
     /// <summary>The launchers of <paramref name="device"/> (created once per device).</summary>
@@ -69,5 +76,45 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
     {
         foreach (var (v, name) in new[] { (aSelf, nameof(aSelf)), (aOther, nameof(aOther)), (abar, nameof(abar)) }) Need(v.Length, (long)n * n, name);
         _ccBackward.Value(checked(n * n), aSelf, aOther, abar, kind, order, t, c0, scale);
+    }
+
+    /// <summary>IRG edge row maxima and tie counts of one side (see <see cref="EdgeKernels.RowMax{T}"/>).</summary>
+    public void EdgeRowMax(ArrayView<T> g, ArrayView<T> x, ArrayView<T> rowMax, ArrayView<T> rowCount, EdgeArgs<T> a)
+    {
+        Need(g.Length, (long)a.N * a.N, nameof(g));
+        Need(x.Length, (long)a.N * a.DSelf, nameof(x));
+        Need(rowMax.Length, a.N, nameof(rowMax));
+        Need(rowCount.Length, a.N, nameof(rowCount));
+        _edgeRowMax.Value(a.N, g, x, rowMax, rowCount, a);
+    }
+
+    void EdgePair(ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> output, long outputLength, EdgeArgs<T> a)
+    {
+        Need(gs.Length, (long)a.N * a.N, nameof(gs));
+        Need(go.Length, (long)a.N * a.N, nameof(go));
+        Need(xs.Length, (long)a.N * a.DSelf, nameof(xs));
+        Need(xo.Length, (long)a.N * a.DOther, nameof(xo));
+        Need(output.Length, outputLength, nameof(output));
+    }
+
+    /// <summary>IRG edge loss per row (see <see cref="EdgeKernels.LossRows{T}"/>).</summary>
+    public void EdgeLossRows(ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> partial, EdgeArgs<T> a)
+    {
+        EdgePair(gs, xs, go, xo, partial, a.N, a);
+        _edgeLossRows.Value(a.N, gs, xs, go, xo, partial, a);
+    }
+
+    /// <summary>Row sums of Ē ⊙ E^self (see <see cref="EdgeKernels.DotRows{T}"/>).</summary>
+    public void EdgeDotRows(ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> partial, EdgeArgs<T> a)
+    {
+        EdgePair(gs, xs, go, xo, partial, a.N, a);
+        _edgeDotRows.Value(a.N, gs, xs, go, xo, partial, a);
+    }
+
+    /// <summary>Ḡ [n, n] of the side "self" (see <see cref="EdgeKernels.Backward{T}"/>).</summary>
+    public void EdgeBackward(ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> gbar, EdgeArgs<T> a)
+    {
+        EdgePair(gs, xs, go, xo, gbar, (long)a.N * a.N, a);
+        _edgeBackward.Value(a.N, gs, xs, go, xo, gbar, a);
     }
 }

@@ -18,6 +18,13 @@ public sealed record PairLossCase(string Name, Func<Tensor, Tensor, Tensor> Ours
     /// <summary>The loss is translation invariant (distances): features offset by 100 keep float32 precision.</summary>
     public bool TranslationInvariant { get; init; }
 
+    /// <summary>
+    /// False where the documented gradient is deliberately not the derivative of the value (the IRG max held
+    /// constant, as the authors' Caffe code does): central differences do not apply; the float64 parity test
+    /// compares it with the reference's detached max instead.
+    /// </summary>
+    public bool GradientIsDerivative { get; init; } = true;
+
     public override string ToString() => Name;
 }
 
@@ -30,6 +37,8 @@ public static class PairLossCases
     public const string CcRbf = "cc_loss_rbf";
     public const string CcBilinear = "cc_loss_bilinear";
     public const string CcBilinearRaw = "cc_loss_bilinear_raw";
+    public const string IrgEdge = "irg_edge_loss";
+    public const string IrgEdgeMaxConstant = "irg_edge_loss_max_held_constant";
 
     static readonly PairLossCase[] All =
     [
@@ -39,6 +48,11 @@ public static class PairLossCases
         Cc_(CcRbf, CcKernel.Rbf, 0.4, 2),
         Cc_(CcBilinear, CcKernel.Bilinear, 0.4, 2),
         Cc_(CcBilinearRaw, CcKernel.BilinearRaw, 0.4, 2),
+        new(IrgEdge, (s, t) => gpukd.functional.irg_edge_loss(s, t), (s, t) => ReferenceLosses.IrgEdgeLoss(s, t), (s, t) => ReferenceLosses.IrgEdgeLoss(s, t))
+            { TranslationInvariant = true },
+        new(IrgEdgeMaxConstant, (s, t) => gpukd.functional.irg_edge_loss(s, t, differentiate_max: false),
+            (s, t) => ReferenceLosses.IrgEdgeLoss(s, t, false), (s, t) => ReferenceLosses.IrgEdgeLoss(s, t, false))
+            { TranslationInvariant = true, GradientIsDerivative = false },
     ];
 
     static PairLossCase Cc_(string name, CcKernel k, double gamma, int order)
@@ -47,6 +61,10 @@ public static class PairLossCases
         { ZeroRowDiverges = k != CcKernel.BilinearRaw };
 
     public static IEnumerable<string> Names => All.Select(c => c.Name);
+
+    public static IEnumerable<string> TranslationInvariantNames => All.Where(c => c.TranslationInvariant).Select(c => c.Name);
+
+    public static IEnumerable<string> DifferentiableNames => All.Where(c => c.GradientIsDerivative).Select(c => c.Name);
 
     public static PairLossCase Get(string name) => All.Single(c => c.Name == name);
 }

@@ -24,6 +24,31 @@ internal interface IKdLossEpilogues
 
     /// <summary>CC: Ā [b, b] = scale·(f(A^self) − f(A^other))·f'(A^self).</summary>
     Tensor CcBackward(Tensor aSelf, Tensor aOther, CcSpec f, double scale);
+
+    /// <summary>IRG edge: per-row max of the clamped squared distances (from the Gram g of the centred rows x) and
+    /// the number of entries equal to it, [b] each.</summary>
+    (Tensor RowMax, Tensor RowCount) EdgeRowMax(Tensor g, Tensor x, double clamp);
+
+    /// <summary>IRG edge: per-row Σ_j (E^self_ij − E^other_ij)², [b].</summary>
+    Tensor EdgeLossRows(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e);
+
+    /// <summary>IRG edge: per-row Σ_j Ē_ij E^self_ij, [b].</summary>
+    Tensor EdgeDotRows(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e);
+
+    /// <summary>IRG edge: Ḡ [b, b] of the side "self".</summary>
+    Tensor EdgeBackward(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e);
+}
+
+/// <summary>The scalars of the IRG edge epilogues (see <see cref="EdgeArgs{T}"/>).</summary>
+internal readonly record struct EdgeScalars(double InvMSelf, double InvMOther, double Clamp, double Scale = 0, double Max = 0, double MaxBarPerTie = 0)
+{
+    public EdgeArgs<T> For<T>(Tensor xs, Tensor xo) where T : unmanaged, IFloatingPointIeee754<T> => new()
+    {
+        N = (int)xs.shape[0], DSelf = (int)xs.shape[1], DOther = (int)xo.shape[1],
+        InvMSelf = T.CreateTruncating(InvMSelf), InvMOther = T.CreateTruncating(InvMOther),
+        Clamp = T.CreateTruncating(Clamp), Tau = CpuPairDistance.Tau<T>(),
+        Scale = T.CreateTruncating(Scale), Max = T.CreateTruncating(Max), MaxBarPerTie = T.CreateTruncating(MaxBarPerTie),
+    };
 }
 
 /// <summary>The CC kernel function as the kernels take it: kind (0 Taylor, 1 RBF, 2 bilinear, 3 raw
@@ -84,6 +109,41 @@ internal sealed unsafe class CpuLossEpilogues : IKdLossEpilogues
         else CpuCc.Backward(P<double>(aSelf), P<double>(aOther), P<double>(abar), n, f.Kind, f.Order, f.T, f.C0, scale);
         return abar;
     }
+
+    public (Tensor RowMax, Tensor RowCount) EdgeRowMax(Tensor g, Tensor x, double clamp)
+    {
+        int n = (int)g.shape[0];
+        var rowMax = empty(n, dtype: g.dtype);
+        var rowCount = empty(n, dtype: g.dtype);
+        var e = new EdgeScalars(0, 0, clamp);
+        if (g.dtype == ScalarType.Float32) CpuEdge.RowMax(P<float>(g), P<float>(x), P<float>(rowMax), P<float>(rowCount), e.For<float>(x, x));
+        else CpuEdge.RowMax(P<double>(g), P<double>(x), P<double>(rowMax), P<double>(rowCount), e.For<double>(x, x));
+        return (rowMax, rowCount);
+    }
+
+    public Tensor EdgeLossRows(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e)
+    {
+        var partial = empty(gs.shape[0], dtype: gs.dtype);
+        if (gs.dtype == ScalarType.Float32) CpuEdge.LossRows(P<float>(gs), P<float>(xs), P<float>(go), P<float>(xo), P<float>(partial), e.For<float>(xs, xo));
+        else CpuEdge.LossRows(P<double>(gs), P<double>(xs), P<double>(go), P<double>(xo), P<double>(partial), e.For<double>(xs, xo));
+        return partial;
+    }
+
+    public Tensor EdgeDotRows(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e)
+    {
+        var partial = empty(gs.shape[0], dtype: gs.dtype);
+        if (gs.dtype == ScalarType.Float32) CpuEdge.DotRows(P<float>(gs), P<float>(xs), P<float>(go), P<float>(xo), P<float>(partial), e.For<float>(xs, xo));
+        else CpuEdge.DotRows(P<double>(gs), P<double>(xs), P<double>(go), P<double>(xo), P<double>(partial), e.For<double>(xs, xo));
+        return partial;
+    }
+
+    public Tensor EdgeBackward(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e)
+    {
+        var gbar = empty_like(gs);
+        if (gs.dtype == ScalarType.Float32) CpuEdge.Backward(P<float>(gs), P<float>(xs), P<float>(go), P<float>(xo), P<float>(gbar), e.For<float>(xs, xo));
+        else CpuEdge.Backward(P<double>(gs), P<double>(xs), P<double>(go), P<double>(xo), P<double>(gbar), e.For<double>(xs, xo));
+        return gbar;
+    }
 }
 
 /// <summary>The ILGPU epilogues: one kernel launch each, under the device gate.</summary>
@@ -136,5 +196,40 @@ internal sealed class IlgpuLossEpilogues(IlgpuDevice device) : IKdLossEpilogues
         Run(aSelf, (b, k) => k.CcBackward(b.In<float>(aSelf), b.In<float>(aOther), b.Out<float>(abar), n, f.Kind, f.Order, C<float>(f.T), C<float>(f.C0), C<float>(scale)),
                    (b, k) => k.CcBackward(b.In<double>(aSelf), b.In<double>(aOther), b.Out<double>(abar), n, f.Kind, f.Order, f.T, f.C0, scale));
         return abar;
+    }
+
+    public (Tensor RowMax, Tensor RowCount) EdgeRowMax(Tensor g, Tensor x, double clamp)
+    {
+        int n = (int)g.shape[0];
+        var rowMax = empty(n, dtype: g.dtype);
+        var rowCount = empty(n, dtype: g.dtype);
+        var e = new EdgeScalars(0, 0, clamp);
+        Run(g, (b, k) => k.EdgeRowMax(b.In<float>(g), b.In<float>(x), b.Out<float>(rowMax), b.Out<float>(rowCount), e.For<float>(x, x)),
+               (b, k) => k.EdgeRowMax(b.In<double>(g), b.In<double>(x), b.Out<double>(rowMax), b.Out<double>(rowCount), e.For<double>(x, x)));
+        return (rowMax, rowCount);
+    }
+
+    public Tensor EdgeLossRows(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e)
+    {
+        var partial = empty(gs.shape[0], dtype: gs.dtype);
+        Run(gs, (b, k) => k.EdgeLossRows(b.In<float>(gs), b.In<float>(xs), b.In<float>(go), b.In<float>(xo), b.Out<float>(partial), e.For<float>(xs, xo)),
+                (b, k) => k.EdgeLossRows(b.In<double>(gs), b.In<double>(xs), b.In<double>(go), b.In<double>(xo), b.Out<double>(partial), e.For<double>(xs, xo)));
+        return partial;
+    }
+
+    public Tensor EdgeDotRows(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e)
+    {
+        var partial = empty(gs.shape[0], dtype: gs.dtype);
+        Run(gs, (b, k) => k.EdgeDotRows(b.In<float>(gs), b.In<float>(xs), b.In<float>(go), b.In<float>(xo), b.Out<float>(partial), e.For<float>(xs, xo)),
+                (b, k) => k.EdgeDotRows(b.In<double>(gs), b.In<double>(xs), b.In<double>(go), b.In<double>(xo), b.Out<double>(partial), e.For<double>(xs, xo)));
+        return partial;
+    }
+
+    public Tensor EdgeBackward(Tensor gs, Tensor xs, Tensor go, Tensor xo, EdgeScalars e)
+    {
+        var gbar = empty_like(gs);
+        Run(gs, (b, k) => k.EdgeBackward(b.In<float>(gs), b.In<float>(xs), b.In<float>(go), b.In<float>(xo), b.Out<float>(gbar), e.For<float>(xs, xo)),
+                (b, k) => k.EdgeBackward(b.In<double>(gs), b.In<double>(xs), b.In<double>(go), b.In<double>(xo), b.Out<double>(gbar), e.For<double>(xs, xo)));
+        return gbar;
     }
 }

@@ -48,4 +48,65 @@ public static class ReferenceLosses
     /// <summary>CC loss: mean over the b² entries of (K_S − K_T)².</summary>
     public static Tensor CcLoss(Tensor student, Tensor teacher, CcKernel kernel = CcKernel.TaylorRbf, double gamma = 0.4, int order = 2)
         => (CcKernelMatrix(student, kernel, gamma, order) - CcKernelMatrix(teacher, kernel, gamma, order)).pow(2).mean();
+
+    /// <summary>IRG edge matrix: pdist(x, squared) (clamp 1e-12, zero diagonal) divided by its max; the max
+    /// carries gradient (PyTorch's max()) unless <paramref name="differentiateMax"/> is false; 0 if the max is 0.</summary>
+    public static Tensor IrgEdgeMatrix(Tensor x, bool differentiateMax = true)
+    {
+        var q = ReferenceOps.PairwiseDistances(x, squared: true);
+        var m = q.max();
+        if (!differentiateMax) m = m.detach();
+        return where(m > 0, q / where(m > 0, m, ones_like(m)), zeros_like(q));
+    }
+
+    /// <summary>IRG edge loss: mean over b² of (E_S − E_T)².</summary>
+    public static Tensor IrgEdgeLoss(Tensor student, Tensor teacher, bool differentiateMax = true)
+        => (IrgEdgeMatrix(student, differentiateMax) - IrgEdgeMatrix(teacher, differentiateMax)).pow(2).mean();
+
+    /// <summary>IRG vertex loss: MSE (mean) of the logits.</summary>
+    public static Tensor IrgVertexLoss(Tensor studentLogits, Tensor teacherLogits)
+        => (studentLogits - teacherLogits).pow(2).mean();
+
+    /// <summary>IRG-t vector of one network: ‖pool(f_from) − f_to‖² per sample (avg_pool2d with kernel = stride =
+    /// the spatial ratio; adjacent channels of the wider map averaged when the counts differ by 2), divided by its max.</summary>
+    public static Tensor IrgTransformVector(Tensor from, Tensor to, bool differentiateMax = true)
+    {
+        var a = from;
+        var c = to;
+        if (a.dim() == 4 && (a.shape[2] != c.shape[2] || a.shape[3] != c.shape[3]))
+        {
+            long kh = a.shape[2] / c.shape[2], kw = a.shape[3] / c.shape[3];
+            a = nn.functional.avg_pool2d(a, [kh, kw], [kh, kw]);
+        }
+        if (a.shape[1] == 2 * c.shape[1]) a = a.index_select(1, arange(0, a.shape[1], 2)) / 2 + a.index_select(1, arange(1, a.shape[1], 2)) / 2;
+        else if (c.shape[1] == 2 * a.shape[1]) c = c.index_select(1, arange(0, c.shape[1], 2)) / 2 + c.index_select(1, arange(1, c.shape[1], 2)) / 2;
+        var v = (a - c).pow(2).reshape(a.shape[0], -1).sum(1);
+        var m = v.max();
+        if (!differentiateMax) m = m.detach();
+        return where(m > 0, v / where(m > 0, m, ones_like(m)), zeros_like(v));
+    }
+
+    /// <summary>IRG-t loss of one transition: MSE of the two networks' vectors.</summary>
+    public static Tensor IrgTransformationLoss(Tensor studentFrom, Tensor studentTo, Tensor teacherFrom, Tensor teacherTo, bool differentiateMax = true)
+        => (IrgTransformVector(studentFrom, studentTo, differentiateMax) - IrgTransformVector(teacherFrom, teacherTo, differentiateMax)).pow(2).mean();
+
+    /// <summary>The IRG total: vertex·wv + mean edge over the pairs·we + mean transformation over consecutive layers·wt.</summary>
+    public static Tensor IrgLoss(IReadOnlyList<Tensor> studentLayers, IReadOnlyList<Tensor> teacherLayers, Tensor? studentLogits, Tensor? teacherLogits,
+        IrgPairing pairing = IrgPairing.OneToOne, double vertexWeight = 0.1, double edgeWeight = 5, double transformationWeight = 5, bool differentiateMax = true)
+    {
+        var total = zeros([], dtype: studentLayers[0].dtype);
+        if (studentLogits is not null && teacherLogits is not null) total = total + vertexWeight * IrgVertexLoss(studentLogits, teacherLogits);
+        var edges = zeros([], dtype: studentLayers[0].dtype);
+        for (int l = 0; l < studentLayers.Count; l++)
+            edges = edges + IrgEdgeLoss(studentLayers[l], pairing == IrgPairing.OneToOne ? teacherLayers[l] : teacherLayers[teacherLayers.Count - 1], differentiateMax);
+        total = total + edgeWeight * edges / studentLayers.Count;
+        if (studentLayers.Count >= 2 && teacherLayers.Count == studentLayers.Count)
+        {
+            var trans = zeros([], dtype: studentLayers[0].dtype);
+            for (int l = 0; l + 1 < studentLayers.Count; l++)
+                trans = trans + IrgTransformationLoss(studentLayers[l], studentLayers[l + 1], teacherLayers[l], teacherLayers[l + 1], differentiateMax);
+            total = total + transformationWeight * trans / (studentLayers.Count - 1);
+        }
+        return total;
+    }
 }
