@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace GpuKd.Kernels.Ilgpu;
@@ -43,6 +44,7 @@ public static class CcFunction
 {
     /// <summary>f(a). Taylor terms are built up as c0·(ta)^p/p! (no factorials, no powers);
     /// p is counted in T because int → T conversions do not compile in kernels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static T Value<T>(T a, int kind, int order, T t, T c0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (kind == 1) return KernelMath.Exp(t * (a - T.One));
@@ -53,6 +55,7 @@ public static class CcFunction
     }
 
     /// <summary>f'(a): for the Taylor series t·Σ_{p&lt;P} c0(ta)^p/p! (the series one order shorter), t·f for the exact RBF, 1 for bilinear.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static T Slope<T>(T a, int kind, int order, T t, T c0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (kind == 1) return t * KernelMath.Exp(t * (a - T.One));

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 
 namespace GpuKd.Kernels.Ilgpu;
 
@@ -15,6 +16,7 @@ public static class KernelMath
     /// for x &lt; 0. Each squaring doubles the relative error, so it is ≈ 2^m ulp: 1–2 ulp for |x| ≤ 1,
     /// ~4 at the CC kernel's |x| ≤ 1.6 (γ = 0.4). e^{−∞} = 0, e^{+∞} = ∞, NaN stays NaN.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static T Exp<T>(T x) where T : unmanaged, IFloatingPointIeee754<T>
     {
         T half = T.One / (T.One + T.One);
