@@ -71,3 +71,32 @@ public class RkdDistanceLossBench : LossBench
     protected override Tensor Reference(Tensor s, Tensor t) => ReferenceOps.RkdDistanceLoss(s, t);
     protected override Tensor Fused(Tensor s, Tensor t) => gpukd.functional.rkd_distance_loss(s, t);
 }
+
+/// <summary>Issue 4's grid for the Gram-core losses: b ∈ {32 … 512}, D ∈ {64, 2048, 16384, 25088}.
+/// FLOP model: one Gram per side forward and one product back, ≈ 4b²D multiply-adds per call.</summary>
+public abstract class GramLossBench : LossBench
+{
+    [Params(32, 64, 128, 256, 512)] public override long B { get; set; }
+    [Params(64, 2048, 16384, 25088)] public override long D { get; set; }
+}
+
+/// <summary>Similarity-preserving loss.</summary>
+public class SpLossBench : GramLossBench
+{
+    protected override Tensor Reference(Tensor s, Tensor t) => ReferenceLosses.SpLoss(s, t);
+    protected override Tensor Fused(Tensor s, Tensor t) => gpukd.functional.sp_loss(s, t);
+}
+
+/// <summary>Correlation-congruence loss, Taylor-RBF kernel (the default).</summary>
+public class CcLossBench : GramLossBench
+{
+    protected override Tensor Reference(Tensor s, Tensor t) => ReferenceLosses.CcLoss(s, t);
+    protected override Tensor Fused(Tensor s, Tensor t) => gpukd.functional.cc_loss(s, t);
+}
+
+/// <summary>IRG edge loss (max differentiated).</summary>
+public class IrgEdgeLossBench : GramLossBench
+{
+    protected override Tensor Reference(Tensor s, Tensor t) => ReferenceLosses.IrgEdgeLoss(s, t);
+    protected override Tensor Fused(Tensor s, Tensor t) => gpukd.functional.irg_edge_loss(s, t);
+}

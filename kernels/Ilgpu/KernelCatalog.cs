@@ -4,7 +4,7 @@ namespace GpuKd.Kernels.Ilgpu;
 
 /// <summary>Every ILGPU kernel entry point of the library, for float and double: what the
 /// PTX build check (and the GPU harness) compiles.</summary>
-public static class KernelCatalog
+public static partial class KernelCatalog
 {
     /// <summary>(name, closed generic method, explicitly grouped?) for each kernel and type.</summary>
     public static IReadOnlyList<(string Name, MethodInfo Method, bool ExplicitlyGrouped)> All()
@@ -24,6 +24,7 @@ public static class KernelCatalog
                                       nameof(AngleKernels.ApexPass), nameof(AngleKernels.Assemble),
                                       nameof(AngleKernels.LossPartials) })
                 Add(list, typeof(AngleKernels), m, type, false);
+            AddLossKernels(list, type);
         }
         return list;
     }

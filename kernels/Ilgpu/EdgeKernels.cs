@@ -1,0 +1,106 @@
+using System.Numerics;
+using ILGPU;
+
+namespace GpuKd.Kernels.Ilgpu;
+
+/// <summary>Scalars of the IRG edge kernels (too many for separate kernel arguments).</summary>
+public struct EdgeArgs<T> where T : unmanaged
+{
+    /// <summary>Batch size and the feature widths of the two sides.</summary>
+    public int N, DSelf, DOther;
+    /// <summary>1/max of each side's matrix (0 when the max is 0: the matrix is then 0, not NaN).</summary>
+    public T InvMSelf, InvMOther;
+    /// <summary>pdist clamp (1e-12) and the Gram-form recompute threshold τ (see <see cref="PairDistance"/>).</summary>
+    public T Clamp, Tau;
+    /// <summary>Backward: Ē = Scale·(E^self − E^other); the max Max and the gradient each entry equal to it receives.</summary>
+    public T Scale, Max, MaxBarPerTie;
+}
+
+/// <summary>
+/// IRG edge loss epilogues (REFERENCE.md IRG) on the Grams of the centred features of both sides:
+/// q_ij = squared distance clamped below at 1e-12 (diagonal 0), E = q / max(q) (0 if the max is 0),
+/// L = Σ (E^S − E^T)² / b². q and E are recomputed from G (and X for near-duplicate pairs) wherever
+/// needed: no b×b matrix besides the Grams. One thread per row, fixed summation order.
+/// </summary>
+public static class EdgeKernels
+{
+    static T Q<T>(ArrayView<T> g, ArrayView<T> x, int n, int d, int i, int j, T clamp, T tau) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (i == j) return T.Zero;
+        T q = PairDistance.Squared(g, x, n, d, i, j, tau);
+        return q < clamp ? clamp : q;   // NaN compares false and is kept
+    }
+
+    /// <summary>rowMax_i = max_j q_ij (NaN if any is NaN) and rowCount_i = #{j : q_ij = rowMax_i}.</summary>
+    public static void RowMax<T>(Index1D index, ArrayView<T> g, ArrayView<T> x, ArrayView<T> rowMax, ArrayView<T> rowCount, EdgeArgs<T> a)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = index;
+        T m = T.Zero, c = T.Zero;
+        for (int j = 0; j < a.N; j++)
+        {
+            T q = Q(g, x, a.N, a.DSelf, i, j, a.Clamp, a.Tau);
+            if (T.IsNaN(m)) continue;
+            if (q > m || T.IsNaN(q)) { m = q; c = T.One; }
+            else if (q == m) c += T.One;
+        }
+        rowMax[i] = m;
+        rowCount[i] = c;
+    }
+
+    /// <summary>partial_i = Σ_j (q^self_ij/m_self − q^other_ij/m_other)² (self = student for the loss).</summary>
+    public static void LossRows<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> partial, EdgeArgs<T> a)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = index;
+        T s = T.Zero;
+        for (int j = 0; j < a.N; j++)
+        {
+            T e = Q(gs, xs, a.N, a.DSelf, i, j, a.Clamp, a.Tau) * a.InvMSelf - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * a.InvMOther;
+            s += e * e;
+        }
+        partial[i] = s;
+    }
+
+    /// <summary>partial_i = Σ_j Ē_ij E^self_ij with Ē = Scale·(E^self − E^other): the row sums of the max's gradient
+    /// m̄ = −(1/m) Σ Ē E.</summary>
+    public static void DotRows<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> partial, EdgeArgs<T> a)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = index;
+        T s = T.Zero;
+        for (int j = 0; j < a.N; j++)
+        {
+            T es = Q(gs, xs, a.N, a.DSelf, i, j, a.Clamp, a.Tau) * a.InvMSelf;
+            s += a.Scale * (es - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * a.InvMOther) * es;
+        }
+        partial[i] = s;
+    }
+
+    /// <summary>
+    /// Ḡ for the side "self", one thread per row: q̄_ij = Ē_ij/m (+ MaxBarPerTie where q_ij equals the max),
+    /// 0 where q_ij is at the clamp; Ḡ_ij = −2q̄_ij, Ḡ_ii = 2Σ_j q̄_ij (q̄ is symmetric: q_ij and q_ji are the
+    /// same bits). X̄ = (Ḡ + Ḡᵀ)Xc follows.
+    /// </summary>
+    public static void Backward<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> gbar, EdgeArgs<T> a)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = index;
+        long o = (long)i * a.N;
+        T diag = T.Zero;
+        for (int j = 0; j < a.N; j++)
+        {
+            if (j == i) continue;
+            T q = Q(gs, xs, a.N, a.DSelf, i, j, a.Clamp, a.Tau);
+            T qbar = T.Zero;
+            if (!(q <= a.Clamp))
+            {
+                qbar = a.Scale * (q * a.InvMSelf - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * a.InvMOther) * a.InvMSelf;
+                if (q == a.Max) qbar += a.MaxBarPerTie;
+            }
+            gbar[o + j] = -(qbar + qbar);
+            diag += qbar + qbar;
+        }
+        gbar[o + i] = diag;
+    }
+}

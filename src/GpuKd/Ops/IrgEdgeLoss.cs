@@ -1,0 +1,103 @@
+using GpuKd.Device;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>
+/// IRG edge loss, fused: per side Xc = X − mean and one Gram G = XcXcᵀ; a row pass finds the max of the
+/// clamped squared distances q and its tie count; one row epilogue gives L = Σ (q^S/m_S − q^T/m_T)² / b²
+/// (q and E recomputed from G, never stored). Backward per side that wants a gradient: when the max
+/// carries gradient, one row pass for m̄ = −(1/m) Σ Ē E, then one epilogue assembles Ḡ (Ē/m on every
+/// unclamped entry, m̄ split evenly over the entries equal to the max, as PyTorch's max() does) and one
+/// product X̄ = (Ḡ + Ḡᵀ)Xc (no centring backward: the rows of Ḡ + Ḡᵀ sum to zero).
+/// Saved: both Xc and both G.
+/// </summary>
+internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
+{
+    internal const double Clamp = 1e-12;
+
+    public override string Name => "GpuKdIrgEdgeLoss";
+
+    public static Tensor Apply(Tensor student, Tensor teacher, bool differentiateMax)
+    {
+        PairOp.Validate(student, teacher);
+        return apply(student, teacher, differentiateMax);
+    }
+
+    /// <summary>The max of a side's matrix and how many entries equal it (fixed-order combination of the row results).</summary>
+    static (double Max, double Count) Max(Tensor rowMax, Tensor rowCount)
+    {
+        var m = rowMax.to(ScalarType.Float64).data<double>().ToArray();
+        var c = rowCount.to(ScalarType.Float64).data<double>().ToArray();
+        double max = 0, count = 0;
+        for (int i = 0; i < m.Length; i++)
+        {
+            if (double.IsNaN(max)) break;
+            if (m[i] > max || double.IsNaN(m[i])) { max = m[i]; count = c[i]; }
+            else if (m[i] == max) count += c[i];
+        }
+        return (max, count);
+    }
+
+    /// <summary>1/m, 0 for m = 0 (the matrix is then 0, not NaN), NaN for NaN.</summary>
+    static double Inverse(double m) => m > 0 ? 1 / m : double.IsNaN(m) ? double.NaN : 0;
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
+        bool differentiateMax = (bool)vars[2];
+        using var scope = NewDisposeScope();
+        var backend = KdRuntime.For(s);
+        var epilogues = LossEpilogues.For(backend);
+        long b = s.shape[0];
+        var xs = backend.Centre(OpBase.Rows(s));
+        var xt = backend.Centre(OpBase.Rows(t));
+        var gs = backend.Gram(xs.unsqueeze(0)).squeeze(0).contiguous();
+        var gt = backend.Gram(xt.unsqueeze(0)).squeeze(0).contiguous();
+        var (rs, cs) = epilogues.EdgeRowMax(gs, xs, Clamp);
+        var (rt, ct) = epilogues.EdgeRowMax(gt, xt, Clamp);
+        var (ms, ns) = Max(rs, cs);
+        var (mt, nt) = Max(rt, ct);
+        var loss = PairOp.Mean(epilogues.EdgeLossRows(gs, xs, gt, xt, new EdgeScalars(Inverse(ms), Inverse(mt), Clamp)), (double)b * b, s);
+        PairOp.SaveInputs(ctx, backend, s, t);
+        ctx.save_data("differentiateMax", differentiateMax);
+        ctx.save_data("max", new[] { ms, mt });
+        ctx.save_data("count", new[] { ns, nt });
+        ctx.save_for_backward([xs.MoveToOuterDisposeScope(), gs.MoveToOuterDisposeScope(), xt.MoveToOuterDisposeScope(), gt.MoveToOuterDisposeScope()]);
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        bool needS = PairOp.Needs(ctx, 0), needT = PairOp.Needs(ctx, 1);
+        if (!needS && !needT) return [null!, null!, null!];
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        var backend = OpBase.Backend(ctx);
+        var epilogues = LossEpilogues.For(backend);
+        bool differentiateMax = (bool)ctx.get_data("differentiateMax");
+        var max = (double[])ctx.get_data("max");
+        var count = (double[])ctx.get_data("count");
+        long b = saved[1].shape[0];
+        double scale = 2.0 / ((double)b * b) * PairOp.Upstream(grad);
+
+        Tensor SideGrad(int self, Tensor xs, Tensor gs, Tensor xo, Tensor go)
+        {
+            int other = 1 - self;
+            double m = max[self], invM = Inverse(m);
+            var e = new EdgeScalars(invM, Inverse(max[other]), Clamp, scale, m);
+            if (differentiateMax && m > Clamp)
+            {
+                double dot = epilogues.EdgeDotRows(gs, xs, go, xo, e).to(ScalarType.Float64).sum().item<double>();
+                e = e with { MaxBarPerTie = -dot * invM / count[self] };
+            }
+            var gbar = epilogues.EdgeBackward(gs, xs, go, xo, e);
+            return PairOp.Like(ctx, self, backend.SymProduct(gbar.unsqueeze(0), xs.unsqueeze(0)).squeeze(0)).MoveToOuterDisposeScope();
+        }
+
+        var gradS = needS ? SideGrad(0, saved[0], saved[1], saved[2], saved[3]) : null;
+        var gradT = needT ? SideGrad(1, saved[2], saved[3], saved[0], saved[1]) : null;
+        return [gradS!, gradT!, null!];
+    }
+}

@@ -1,0 +1,77 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>
+/// The IRG parts that need no relation matrix: the vertex loss (logits MSE) and the transformation
+/// loss (IRG-t), per-sample vectors of length b, as TorchSharp compositions (O(bD) work and memory;
+/// nothing to fuse beyond what libtorch does).
+/// </summary>
+internal static class IrgParts
+{
+    /// <summary>The per-sample squared distance between two layers of one network, after REFERENCE.md's
+    /// rules: <paramref name="from"/> average-pooled to <paramref name="to"/>'s spatial size (an integer
+    /// factor), and when the channel counts differ by a factor 2, adjacent channels of the wider map
+    /// averaged. Divided by its max (max carries gradient unless held constant; max 0 gives 0).</summary>
+    public static Tensor TransformVector(Tensor from, Tensor to, bool differentiateMax, string fromName, string toName)
+    {
+        GpuKd.Validate.Features(from, fromName);
+        GpuKd.Validate.Features(to, toName);
+        if (to.shape[0] != from.shape[0])
+            throw new ArgumentException($"{toName} must have the batch size of {fromName} ({from.shape[0]}), got shape [{string.Join(", ", to.shape)}].", toName);
+        if (to.dtype != from.dtype) throw new ArgumentException($"{toName} must have the dtype of {fromName} ({from.dtype}), got {to.dtype}.", toName);
+        if (to.dim() != from.dim() || (from.dim() != 2 && from.dim() != 4))
+            throw new ArgumentException($"{fromName} and {toName} must both be [b, D] or both [b, C, H, W], got [{string.Join(", ", from.shape)}] and [{string.Join(", ", to.shape)}].", toName);
+        var a = from;
+        var c = to;
+        if (a.dim() == 4)
+        {
+            long ha = a.shape[2], wa = a.shape[3], hc = c.shape[2], wc = c.shape[3];
+            if (ha % hc != 0 || wa % wc != 0)
+                throw new ArgumentException($"{toName}'s spatial size {hc}×{wc} must divide {fromName}'s {ha}×{wa} (average pooling by an integer factor).", toName);
+            if (ha != hc || wa != wc) a = nn.functional.adaptive_avg_pool2d(a, [hc, wc]);
+        }
+        long ca = a.shape[1], cc = c.shape[1];
+        if (ca == 2 * cc) a = FoldChannels(a);
+        else if (cc == 2 * ca) c = FoldChannels(c);
+        else if (ca != cc)
+            throw new ArgumentException($"{fromName} and {toName} must have equal channel counts or counts that differ by a factor 2, got {ca} and {cc}.", toName);
+        var v = (a - c).reshape(a.shape[0], -1).square().sum(1);
+        return NormaliseByMax(v, differentiateMax);
+    }
+
+    /// <summary>Adjacent channel pairs (2k, 2k + 1) averaged: [b, 2C, …] → [b, C, …].</summary>
+    static Tensor FoldChannels(Tensor x)
+    {
+        var shape = x.shape.ToArray();
+        var split = new long[shape.Length + 1];
+        split[0] = shape[0];
+        split[1] = shape[1] / 2;
+        split[2] = 2;
+        Array.Copy(shape, 2, split, 3, shape.Length - 2);
+        return x.reshape(split).mean([2L]);
+    }
+
+    /// <summary>v / max(v), 0 where the max is 0 (no NaN, in the value or the gradient); max detached unless differentiated.</summary>
+    public static Tensor NormaliseByMax(Tensor v, bool differentiateMax)
+    {
+        var m = v.max();
+        if (!differentiateMax) m = m.detach();
+        var positive = m > 0;
+        var safe = where(positive, m, ones_like(m));
+        return where(positive, v / safe, zeros_like(v));
+    }
+
+    /// <summary>MSE (mean) of two same-shape tensors, shapes checked with argument names.</summary>
+    public static Tensor Mse(Tensor student, Tensor teacher, string studentName, string teacherName)
+    {
+        GpuKd.Validate.Features(student, studentName, minRank: 1);
+        GpuKd.Validate.Features(teacher, teacherName, minRank: 1);
+        if (!teacher.shape.SequenceEqual(student.shape))
+            throw new ArgumentException($"{teacherName} must have the shape of {studentName} [{string.Join(", ", student.shape)}], got [{string.Join(", ", teacher.shape)}].", teacherName);
+        if (teacher.dtype != student.dtype)
+            throw new ArgumentException($"{teacherName} must have the dtype of {studentName} ({student.dtype}), got {teacher.dtype}.", teacherName);
+        return nn.functional.mse_loss(student, teacher, nn.Reduction.Mean);
+    }
+}

@@ -1,0 +1,67 @@
+using GpuKd.Device;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>
+/// Helpers of the two-input loss ops (student, teacher): validation, what the backward needs to
+/// know about each input (the <see cref="OpBase"/> pattern, one entry per input), and the scalar
+/// loss from per-row partial sums.
+/// </summary>
+internal static class PairOp
+{
+    /// <summary>Both are float features of rank ≥ <paramref name="minRank"/>; the teacher matches the
+    /// student's batch size, dtype and device (errors name the argument at fault).</summary>
+    public static void Validate(Tensor? student, Tensor? teacher, string studentName = "student", string teacherName = "teacher",
+        int minRank = 2, bool sameShape = false)
+    {
+        GpuKd.Validate.Features(student, studentName, minRank);
+        GpuKd.Validate.Features(teacher, teacherName, minRank);
+        if (teacher!.shape[0] != student!.shape[0])
+            throw new ArgumentException($"{teacherName} must have the batch size of {studentName} ({student.shape[0]}), got shape [{string.Join(", ", teacher.shape)}].", teacherName);
+        if (sameShape && !teacher.shape.SequenceEqual(student.shape))
+            throw new ArgumentException($"{teacherName} must have the shape of {studentName} [{string.Join(", ", student.shape)}], got [{string.Join(", ", teacher.shape)}].", teacherName);
+        if (teacher.dtype != student.dtype)
+            throw new ArgumentException($"{teacherName} must have the dtype of {studentName} ({student.dtype}), got {teacher.dtype}.", teacherName);
+        if (teacher.device_type != student.device_type || teacher.device_index != student.device_index)
+            throw new ArgumentException($"{teacherName} must be on the device of {studentName} ({student.device}), got {teacher.device}.", teacherName);
+    }
+
+    /// <summary>Records the backend and, per input, requires_grad, shape and device.</summary>
+    public static void SaveInputs(autograd.AutogradContext ctx, IKdBackend backend, params Tensor[] inputs)
+    {
+        ctx.save_data("backend", backend);
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            ctx.save_data($"needs{i}", inputs[i].requires_grad);
+            ctx.save_data($"shape{i}", inputs[i].shape);
+            ctx.save_data($"device{i}", inputs[i].device);
+        }
+    }
+
+    public static bool Needs(autograd.AutogradContext ctx, int i) => (bool)ctx.get_data($"needs{i}");
+
+    /// <summary>The gradient of input i, shaped and placed like it.</summary>
+    public static Tensor Like(autograd.AutogradContext ctx, int i, Tensor grad)
+        => grad.reshape((long[])ctx.get_data($"shape{i}")).to((torch.Device)ctx.get_data($"device{i}"));
+
+    /// <summary>x flattened to contiguous CPU rows when its gradient will be wanted, else an empty placeholder
+    /// (the backward never reads it; no copy is kept for an input that needs no gradient).</summary>
+    public static Tensor KeepIf(bool keep, Tensor rows) => keep ? rows : empty(0, dtype: rows.dtype);
+
+    /// <summary>The upstream gradient of a scalar loss, as a number.</summary>
+    public static double Upstream(Tensor grad)
+    {
+        using var g = grad.detach().to(ScalarType.Float64).cpu();
+        return g.item<double>();
+    }
+
+    /// <summary>(Σ partial) / count as a 0-d tensor of <paramref name="like"/>'s dtype and device; the partial
+    /// sums are added in float64 (b terms: exact enough, deterministic).</summary>
+    public static Tensor Mean(Tensor partial, double count, Tensor like)
+    {
+        using var sum = partial.to(ScalarType.Float64).sum();
+        return (sum / count).to(like.dtype).to(like.device);
+    }
+}

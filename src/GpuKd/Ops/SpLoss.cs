@@ -1,0 +1,71 @@
+using GpuKd.Device;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>
+/// Similarity-preserving KD loss, fused (DESIGN §4): per side one Gram G̃ = XXᵀ and its row norms;
+/// L = Σ_ij (G̃S_ij/max(nS_i,ε) − G̃T_ij/max(nT_i,ε))² / b² in one row epilogue (the normalised
+/// matrices are never stored). Backward per side that wants a gradient: one epilogue builds
+/// G̃̄ = normalisation-backward of (2/b²)(G^self − G^other) in one b×b buffer, then one product
+/// X̄ = (G̃̄ + G̃̄ᵀ)X. Saved: both raw Grams, their norms, and the rows of each input that needs a gradient.
+/// </summary>
+internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
+{
+    /// <summary>F.normalize's eps on the Gram rows.</summary>
+    internal const double Eps = 1e-12;
+
+    public override string Name => "GpuKdSpLoss";
+
+    public static Tensor Apply(Tensor student, Tensor teacher)
+    {
+        PairOp.Validate(student, teacher);
+        return apply(student, teacher);
+    }
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
+        using var scope = NewDisposeScope();
+        var backend = KdRuntime.For(s);
+        var epilogues = LossEpilogues.For(backend);
+        long b = s.shape[0];
+        var xs = OpBase.Rows(s);
+        var xt = OpBase.Rows(t);
+        var gs = backend.Gram(xs.unsqueeze(0)).squeeze(0).contiguous();
+        var gt = backend.Gram(xt.unsqueeze(0)).squeeze(0).contiguous();
+        var ns = backend.RowNorms(gs);
+        var nt = backend.RowNorms(gt);
+        var loss = PairOp.Mean(epilogues.SpLossRows(gs, ns, gt, nt, Eps), (double)b * b, s);
+        PairOp.SaveInputs(ctx, backend, s, t);
+        ctx.save_for_backward([PairOp.KeepIf(s.requires_grad, xs).MoveToOuterDisposeScope(), gs.MoveToOuterDisposeScope(), ns.MoveToOuterDisposeScope(),
+                               PairOp.KeepIf(t.requires_grad, xt).MoveToOuterDisposeScope(), gt.MoveToOuterDisposeScope(), nt.MoveToOuterDisposeScope()]);
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        bool needS = PairOp.Needs(ctx, 0), needT = PairOp.Needs(ctx, 1);
+        if (!needS && !needT) return [null!, null!];
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        Tensor xs = saved[0], gs = saved[1], ns = saved[2], xt = saved[3], gt = saved[4], nt = saved[5];
+        var backend = OpBase.Backend(ctx);
+        var epilogues = LossEpilogues.For(backend);
+        long b = gs.shape[0];
+        double scale = 2.0 / ((double)b * b) * PairOp.Upstream(grad);
+        Tensor? gradS = null, gradT = null;
+        if (needS)
+        {
+            var gbar = epilogues.SpBackward(gs, ns, gt, nt, Eps, scale);
+            gradS = PairOp.Like(ctx, 0, backend.SymProduct(gbar.unsqueeze(0), xs.unsqueeze(0)).squeeze(0)).MoveToOuterDisposeScope();
+        }
+        if (needT)
+        {
+            var gbar = epilogues.SpBackward(gt, nt, gs, ns, Eps, scale);
+            gradT = PairOp.Like(ctx, 1, backend.SymProduct(gbar.unsqueeze(0), xt.unsqueeze(0)).squeeze(0)).MoveToOuterDisposeScope();
+        }
+        return [gradS!, gradT!];
+    }
+}

@@ -1,0 +1,44 @@
+using GpuKd.Kernels.Ilgpu;
+using NUnit.Framework;
+
+namespace GpuKd.Tests;
+
+/// <summary>The loss epilogue kernels are in the catalog that <see cref="PtxCompileTests"/> compiles to PTX.</summary>
+public class LossKernelCatalogTests
+{
+    [Test]
+    public void Every_loss_kernel_is_catalogued_for_both_types()
+    {
+        var names = KernelCatalog.All().Select(k => k.Name).ToHashSet();
+        var declared = KernelCatalog.LossKernelTypes
+            .SelectMany(t => t.GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static).Select(m => $"{t.Name}.{m.Name}"))
+            .ToList();
+        Assert.That(declared, Is.Not.Empty);
+        foreach (var d in declared)
+        {
+            Assert.That(names, Does.Contain($"{d}<Single>"));
+            Assert.That(names, Does.Contain($"{d}<Double>"));
+        }
+    }
+}
+
+/// <summary>The kernels' software exp against Math.Exp.</summary>
+public class KernelMathTests
+{
+    [Test]
+    public void Exp_is_within_a_few_ulp()
+    {
+        foreach (var x in new[] { 0.0, 1e-300, -1e-8, 0.3, -0.5, 0.51, -1.6, 1.0, 2.5, -4.0, -40, 50, -700 })
+        {
+            double e = GpuKd.Kernels.Ilgpu.KernelMath.Exp(x), want = Math.Exp(x);
+            double ulps = Math.Abs(x) <= 4 ? 8 : 2048;   // ≈ 2^m ulp after m halvings
+            Assert.That(Math.Abs(e - want) / want, Is.LessThanOrEqualTo(ulps * 1.1e-16), $"exp({x})");
+            float f = GpuKd.Kernels.Ilgpu.KernelMath.Exp((float)x), wantF = MathF.Exp((float)x);
+            if (Math.Abs(x) <= 4)
+                Assert.That(Math.Abs(f - wantF) / wantF, Is.LessThanOrEqualTo(8 * 6e-8), $"expf({x})");
+        }
+        Assert.That(double.IsNaN(GpuKd.Kernels.Ilgpu.KernelMath.Exp(double.NaN)));
+        Assert.That(GpuKd.Kernels.Ilgpu.KernelMath.Exp(double.NegativeInfinity), Is.EqualTo(0.0));
+        Assert.That(GpuKd.Kernels.Ilgpu.KernelMath.Exp(double.PositiveInfinity), Is.EqualTo(double.PositiveInfinity));
+    }
+}
