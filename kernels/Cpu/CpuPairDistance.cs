@@ -7,21 +7,25 @@ namespace GpuKd.Kernels.Cpu;
 /// distance, recomputed from the features where round-off dominates it.</summary>
 public static unsafe class CpuPairDistance
 {
-    /// <summary>q_ij ≥ 0 from the Gram g [n, n] and centred rows x [n, d].</summary>
+    /// <summary>q_ij ≥ 0 from the Gram g [n, n] (bit-symmetric: <see cref="CpuRows.MirrorUpper{T}"/>,
+    /// so row i holds the canonical G_ij) and centred rows x [n, d].</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     public static T Squared<T>(T* g, T* x, int n, int d, int i, int j, T tau) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (i == j) return T.Zero;
-        int lo = Math.Min(i, j), hi = Math.Max(i, j);
-        T gll = g[(long)lo * n + lo], ghh = g[(long)hi * n + hi], glh = g[(long)lo * n + hi];
-        T q = gll + ghh - (glh + glh);
-        if (q <= tau * (gll + ghh))
-        {
-            T* xl = x + (long)lo * d, xh = x + (long)hi * d;
-            q = T.Zero;
-            for (int k = 0; k < d; k++) { T e = xh[k] - xl[k]; q += e * e; }
-        }
+        T gii = g[(long)i * n + i], gjj = g[(long)j * n + j], gij = g[(long)i * n + j];
+        T q = gii + gjj - (gij + gij);
+        if (q <= tau * (gii + gjj)) q = Direct(x, d, i, j);
         return q < T.Zero ? T.Zero : q;
+    }
+
+    /// <summary>Σ_k (x_ik − x_jk)², summed from the lower row index (the same bits for (i, j) and (j, i)).</summary>
+    public static T Direct<T>(T* x, int d, int i, int j) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T* xl = x + (long)Math.Min(i, j) * d, xh = x + (long)Math.Max(i, j) * d;
+        T q = T.Zero;
+        for (int k = 0; k < d; k++) { T e = xh[k] - xl[k]; q += e * e; }
+        return q;
     }
 
     /// <summary>The recompute threshold τ = √u (u = 1 − pred(1), the unit round-off: 2⁻²⁴ for

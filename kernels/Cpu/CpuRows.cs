@@ -46,6 +46,23 @@ public static unsafe class CpuRows
         });
     }
 
+    /// <summary>Copies the upper triangle of each n×n matrix onto the lower one, in 64×64 tiles:
+    /// a GEMM's XXᵀ need not be bit-symmetric, and the epilogues read rows only when it is.</summary>
+    public static void MirrorUpper<T>(T* g, int batch, int n) where T : unmanaged
+    {
+        const int tile = 64;
+        int tiles = (n + tile - 1) / tile;
+        CpuParallel.For(batch * tiles, (long)tile * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (bt) =>
+        {
+            T* m = g + (long)(bt / tiles) * n * n;
+            int i0 = bt % tiles * tile;
+            for (int j0 = 0; j0 <= i0; j0 += tile)           // tiles at or left of the diagonal
+                for (int i = i0; i < Math.Min(i0 + tile, n); i++)
+                    for (int j = j0; j < Math.Min(Math.Min(j0 + tile, n), i); j++)
+                        m[(long)i * n + j] = m[(long)j * n + i];
+        });
+    }
+
     /// <summary>Backward of y = x/max(‖x‖, eps): x̄ = (ȳ − y(y·ȳ))/n where n &gt; eps, else 0.</summary>
     public static void NormalizeRowsBackward<T>(T* ybar, T* y, T* norms, T* xbar, int rows, int d, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>

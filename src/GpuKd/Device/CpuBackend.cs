@@ -13,7 +13,15 @@ internal sealed unsafe class CpuBackend : IKdBackend
 {
     public static readonly CpuBackend Instance = new();
 
-    public Tensor Gram(Tensor x) => x.matmul(x.transpose(-1, -2));
+    /// <summary>XXᵀ by libtorch, then made bit-symmetric (the epilogues rely on it to read rows only).</summary>
+    public Tensor Gram(Tensor x)
+    {
+        var g = x.matmul(x.transpose(-1, -2)).contiguous();
+        int batch = (int)g.shape[0], n = (int)g.shape[1];
+        if (g.dtype == ScalarType.Float32) CpuRows.MirrorUpper(TensorMemory.Ptr<float>(g), batch, n);
+        else CpuRows.MirrorUpper(TensorMemory.Ptr<double>(g), batch, n);
+        return g;
+    }
 
     public Tensor SymProduct(Tensor m, Tensor x)
     {
@@ -64,6 +72,9 @@ internal sealed unsafe class CpuBackend : IKdBackend
 
     public Tensor DistanceBackward(Tensor dbar, Tensor dist, bool squared, double clamp)
     {
+        // d̄ + d̄ᵀ by libtorch's blocked transpose-add, so the kernel reads rows only.
+        using var sym = (dbar + dbar.t()).contiguous();
+        dbar = sym;
         var gbar = empty_like(dist);
         int n = (int)dist.shape[0];
         if (dist.dtype == ScalarType.Float32)

@@ -46,10 +46,28 @@ internal static class OpBase
     /// the deterministic final reduction of the fused losses.</summary>
     public static double OrderedSum(Tensor t)
     {
+        if (t.dtype == ScalarType.Float32) return Sum(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.bytes));
+        var v = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(t.bytes);
         double s = 0;
-        if (t.dtype == ScalarType.Float32) foreach (var v in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(t.bytes)) s += v;
-        else foreach (var v in System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(t.bytes)) s += v;
+        foreach (var e in v) s += e;
         return s;
+
+        // Widened to double, Vector<float>.Count lanes at a time: a fixed order for a given machine.
+        static double Sum(ReadOnlySpan<float> v)
+        {
+            var lanes = System.Runtime.InteropServices.MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(v);
+            var lo = System.Numerics.Vector<double>.Zero;
+            var hi = System.Numerics.Vector<double>.Zero;
+            foreach (var l in lanes)
+            {
+                System.Numerics.Vector.Widen(l, out var a, out var b);
+                lo += a;
+                hi += b;
+            }
+            double s = System.Numerics.Vector.Sum(lo + hi);
+            for (int k = lanes.Length * System.Numerics.Vector<float>.Count; k < v.Length; k++) s += v[k];
+            return s;
+        }
     }
 
     /// <summary>Upstream gradient as a contiguous CPU tensor of the op's dtype.</summary>
