@@ -10,4 +10,7 @@ public enum KdBackend
     /// <summary>The ILGPU kernels, on CUDA when present, else on ILGPU's CPU accelerator
     /// (a slow simulator: for proving the kernels correct at small sizes, not for speed).</summary>
     Ilgpu,
+    /// <summary>The ILGPU kernels on ILGPU's CPU accelerator even where a CUDA device exists
+    /// (to test the kernels themselves on any machine).</summary>
+    IlgpuCpu,
 }

@@ -8,7 +8,7 @@ namespace GpuKd;
 public static partial class gpukd
 #pragma warning restore IDE1006, CS8981
 {
-    /// <summary>Environment variable that sets the default backend: <c>auto</c>, <c>cpu</c> or <c>ilgpu</c>.</summary>
+    /// <summary>Environment variable that sets the default backend: <c>auto</c>, <c>cpu</c>, <c>ilgpu</c> or <c>ilgpu-cpu</c>.</summary>
     public const string BackendVariable = "GPUKD_BACKEND";
 
     /// <summary>Environment variable that turns the input check mode on when set to <c>1</c> or <c>true</c>.</summary>
@@ -62,7 +62,8 @@ public static partial class gpukd
         null or "" or "auto" => KdBackend.Auto,
         "cpu" => KdBackend.Cpu,
         "ilgpu" => KdBackend.Ilgpu,
-        _ => throw new ArgumentException($"{BackendVariable}='{s}' is not one of auto, cpu, ilgpu.", BackendVariable),
+        "ilgpu-cpu" => KdBackend.IlgpuCpu,
+        _ => throw new ArgumentException($"{BackendVariable}='{s}' is not one of auto, cpu, ilgpu, ilgpu-cpu.", BackendVariable),
     };
 
     static bool ParseFlag(string? s) => s?.Trim().ToLowerInvariant() is "1" or "true" or "yes" or "on";

@@ -15,6 +15,7 @@ public class DeviceLayerTests
         Assert.That(gpukd.ParseBackend(null), Is.EqualTo(KdBackend.Auto));
         Assert.That(gpukd.ParseBackend(" CPU "), Is.EqualTo(KdBackend.Cpu));
         Assert.That(gpukd.ParseBackend("ilgpu"), Is.EqualTo(KdBackend.Ilgpu));
+        Assert.That(gpukd.ParseBackend("ilgpu-cpu"), Is.EqualTo(KdBackend.IlgpuCpu));
         Assert.That(() => gpukd.ParseBackend("cuda9"),
             Throws.InstanceOf<ArgumentException>().With.Message.Contains(gpukd.BackendVariable));
     }
@@ -39,6 +40,8 @@ public class DeviceLayerTests
         using (gpukd.use_backend(KdBackend.Cpu)) Assert.That(KdRuntime.For(x), Is.SameAs(CpuBackend.Instance));
         using (gpukd.use_backend(KdBackend.Auto)) Assert.That(KdRuntime.For(x), Is.SameAs(CpuBackend.Instance), "CPU tensors take the CPU fast path");
         using (gpukd.use_backend(KdBackend.Ilgpu)) Assert.That(KdRuntime.For(x), Is.InstanceOf<IlgpuBackend>());
+        using (gpukd.use_backend(KdBackend.IlgpuCpu))
+            Assert.That(((IlgpuBackend)KdRuntime.For(x)).Device.IsCuda, Is.False, "ilgpu-cpu always runs on ILGPU's CPU accelerator");
     }
 
     [Test]

@@ -14,7 +14,7 @@ namespace GpuKd.Device;
 internal static class KdRuntime
 {
     static readonly object Sync = new();
-    static IlgpuBackend? _ilgpu;
+    static IlgpuBackend? _ilgpu, _ilgpuCpu;
 
     static KdRuntime() => AppDomain.CurrentDomain.ProcessExit += (_, _) => Release();
 
@@ -25,6 +25,7 @@ internal static class KdRuntime
         bool cuda = x.device_type == DeviceType.CUDA;
         if (choice == KdBackend.Cpu && cuda)
             throw new ArgumentException("The CPU backend needs CPU tensors; x is on " + x.device + ".", nameof(x));
+        if (choice == KdBackend.IlgpuCpu) return IlgpuCpu();
         if (choice == KdBackend.Ilgpu || cuda) return Ilgpu();
         return CpuBackend.Instance;
     }
@@ -35,13 +36,24 @@ internal static class KdRuntime
         lock (Sync) return _ilgpu ??= new IlgpuBackend(IlgpuDevice.Create(forceCpu: false));
     }
 
-    /// <summary>Disposes the ILGPU device (kernels, scratch); the next call creates a new one.</summary>
+    /// <summary>The shared ILGPU backend on ILGPU's CPU accelerator (created on first use).</summary>
+    public static IlgpuBackend IlgpuCpu()
+    {
+        lock (Sync)
+        {
+            if (_ilgpu is { Device.IsCuda: false }) return _ilgpu;   // no GPU here: one simulator is enough
+            return _ilgpuCpu ??= new IlgpuBackend(IlgpuDevice.Create(forceCpu: true));
+        }
+    }
+
+    /// <summary>Disposes the ILGPU devices (kernels, scratch); the next call creates new ones.</summary>
     public static void Release()
     {
         lock (Sync)
         {
             _ilgpu?.Device.Dispose();
-            _ilgpu = null;
+            _ilgpuCpu?.Device.Dispose();
+            _ilgpu = _ilgpuCpu = null;
         }
     }
 }
