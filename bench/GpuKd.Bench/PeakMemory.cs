@@ -37,6 +37,13 @@ public static class PeakMemory
         new("rkd-distance", [64, 128, 256, 512, 1024], [128, 512, 2048],
             (s, t) => gpukd.functional.rkd_distance_loss(s, t), (s, t) => ReferenceOps.RkdDistanceLoss(s, t),
             (b, d) => 4 * (12 * b * b)),
+        // Issue 4's grid; the references hold a few b×b matrices per side and the b×D gradients.
+        new("sp", [32, 64, 128, 256, 512], [64, 2048, 16384, 25088],
+            (s, t) => gpukd.functional.sp_loss(s, t), (s, t) => ReferenceLosses.SpLoss(s, t), (b, d) => 4 * (12 * b * b + 2 * b * d)),
+        new("cc", [32, 64, 128, 256, 512], [64, 2048, 16384, 25088],
+            (s, t) => gpukd.functional.cc_loss(s, t), (s, t) => ReferenceLosses.CcLoss(s, t), (b, d) => 4 * (16 * b * b + 4 * b * d)),
+        new("irg-edge", [32, 64, 128, 256, 512], [64, 2048, 16384, 25088],
+            (s, t) => gpukd.functional.irg_edge_loss(s, t), (s, t) => ReferenceLosses.IrgEdgeLoss(s, t), (b, d) => 4 * (16 * b * b + 2 * b * d)),
     ];
 
     public static int Run(string[] args)
