@@ -23,6 +23,22 @@ internal sealed unsafe class CpuBackend : IKdBackend
         return g;
     }
 
+    /// <summary>XXᵀ of one matrix by libtorch's mm (contiguous), made bit-symmetric.</summary>
+    public Tensor Gram2(Tensor x)
+    {
+        var g = x.mm(x.t());
+        int n = (int)g.shape[0];
+        if (g.dtype == ScalarType.Float32) CpuRows.MirrorUpper(TensorMemory.Ptr<float>(g), 1, n);
+        else CpuRows.MirrorUpper(TensorMemory.Ptr<double>(g), 1, n);
+        return g;
+    }
+
+    public Tensor SymProduct2(Tensor m, Tensor x)
+    {
+        using var sym = m + m.t();
+        return sym.mm(x);
+    }
+
     public Tensor SymProduct(Tensor m, Tensor x)
     {
         using var sym = m + m.transpose(-1, -2);

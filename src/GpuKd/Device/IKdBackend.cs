@@ -15,6 +15,13 @@ internal interface IKdBackend
     /// <summary>(M + Mᵀ) X per batch item: m [B, n, n], x [B, n, d] → [B, n, d].</summary>
     Tensor SymProduct(Tensor m, Tensor x);
 
+    /// <summary><see cref="Gram"/> of one matrix: x [n, d] → contiguous [n, n] (a backend may skip the batch
+    /// dimension's reshapes: per-op overhead dominates the losses at small b).</summary>
+    Tensor Gram2(Tensor x) => Gram(x.unsqueeze(0)).squeeze(0).contiguous();
+
+    /// <summary><see cref="SymProduct"/> of one matrix: m [n, n], x [n, d] → [n, d].</summary>
+    Tensor SymProduct2(Tensor m, Tensor x) => SymProduct(m.unsqueeze(0), x.unsqueeze(0)).squeeze(0);
+
     /// <summary>Overflow-safe row norms: x [R, d] → [R].</summary>
     Tensor RowNorms(Tensor x);
 

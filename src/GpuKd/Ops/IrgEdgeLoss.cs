@@ -67,8 +67,8 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         long b = s.shape[0];
         var xs = backend.Centre(OpBase.Rows(s));
         var xt = backend.Centre(OpBase.Rows(t));
-        var gs = backend.Gram(xs.unsqueeze(0)).squeeze(0).contiguous();
-        var gt = backend.Gram(xt.unsqueeze(0)).squeeze(0).contiguous();
+        var gs = backend.Gram2(xs);
+        var gt = backend.Gram2(xt);
         var (rs, cs) = epilogues.EdgeRowMax(gs, xs, Clamp);
         var (rt, ct) = epilogues.EdgeRowMax(gt, xt, Clamp);
         var (ms, ns) = Max(rs, cs);
@@ -107,7 +107,7 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
                 e = e with { MaxBarPerTie = -dot * invM / count[self] };
             }
             var gbar = epilogues.EdgeBackward(gs, xs, go, xo, e);
-            return PairOp.Like(ctx, self, backend.SymProduct(gbar.unsqueeze(0), xs.unsqueeze(0)).squeeze(0)).MoveToOuterDisposeScope();
+            return PairOp.Like(ctx, self, backend.SymProduct2(gbar, xs)).MoveToOuterDisposeScope();
         }
 
         var gradS = needS ? SideGrad(0, saved[0], saved[1], saved[2], saved[3]) : null;
