@@ -23,10 +23,11 @@ internal sealed unsafe class CpuBackend : IKdBackend
         return g;
     }
 
-    /// <summary>XXᵀ of one matrix by libtorch's mm (contiguous), made bit-symmetric.</summary>
-    public Tensor Gram2(Tensor x)
+    /// <summary>XXᵀ of one matrix by libtorch's mm (contiguous), made bit-symmetric when asked.</summary>
+    public Tensor Gram2(Tensor x, bool bitSymmetric = true)
     {
         var g = x.mm(x.t());
+        if (!bitSymmetric) return g;
         int n = (int)g.shape[0];
         if (g.dtype == ScalarType.Float32) CpuRows.MirrorUpper(TensorMemory.Ptr<float>(g), 1, n);
         else CpuRows.MirrorUpper(TensorMemory.Ptr<double>(g), 1, n);

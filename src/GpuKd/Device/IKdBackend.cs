@@ -16,8 +16,10 @@ internal interface IKdBackend
     Tensor SymProduct(Tensor m, Tensor x);
 
     /// <summary><see cref="Gram"/> of one matrix: x [n, d] → contiguous [n, n] (a backend may skip the batch
-    /// dimension's reshapes: per-op overhead dominates the losses at small b).</summary>
-    Tensor Gram2(Tensor x) => Gram(x.unsqueeze(0)).squeeze(0).contiguous();
+    /// dimension's reshapes: per-op overhead dominates the losses at small b). With
+    /// <paramref name="bitSymmetric"/> false the caller reads G only elementwise or by rows and does not need
+    /// G_ij and G_ji to be the same bits (the CPU backend then skips its mirroring pass).</summary>
+    Tensor Gram2(Tensor x, bool bitSymmetric = true) => Gram(x.unsqueeze(0)).squeeze(0).contiguous();
 
     /// <summary><see cref="SymProduct"/> of one matrix: m [n, n], x [n, d] → [n, d].</summary>
     Tensor SymProduct2(Tensor m, Tensor x) => SymProduct(m.unsqueeze(0), x.unsqueeze(0)).squeeze(0);

@@ -53,8 +53,8 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         long b = s.shape[0];
         var (us, ns) = Side(backend, s, raw);
         var (ut, nt) = Side(backend, t, raw);
-        var aS = backend.Gram2(us);
-        var aT = backend.Gram2(ut);
+        var aS = backend.Gram2(us, bitSymmetric: false);
+        var aT = backend.Gram2(ut, bitSymmetric: false);
         var loss = PairOp.Mean(epilogues.CcLossRows(aS, aT, spec), (double)b * b, s);
         PairOp.SaveInputs(ctx, backend, s, t);
         ctx.save_data("spec", spec);

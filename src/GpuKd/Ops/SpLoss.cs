@@ -33,8 +33,8 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         long b = s.shape[0];
         var xs = OpBase.Rows(s);
         var xt = OpBase.Rows(t);
-        var gs = backend.Gram2(xs);
-        var gt = backend.Gram2(xt);
+        var gs = backend.Gram2(xs, bitSymmetric: false);
+        var gt = backend.Gram2(xt, bitSymmetric: false);
         var ns = backend.RowNorms(gs);
         var nt = backend.RowNorms(gt);
         var loss = PairOp.Mean(epilogues.SpLossRows(gs, ns, gt, nt, Eps), (double)b * b, s);
