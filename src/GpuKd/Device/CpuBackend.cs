@@ -40,6 +40,8 @@ internal sealed unsafe class CpuBackend : IKdBackend
         return sym.mm(x);
     }
 
+    public Tensor SymProductOfSymmetric(Tensor m, Tensor x) => m.mm(x).mul_(2);
+
     public Tensor SymProduct(Tensor m, Tensor x)
     {
         using var sym = m + m.transpose(-1, -2);

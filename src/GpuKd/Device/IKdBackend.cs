@@ -24,6 +24,10 @@ internal interface IKdBackend
     /// <summary><see cref="SymProduct"/> of one matrix: m [n, n], x [n, d] → [n, d].</summary>
     Tensor SymProduct2(Tensor m, Tensor x) => SymProduct(m.unsqueeze(0), x.unsqueeze(0)).squeeze(0);
 
+    /// <summary><see cref="SymProduct2"/> for an m the caller knows to be bit-symmetric, so that
+    /// (M + Mᵀ)X = 2MX exactly (the CPU backend then forms no M + Mᵀ).</summary>
+    Tensor SymProductOfSymmetric(Tensor m, Tensor x) => SymProduct2(m, x);
+
     /// <summary>Overflow-safe row norms: x [R, d] → [R].</summary>
     Tensor RowNorms(Tensor x);
 

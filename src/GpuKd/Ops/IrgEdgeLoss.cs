@@ -10,7 +10,7 @@ namespace GpuKd.Ops;
 /// (q and E recomputed from G, never stored). Backward per side that wants a gradient: when the max
 /// carries gradient, one row pass for m̄ = −(1/m) Σ Ē E, then one epilogue assembles Ḡ (Ē/m on every
 /// unclamped entry, m̄ split evenly over the entries equal to the max, as PyTorch's max() does) and one
-/// product X̄ = (Ḡ + Ḡᵀ)Xc (no centring backward: the rows of Ḡ + Ḡᵀ sum to zero).
+/// product X̄ = (Ḡ + Ḡᵀ)Xc = 2ḠXc (Ḡ is bit-symmetric: q_ij and q_ji are the same bits; no centring backward: the rows of Ḡ + Ḡᵀ sum to zero).
 /// Saved: both Xc and both G.
 /// </summary>
 internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
@@ -107,7 +107,7 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
                 e = e with { MaxBarPerTie = -dot * invM / count[self] };
             }
             var gbar = epilogues.EdgeBackward(gs, xs, go, xo, e);
-            return PairOp.Like(ctx, self, backend.SymProduct2(gbar, xs)).MoveToOuterDisposeScope();
+            return PairOp.Like(ctx, self, backend.SymProductOfSymmetric(gbar, xs)).MoveToOuterDisposeScope();
         }
 
         var gradS = needS ? SideGrad(0, saved[0], saved[1], saved[2], saved[3]) : null;
