@@ -23,6 +23,25 @@ internal sealed unsafe class CpuBackend : IKdBackend
         return g;
     }
 
+    /// <summary>XXᵀ of one matrix by libtorch's mm (contiguous), made bit-symmetric when asked.</summary>
+    public Tensor Gram2(Tensor x, bool bitSymmetric = true)
+    {
+        var g = x.mm(x.t());
+        if (!bitSymmetric) return g;
+        int n = (int)g.shape[0];
+        if (g.dtype == ScalarType.Float32) CpuRows.MirrorUpper(TensorMemory.Ptr<float>(g), 1, n);
+        else CpuRows.MirrorUpper(TensorMemory.Ptr<double>(g), 1, n);
+        return g;
+    }
+
+    public Tensor SymProduct2(Tensor m, Tensor x)
+    {
+        using var sym = m + m.t();
+        return sym.mm(x);
+    }
+
+    public Tensor SymProductOfSymmetric(Tensor m, Tensor x) => m.mm(x).mul_(2);
+
     public Tensor SymProduct(Tensor m, Tensor x)
     {
         using var sym = m + m.transpose(-1, -2);

@@ -53,8 +53,8 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         long b = s.shape[0];
         var (us, ns) = Side(backend, s, raw);
         var (ut, nt) = Side(backend, t, raw);
-        var aS = backend.Gram(us.unsqueeze(0)).squeeze(0).contiguous();
-        var aT = backend.Gram(ut.unsqueeze(0)).squeeze(0).contiguous();
+        var aS = backend.Gram2(us, bitSymmetric: false);
+        var aT = backend.Gram2(ut, bitSymmetric: false);
         var loss = PairOp.Mean(epilogues.CcLossRows(aS, aT, spec), (double)b * b, s);
         PairOp.SaveInputs(ctx, backend, s, t);
         ctx.save_data("spec", spec);
@@ -80,7 +80,7 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         Tensor SideGrad(int input, Tensor unit, Tensor norms, Tensor aSelf, Tensor aOther)
         {
             var abar = epilogues.CcBackward(aSelf, aOther, spec, scale);
-            var ubar = backend.SymProduct(abar.unsqueeze(0), unit.unsqueeze(0)).squeeze(0);
+            var ubar = backend.SymProduct2(abar, unit);
             var xbar = raw ? ubar : backend.NormalizeRowsBackward(ubar, unit, norms, Eps);
             return PairOp.Like(ctx, input, xbar).MoveToOuterDisposeScope();
         }

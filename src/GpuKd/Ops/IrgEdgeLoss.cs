@@ -10,7 +10,7 @@ namespace GpuKd.Ops;
 /// (q and E recomputed from G, never stored). Backward per side that wants a gradient: when the max
 /// carries gradient, one row pass for m̄ = −(1/m) Σ Ē E, then one epilogue assembles Ḡ (Ē/m on every
 /// unclamped entry, m̄ split evenly over the entries equal to the max, as PyTorch's max() does) and one
-/// product X̄ = (Ḡ + Ḡᵀ)Xc (no centring backward: the rows of Ḡ + Ḡᵀ sum to zero).
+/// product X̄ = (Ḡ + Ḡᵀ)Xc = 2ḠXc (Ḡ is bit-symmetric: q_ij and q_ji are the same bits; no centring backward: the rows of Ḡ + Ḡᵀ sum to zero).
 /// Saved: both Xc and both G.
 /// </summary>
 internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
@@ -28,8 +28,8 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
     /// <summary>The max of a side's matrix and how many entries equal it (fixed-order combination of the row results).</summary>
     static (double Max, double Count) Max(Tensor rowMax, Tensor rowCount)
     {
-        var m = rowMax.to(ScalarType.Float64).data<double>().ToArray();
-        var c = rowCount.to(ScalarType.Float64).data<double>().ToArray();
+        var m = Doubles(rowMax);
+        var c = Doubles(rowCount);
         double max = 0, count = 0;
         for (int i = 0; i < m.Length; i++)
         {
@@ -38,6 +38,20 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
             else if (m[i] == max) count += c[i];
         }
         return (max, count);
+    }
+
+    /// <summary>The values of a [b] CPU result as doubles (read from memory for float32/float64).</summary>
+    static unsafe double[] Doubles(Tensor v)
+    {
+        if (v.device_type == DeviceType.CPU && v.is_contiguous() && v.dtype is ScalarType.Float32 or ScalarType.Float64)
+        {
+            var r = new double[v.numel()];
+            if (v.dtype == ScalarType.Float32) { float* p = TensorMemory.Ptr<float>(v); for (int i = 0; i < r.Length; i++) r[i] = p[i]; }
+            else { double* p = TensorMemory.Ptr<double>(v); for (int i = 0; i < r.Length; i++) r[i] = p[i]; }
+            return r;
+        }
+        using var d = v.to(ScalarType.Float64).cpu();
+        return d.data<double>().ToArray();
     }
 
     /// <summary>1/m, 0 for m = 0 (the matrix is then 0, not NaN), NaN for NaN.</summary>
@@ -53,8 +67,8 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         long b = s.shape[0];
         var xs = backend.Centre(OpBase.Rows(s));
         var xt = backend.Centre(OpBase.Rows(t));
-        var gs = backend.Gram(xs.unsqueeze(0)).squeeze(0).contiguous();
-        var gt = backend.Gram(xt.unsqueeze(0)).squeeze(0).contiguous();
+        var gs = backend.Gram2(xs);
+        var gt = backend.Gram2(xt);
         var (rs, cs) = epilogues.EdgeRowMax(gs, xs, Clamp);
         var (rt, ct) = epilogues.EdgeRowMax(gt, xt, Clamp);
         var (ms, ns) = Max(rs, cs);
@@ -89,11 +103,11 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
             var e = new EdgeScalars(invM, Inverse(max[other]), Clamp, scale, m);
             if (differentiateMax && m > Clamp)
             {
-                double dot = epilogues.EdgeDotRows(gs, xs, go, xo, e).to(ScalarType.Float64).sum().item<double>();
+                double dot = Doubles(epilogues.EdgeDotRows(gs, xs, go, xo, e)).Sum();
                 e = e with { MaxBarPerTie = -dot * invM / count[self] };
             }
             var gbar = epilogues.EdgeBackward(gs, xs, go, xo, e);
-            return PairOp.Like(ctx, self, backend.SymProduct(gbar.unsqueeze(0), xs.unsqueeze(0)).squeeze(0)).MoveToOuterDisposeScope();
+            return PairOp.Like(ctx, self, backend.SymProductOfSymmetric(gbar, xs)).MoveToOuterDisposeScope();
         }
 
         var gradS = needS ? SideGrad(0, saved[0], saved[1], saved[2], saved[3]) : null;

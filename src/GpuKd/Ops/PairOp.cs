@@ -50,18 +50,34 @@ internal static class PairOp
     /// (the backward never reads it; no copy is kept for an input that needs no gradient).</summary>
     public static Tensor KeepIf(bool keep, Tensor rows) => keep ? rows : empty(0, dtype: rows.dtype);
 
-    /// <summary>The upstream gradient of a scalar loss, as a number.</summary>
+    /// <summary>The upstream gradient of a scalar loss, as a number (read directly for a CPU float tensor:
+    /// one native call instead of three at small sizes, where per-op overhead dominates).</summary>
     public static double Upstream(Tensor grad)
     {
+        if (grad.device_type == DeviceType.CPU && grad.numel() == 1)
+        {
+            if (grad.dtype == ScalarType.Float32) return grad.item<float>();
+            if (grad.dtype == ScalarType.Float64) return grad.item<double>();
+        }
         using var g = grad.detach().to(ScalarType.Float64).cpu();
         return g.item<double>();
     }
 
     /// <summary>(Σ partial) / count as a 0-d tensor of <paramref name="like"/>'s dtype and device; the partial
-    /// sums are added in float64 (b terms: exact enough, deterministic).</summary>
-    public static Tensor Mean(Tensor partial, double count, Tensor like)
+    /// sums are added in float64, in index order (b terms: exact enough, deterministic). A contiguous CPU
+    /// float partial is summed from its memory (one tensor made instead of five torch ops).</summary>
+    public static unsafe Tensor Mean(Tensor partial, double count, Tensor like)
     {
-        using var sum = partial.to(ScalarType.Float64).sum();
-        return (sum / count).to(like.dtype).to(like.device);
+        if (partial.device_type == DeviceType.CPU && partial.is_contiguous()
+            && partial.dtype is ScalarType.Float32 or ScalarType.Float64)
+        {
+            long n = partial.numel();
+            double sum = 0;
+            if (partial.dtype == ScalarType.Float32) { float* p = TensorMemory.Ptr<float>(partial); for (long i = 0; i < n; i++) sum += p[i]; }
+            else { double* p = TensorMemory.Ptr<double>(partial); for (long i = 0; i < n; i++) sum += p[i]; }
+            return torch.tensor(sum / count, dtype: like.dtype, device: like.device);
+        }
+        using var total = partial.to(ScalarType.Float64).sum();
+        return (total / count).to(like.dtype).to(like.device);
     }
 }

@@ -33,8 +33,8 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         long b = s.shape[0];
         var xs = OpBase.Rows(s);
         var xt = OpBase.Rows(t);
-        var gs = backend.Gram(xs.unsqueeze(0)).squeeze(0).contiguous();
-        var gt = backend.Gram(xt.unsqueeze(0)).squeeze(0).contiguous();
+        var gs = backend.Gram2(xs, bitSymmetric: false);
+        var gt = backend.Gram2(xt, bitSymmetric: false);
         var ns = backend.RowNorms(gs);
         var nt = backend.RowNorms(gt);
         var loss = PairOp.Mean(epilogues.SpLossRows(gs, ns, gt, nt, Eps), (double)b * b, s);
@@ -59,12 +59,12 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         if (needS)
         {
             var gbar = epilogues.SpBackward(gs, ns, gt, nt, Eps, scale);
-            gradS = PairOp.Like(ctx, 0, backend.SymProduct(gbar.unsqueeze(0), xs.unsqueeze(0)).squeeze(0)).MoveToOuterDisposeScope();
+            gradS = PairOp.Like(ctx, 0, backend.SymProduct2(gbar, xs)).MoveToOuterDisposeScope();
         }
         if (needT)
         {
             var gbar = epilogues.SpBackward(gt, nt, gs, ns, Eps, scale);
-            gradT = PairOp.Like(ctx, 1, backend.SymProduct(gbar.unsqueeze(0), xt.unsqueeze(0)).squeeze(0)).MoveToOuterDisposeScope();
+            gradT = PairOp.Like(ctx, 1, backend.SymProduct2(gbar, xt)).MoveToOuterDisposeScope();
         }
         return [gradS!, gradT!];
     }
