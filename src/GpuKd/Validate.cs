@@ -28,22 +28,6 @@ internal static class Validate
         }
     }
 
-    /// <summary>Student and teacher features of one loss: each [b, …] float32/float64, the same
-    /// batch size, dtype and device (the teacher is named when they differ).</summary>
-    public static void StudentTeacher(Tensor? student, Tensor? teacher, int minBatch = 1)
-    {
-        Features(student, nameof(student));
-        Features(teacher, nameof(teacher));
-        if (teacher!.shape[0] != student!.shape[0])
-            throw new ArgumentException($"teacher must have the student's batch size {student.shape[0]}, got shape [{string.Join(", ", teacher.shape)}].", nameof(teacher));
-        if (teacher.dtype != student.dtype)
-            throw new ArgumentException($"teacher must have the student's dtype {student.dtype}, got {teacher.dtype}.", nameof(teacher));
-        if (teacher.device_type != student.device_type || teacher.device_index != student.device_index)
-            throw new ArgumentException($"teacher must be on the student's device {student.device}, got {teacher.device}.", nameof(teacher));
-        if (student.shape[0] < minBatch)
-            throw new ArgumentException($"student must hold at least {minBatch} samples for this loss, got {student.shape[0]}.", nameof(student));
-    }
-
     /// <summary>Mean or Sum (a per-entry result would materialise what the fused op avoids).</summary>
     public static void ScalarReduction(TorchSharp.torch.nn.Reduction reduction, string name)
     {

@@ -28,6 +28,13 @@ internal static class PairOp
             throw new ArgumentException($"{teacherName} must be on the device of {studentName} ({student.device}), got {teacher.device}.", teacherName);
     }
 
+    /// <summary>A loss that needs at least <paramref name="minBatch"/> samples (names the student).</summary>
+    public static void MinBatch(Tensor student, int minBatch, string studentName = "student")
+    {
+        if (student.shape[0] < minBatch)
+            throw new ArgumentException($"{studentName} must hold at least {minBatch} samples for this loss, got {student.shape[0]}.", studentName);
+    }
+
     /// <summary>Records the backend and, per input, requires_grad, shape and device.</summary>
     public static void SaveInputs(autograd.AutogradContext ctx, IKdBackend backend, params Tensor[] inputs)
     {
@@ -64,19 +71,13 @@ internal static class PairOp
     }
 
     /// <summary>(Σ partial) / count as a 0-d tensor of <paramref name="like"/>'s dtype and device; the partial
-    /// sums are added in float64, in index order (b terms: exact enough, deterministic). A contiguous CPU
-    /// float partial is summed from its memory (one tensor made instead of five torch ops).</summary>
-    public static unsafe Tensor Mean(Tensor partial, double count, Tensor like)
+    /// sums are added in float64 in a fixed order (<see cref="OpBase.OrderedSum"/>: deterministic). A
+    /// contiguous CPU partial is summed from its memory (one tensor made instead of five torch ops).</summary>
+    public static Tensor Mean(Tensor partial, double count, Tensor like)
     {
         if (partial.device_type == DeviceType.CPU && partial.is_contiguous()
             && partial.dtype is ScalarType.Float32 or ScalarType.Float64)
-        {
-            long n = partial.numel();
-            double sum = 0;
-            if (partial.dtype == ScalarType.Float32) { float* p = TensorMemory.Ptr<float>(partial); for (long i = 0; i < n; i++) sum += p[i]; }
-            else { double* p = TensorMemory.Ptr<double>(partial); for (long i = 0; i < n; i++) sum += p[i]; }
-            return torch.tensor(sum / count, dtype: like.dtype, device: like.device);
-        }
+            return torch.tensor(OpBase.OrderedSum(partial) / count, dtype: like.dtype, device: like.device);
         using var total = partial.to(ScalarType.Float64).sum();
         return (total / count).to(like.dtype).to(like.device);
     }

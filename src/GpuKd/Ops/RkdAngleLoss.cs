@@ -18,7 +18,7 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
 
     public static Tensor Apply(Tensor student, Tensor teacher, nn.Reduction reduction)
     {
-        Validate.StudentTeacher(student, teacher);
+        PairOp.Validate(student, teacher);
         Validate.ScalarReduction(reduction, nameof(reduction));
         return apply(student, teacher, reduction);
     }
@@ -32,36 +32,31 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
         var (ct, gt) = OpBase.CentredGram(backend, teacher);
         var (invS, ginvS) = backend.Legs(gs, cs, TripletAngles.Tiny);
         var (invT, ginvT) = backend.Legs(gt, ct, TripletAngles.Tiny);
-        using var partials = backend.AngleLossPartials(gs, invS, gt, invT);
         long b = student.shape[0];
         double count = reduction == nn.Reduction.Mean ? (double)b * b * b : 1.0;
-        double loss = OpBase.OrderedSum(partials) / count;
+        var loss = PairOp.Mean(backend.AngleLossPartials(gs, invS, gt, invT), count, student);
 
-        ctx.save_data("backend", backend);
+        PairOp.SaveInputs(ctx, backend, student, teacher);
         ctx.save_data("count", count);
-        ctx.save_data("student", (student.requires_grad, student.shape, student.device));
-        ctx.save_data("teacher", (teacher.requires_grad, teacher.shape, teacher.device));
         ctx.save_for_backward([.. new[] { cs, gs, invS, ginvS, ct, gt, invT, ginvT }.Select(t => t.MoveToOuterDisposeScope())]);
-        return tensor(loss, dtype: student.dtype, device: student.device).MoveToOuterDisposeScope();
+        return loss.MoveToOuterDisposeScope();
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
         using var scope = NewDisposeScope();
-        var backend = (IKdBackend)ctx.get_data("backend");
+        var backend = OpBase.Backend(ctx);
         var s = ctx.get_saved_variables();
         Tensor cs = s[0], gs = s[1], invS = s[2], ginvS = s[3], ct = s[4], gt = s[5], invT = s[6], ginvT = s[7];
-        double scale = grad.to(ScalarType.Float64).cpu().item<double>() / (double)ctx.get_data("count");
+        double scale = PairOp.Upstream(grad) / (double)ctx.get_data("count");
 
         // ∂L/∂ψ^T = h'(ψ^T − ψ^S)·scale: the same pass with the sides swapped (h' is odd).
-        Tensor? Side(string who, Tensor c, Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO)
+        Tensor? Side(int i, Tensor c, Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO)
         {
-            var (needs, shape, device) = ((bool, long[], torch.Device))ctx.get_data(who);
-            if (!needs) return null;
+            if (!PairOp.Needs(ctx, i)) return null;
             var gbar = backend.AngleLossBackward(g, inv, ginv, gO, invO, scale);
-            var xbar = backend.SymProduct(gbar.unsqueeze(0), c.unsqueeze(0)).squeeze(0);
-            return xbar.reshape(shape).to(device).MoveToOuterDisposeScope();
+            return PairOp.Like(ctx, i, backend.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
         }
-        return [Side("student", cs, gs, invS, ginvS, gt, invT)!, Side("teacher", ct, gt, invT, ginvT, gs, invS)!, null!];
+        return [Side(0, cs, gs, invS, ginvS, gt, invT)!, Side(1, ct, gt, invT, ginvT, gs, invS)!, null!];
     }
 }

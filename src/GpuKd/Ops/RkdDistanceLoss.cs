@@ -18,7 +18,8 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
 
     public static Tensor Apply(Tensor student, Tensor teacher, nn.Reduction reduction)
     {
-        Validate.StudentTeacher(student, teacher, minBatch: 2);
+        PairOp.Validate(student, teacher);
+        PairOp.MinBatch(student, 2);
         Validate.ScalarReduction(reduction, nameof(reduction));
         return apply(student, teacher, reduction);
     }
@@ -32,15 +33,13 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
         var (ct, dt, invMuT) = Side(backend, teacher);
         long b = student.shape[0];
         double count = reduction == nn.Reduction.Mean ? (double)b * b : 1.0;
-        double loss = OpBase.OrderedSum(backend.DistanceLossPartials(ds, dt, invMuS, invMuT)) / count;
+        var loss = PairOp.Mean(backend.DistanceLossPartials(ds, dt, invMuS, invMuT), count, student);
 
-        ctx.save_data("backend", backend);
+        PairOp.SaveInputs(ctx, backend, student, teacher);
         ctx.save_data("count", count);
         ctx.save_data("invMu", (invMuS, invMuT));
-        ctx.save_data("student", (student.requires_grad, student.shape, student.device));
-        ctx.save_data("teacher", (teacher.requires_grad, teacher.shape, teacher.device));
         ctx.save_for_backward([.. new[] { cs, ds, ct, dt }.Select(t => t.MoveToOuterDisposeScope())]);
-        return tensor(loss, dtype: student.dtype, device: student.device).MoveToOuterDisposeScope();
+        return loss.MoveToOuterDisposeScope();
     }
 
     /// <summary>Centred rows, RKD pdist and 1/μ, μ the mean of the b(b−1) off-diagonal
@@ -56,22 +55,20 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
         using var scope = NewDisposeScope();
-        var backend = (IKdBackend)ctx.get_data("backend");
+        var backend = OpBase.Backend(ctx);
         var s = ctx.get_saved_variables();
         Tensor cs = s[0], ds = s[1], ct = s[2], dt = s[3];
         var (invMuS, invMuT) = ((double, double))ctx.get_data("invMu");
-        double scale = grad.to(ScalarType.Float64).cpu().item<double>() / (double)ctx.get_data("count");
+        double scale = PairOp.Upstream(grad) / (double)ctx.get_data("count");
 
         // ∂L/∂ψ^T = h'(ψ^T − ψ^S)·scale: the student's formula with the sides swapped (h' is odd).
-        Tensor? Side(string who, Tensor c, Tensor d, Tensor dO, double invMu, double invMuO)
+        Tensor? Side(int i, Tensor c, Tensor d, Tensor dO, double invMu, double invMuO)
         {
-            var (needs, shape, device) = ((bool, long[], torch.Device))ctx.get_data(who);
-            if (!needs) return null;
+            if (!PairOp.Needs(ctx, i)) return null;
             var dbar = backend.DistanceLossBackward(d, dO, invMu, invMuO, scale);
             var gbar = backend.DistanceBackward(dbar, d, squared: false, PairwiseDistances.Clamp);
-            var xbar = backend.SymProduct(gbar.unsqueeze(0), c.unsqueeze(0)).squeeze(0);
-            return xbar.reshape(shape).to(device).MoveToOuterDisposeScope();
+            return PairOp.Like(ctx, i, backend.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
         }
-        return [Side("student", cs, ds, dt, invMuS, invMuT)!, Side("teacher", ct, dt, ds, invMuT, invMuS)!, null!];
+        return [Side(0, cs, ds, dt, invMuS, invMuT)!, Side(1, ct, dt, ds, invMuT, invMuS)!, null!];
     }
 }
