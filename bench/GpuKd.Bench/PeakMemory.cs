@@ -24,11 +24,11 @@ namespace GpuKd.Bench;
 /// </summary>
 public static class PeakMemory
 {
-    const long ReferenceCapBytes = 12L << 30;
+    internal const long ReferenceCapBytes = 12L << 30;
 
-    record Case(string Name, long[] Bs, long[] Ds, Func<Tensor, Tensor, Tensor> Ours, Func<Tensor, Tensor, Tensor> Reference, Func<long, long, long> ReferenceEstimate);
+    internal record Case(string Name, long[] Bs, long[] Ds, Func<Tensor, Tensor, Tensor> Ours, Func<Tensor, Tensor, Tensor> Reference, Func<long, long, long> ReferenceEstimate);
 
-    static readonly Case[] Cases =
+    internal static readonly Case[] Cases =
     [
         // Reference: per side b×b×D differences, their normalisation and its gradient, the b³ angles and theirs.
         new("rkd-angle", [64, 128, 256, 512, 1024], [128, 512, 2048],
@@ -73,9 +73,9 @@ public static class PeakMemory
         return 0;
     }
 
-    static string Bytes(long n) => n >= 1L << 30 ? $"{n / (double)(1L << 30):F2} GiB" : n >= 1L << 20 ? $"{n / (double)(1L << 20):F1} MiB" : $"{n / 1024.0:F0} KiB";
+    internal static string Bytes(long n) => n >= 1L << 30 ? $"{n / (double)(1L << 30):F2} GiB" : n >= 1L << 20 ? $"{n / (double)(1L << 20):F1} MiB" : $"{n / 1024.0:F0} KiB";
 
-    static (double Ms, long Peak)? Child(string name, string impl, long b, long d)
+    internal static (double Ms, long Peak)? Child(string name, string impl, long b, long d)
     {
         var self = Environment.ProcessPath!;
         var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };

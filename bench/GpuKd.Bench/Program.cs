@@ -5,13 +5,15 @@ using BenchmarkDotNet.Running;
 //   dotnet run -c Release --project bench/GpuKd.Bench -- --filter '*' --job short
 //   dotnet run -c Release --project bench/GpuKd.Bench -- --filter '*RkdAngle*' --job short
 //   dotnet run -c Release --project bench/GpuKd.Bench -- --list flat
-//   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle     (measured peak memory sweep)
+//   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle     (measured peak memory grid)
+//   dotnet run -c Release --project bench/GpuKd.Bench -- --sweep all         (scaling CSV + log-log PNG plots)
 //
 // Toolchain: BenchmarkDotNet's default (out-of-process) toolchain works here. It builds a
 // generated project under bench/GpuKd.Bench/bin/Release/net10.0/<job>/, which MSBuild places
 // under this repository, so the root Directory.Build.targets patches that build's own copy
 // of libLibTorchSharp.so (DESIGN §7) and libtorch loads in the benchmark process. Add
 // `--inProcess` to skip that extra build (~45 s on 2 cores) at the cost of process isolation.
+if (args.Length > 0 && args[0] == "--sweep") return GpuKd.Bench.Sweep.Run(args);
 if (args.Length > 0 && args[0].StartsWith("--peak")) return GpuKd.Bench.PeakMemory.Run(args);
 BenchmarkSwitcher.FromAssembly(typeof(GpuKd.Bench.RelationBench).Assembly).Run(args);
 return 0;
