@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using GpuKd.Reference;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -6,14 +7,14 @@ using static TorchSharp.torch;
 namespace GpuKd.Bench;
 
 /// <summary>
-/// Shared set-up of every relation-op benchmark: float32 features x [b, D] (seeded), one
-/// forward + backward per invocation with a fixed upstream gradient, on a fresh leaf copy of
+/// Shared set-up of every relation-op benchmark: float32 features x [b, D] (seeded), a forward
+/// (category "forward") or a forward + backward (category "forward+backward") per invocation with a fixed upstream gradient, on a fresh leaf copy of
 /// x, so that the reference composition (baseline) and GpuKd see identical inputs. GpuKd
 /// runs its CPU backend. BenchmarkDotNet's MemoryDiagnoser sees managed allocations only;
 /// libtorch's native tensor memory is not in its "Allocated" column (`./gpukd bench` prints
 /// an estimate of it).
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, CategoriesColumn, GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 public abstract class RelationBench
 {
     Tensor _x = null!;
@@ -25,6 +26,9 @@ public abstract class RelationBench
     /// <summary>Flattened feature size D.</summary>
     public abstract long D { get; set; }
 
+    /// <summary>The input shape (default [b, D]).</summary>
+    protected virtual long[] Shape => [B, D];
+
     /// <summary>The published composition (ReferenceOps).</summary>
     protected abstract Tensor Reference(Tensor x);
 
@@ -35,7 +39,7 @@ public abstract class RelationBench
     public void Setup()
     {
         gpukd.backend = KdBackend.Cpu;
-        _x = torch.randn([B, D], dtype: ScalarType.Float32, generator: new torch.Generator(42));
+        _x = torch.randn(Shape, dtype: ScalarType.Float32, generator: new torch.Generator(42));
         using var scope = torch.NewDisposeScope();
         // The upstream gradient has the output's shape; take it from the reference's output.
         var y = Reference(_x);
@@ -49,11 +53,25 @@ public abstract class RelationBench
         _upstream.Dispose();
     }
 
-    [Benchmark(Baseline = true, Description = "reference")]
+    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.Forward)]
+    public void ReferenceForward() => Forward(Reference);
+
+    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.Forward)]
+    public void GpuKdForward() => Forward(Fused);
+
+    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.ForwardBackward)]
     public void ReferenceForwardBackward() => ForwardBackward(Reference);
 
-    [Benchmark(Description = "GpuKd")]
+    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.ForwardBackward)]
     public void GpuKdForwardBackward() => ForwardBackward(Fused);
+
+    /// <summary>The forward as in training: the input requires a gradient, so the op saves what
+    /// its backward needs (the graph is dropped with the scope).</summary>
+    void Forward(Func<Tensor, Tensor> op)
+    {
+        using var scope = torch.NewDisposeScope();
+        op(_x.detach().requires_grad_(true));
+    }
 
     void ForwardBackward(Func<Tensor, Tensor> op)
     {
@@ -81,6 +99,26 @@ public class CosineSimilarityBench : RelationBench
     protected override Tensor Fused(Tensor x) => gpukd.functional.cosine_similarity_matrix(x);
 }
 
+/// <summary>Gram matrix with L2-normalised rows (the SP relation).</summary>
+public class GramNormalizedBench : RelationBench
+{
+    [Params(64, 256)] public override long B { get; set; }
+    [Params(128, 1024)] public override long D { get; set; }
+    protected override Tensor Reference(Tensor x) => ReferenceOps.GramMatrix(x, normalizeRows: true);
+    protected override Tensor Fused(Tensor x) => gpukd.functional.gram_matrix(x, normalize_rows: true);
+}
+
+/// <summary>Batched cosine-similarity matrices [B, N, C] → [B, N, N] (structured-KD style node
+/// similarities): B = 8 images, N = D nodes of C = 64 channels.</summary>
+public class CosineBatchedBench : RelationBench
+{
+    [Params(8)] public override long B { get; set; }
+    [Params(256, 1024)] public override long D { get; set; }
+    protected override long[] Shape => [B, D, 64];
+    protected override Tensor Reference(Tensor x) => ReferenceOps.CosineSimilarityMatrix(x);
+    protected override Tensor Fused(Tensor x) => gpukd.functional.cosine_similarity_matrix(x);
+}
+
 /// <summary>RKD pairwise distances.</summary>
 public class PairwiseDistancesBench : RelationBench
 {
@@ -97,4 +135,12 @@ public class TripletAnglesBench : RelationBench
     [Params(128)] public override long D { get; set; }
     protected override Tensor Reference(Tensor x) => ReferenceOps.TripletAngles(x);
     protected override Tensor Fused(Tensor x) => gpukd.functional.triplet_angles(x);
+}
+
+/// <summary>The two benchmark categories; each has its own reference baseline, so BenchmarkDotNet's
+/// Ratio column is GpuKd / reference within a category.</summary>
+public static class Category
+{
+    public const string Forward = "forward";
+    public const string ForwardBackward = "forward+backward";
 }

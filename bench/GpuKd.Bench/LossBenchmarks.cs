@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
 using GpuKd.Reference;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -7,10 +8,10 @@ namespace GpuKd.Bench;
 
 /// <summary>
 /// Shared set-up of the loss benchmarks: float32 student [b, D] and teacher [b, D] (seeded),
-/// one forward + backward of the student per invocation, the teacher without gradient, as in
-/// training. GpuKd runs its CPU backend; the reference is the authors' composition.
+/// one forward (category "forward") or forward + backward (category "forward+backward") of the
+/// student per invocation, the teacher without gradient, as in training. GpuKd runs its CPU backend; the reference is the authors' composition.
 /// </summary>
-[MemoryDiagnoser]
+[MemoryDiagnoser, CategoriesColumn, GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 public abstract class LossBench
 {
     Tensor _student = null!;
@@ -40,16 +41,23 @@ public abstract class LossBench
         _teacher.Dispose();
     }
 
-    [Benchmark(Baseline = true, Description = "reference")]
-    public void ReferenceForwardBackward() => Run(Reference);
+    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.Forward)]
+    public void ReferenceForward() => Run(Reference, backward: false);
 
-    [Benchmark(Description = "GpuKd")]
-    public void GpuKdForwardBackward() => Run(Fused);
+    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.Forward)]
+    public void GpuKdForward() => Run(Fused, backward: false);
 
-    void Run(Func<Tensor, Tensor, Tensor> loss)
+    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.ForwardBackward)]
+    public void ReferenceForwardBackward() => Run(Reference, backward: true);
+
+    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.ForwardBackward)]
+    public void GpuKdForwardBackward() => Run(Fused, backward: true);
+
+    void Run(Func<Tensor, Tensor, Tensor> loss, bool backward)
     {
         using var scope = NewDisposeScope();
-        loss(_student.detach().requires_grad_(true), _teacher).backward();
+        var value = loss(_student.detach().requires_grad_(true), _teacher);
+        if (backward) value.backward();
     }
 }
 
