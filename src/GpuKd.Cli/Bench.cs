@@ -40,6 +40,9 @@ internal static class Bench
         foreach (var b in s.AngleBatches) cases.Add((Ops.Angles, b, s.AngleDim));
         foreach (var b in s.Batches) cases.Add((Ops.RkdDistance, b, s.Dims[^1]));
         foreach (var b in s.AngleBatches) cases.Add((Ops.RkdAngle, b, s.Dims[^1]));
+        foreach (var op in new[] { Ops.Sp, Ops.Cc, Ops.IrgEdge })
+            foreach (var b in s.Batches)
+                cases.Add((op, b, s.Dims[^1]));
 
         using (gpukd.use_backend(KdBackend.Cpu))
         {

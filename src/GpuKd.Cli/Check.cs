@@ -6,7 +6,7 @@ namespace GpuKd.Cli;
 
 /// <summary>
 /// <c>gpukd check</c>: every op variant × backend × dtype, value and gradient against
-/// ReferenceOps evaluated in float64 on the same inputs, with the DESIGN §5 bars.
+/// the reference compositions (ReferenceOps, ReferenceLosses) evaluated in float64 on the same inputs, with the DESIGN §5 bars.
 /// </summary>
 internal static class Check
 {
@@ -26,6 +26,9 @@ internal static class Check
         (Ops.Angles,         [16, 24],      [6, 10]),
         (Ops.RkdDistance,    [32, 48],      [8, 12]),
         (Ops.RkdAngle,       [24, 40],      [6, 10]),
+        (Ops.Sp,             [32, 2, 4, 6], [8, 12]),
+        (Ops.Cc,             [32, 48],      [8, 12]),
+        (Ops.IrgEdge,        [32, 48],      [8, 12]),
     ];
 
     static readonly KdBackend[] Backends = [KdBackend.Cpu, KdBackend.Ilgpu];
@@ -34,7 +37,7 @@ internal static class Check
     /// <summary>Runs the check, prints the table; returns the number of failed rows.</summary>
     public static int Run(TextWriter w)
     {
-        w.WriteLine("gpukd check: value and gradient of every op vs ReferenceOps in float64");
+        w.WriteLine("gpukd check: value and gradient of every op vs the reference composition in float64");
         w.WriteLine("  gradient = backward of sum(W * out) for a fixed random W; error = |got - ref| / |ref| (Frobenius)");
         w.WriteLine("  pass bars (DESIGN 5): float32 1e-4, float64 1e-10; ILGPU at small sizes (CPU simulator without a GPU)");
         w.WriteLine("  triplet angles: the oracle's weights are 0 where b = a or c = a (entries identically 0, whose reference");

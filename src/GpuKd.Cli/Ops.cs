@@ -112,4 +112,31 @@ internal static class Ops
         // per side differences and their normalised copy (2 b×b×D), b³ angles; the student's
         // backward: two b×b×D gradients and a b³ one
         (b, d) => 2 * (2 * b * b * d + b * b * b) + 2 * b * b * d + b * b * b);
+
+    public static readonly OpVariant Sp = new(
+        "sp loss",
+        x => gpukd.functional.sp_loss(x, TeacherFor(x)),
+        x => ReferenceLosses.SpLoss(x, TeacherFor(x)),
+        // per side the raw Gram (kept) and its norms; backward one b×b buffer
+        (b, d) => 3 * b * b + 2 * b,
+        // per side G and its normalised copy, difference and square; backward b×b gradients and a b×D operand gradient
+        (b, d) => 12 * b * b + 2 * b * d);
+
+    public static readonly OpVariant Cc = new(
+        "cc loss (Taylor RBF)",
+        x => gpukd.functional.cc_loss(x, TeacherFor(x)),
+        x => ReferenceLosses.CcLoss(x, TeacherFor(x)),
+        // per side normalised features (kept) and A; backward one b×b buffer
+        (b, d) => 2 * b * d + 3 * b * b,
+        // per side normalised features, similarity, the Taylor terms and the kernel; backward their gradients
+        (b, d) => 16 * b * b + 4 * b * d);
+
+    public static readonly OpVariant IrgEdge = new(
+        "irg edge loss",
+        x => gpukd.functional.irg_edge_loss(x, TeacherFor(x)),
+        x => ReferenceLosses.IrgEdgeLoss(x, TeacherFor(x)),
+        // per side centred features and Gram (kept); backward one b×b buffer
+        (b, d) => 2 * b * d + 3 * b * b,
+        // per side pdist's b×b temporaries, the normalised edge matrix; backward b×b gradients
+        (b, d) => 16 * b * b + 2 * b * d);
 }
