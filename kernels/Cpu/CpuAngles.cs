@@ -107,10 +107,10 @@ public static unsafe class CpuAngles
         // Pass 1, per apex a: S1_ax = Σ_y w_axy; S2_ay = Σ_x w_axy; T_ax = Σ_y r_axy ψ_axy + Σ_y r_ayx ψ_ayx.
         CpuParallel.For(n, 4L * n * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (a) =>
         {
-            var buf = System.Buffers.ArrayPool<T>.Shared.Rent(4 * n);
+            var buf = System.Buffers.ArrayPool<T>.Shared.Rent(3 * n);
             fixed (T* scratch = buf)
             {
-                T* psi = scratch, rpsi = scratch + n, rbuf = scratch + 2 * n;
+                T* psi = scratch, rbuf = scratch + n;
                 T* s2a = s2 + (long)a * n, ta = t + (long)a * n, gia = ginv + (long)a * n;
                 new Span<T>(s2a, n).Clear();
                 new Span<T>(ta, n).Clear();
@@ -118,12 +118,10 @@ public static unsafe class CpuAngles
                 {
                     CosRow(g, inv, n, a, x, psi);
                     T* r = up.Row(a, x, psi, rbuf);
-                    for (int y = 0; y < n; y++) rpsi[y] = r[y] * psi[y];
                     T gax = x == a ? T.Zero : gia[x];
                     s1[(long)a * n + x] = Simd.Dot(r, gia, n) * gax;
                     Simd.AddScaledProduct(s2a, r, gia, gax, n);
-                    T rowSum = T.Zero;
-                    for (int y = 0; y < n; y++) { rowSum += rpsi[y]; ta[y] += rpsi[y]; }
+                    T rowSum = Simd.MultiplyAccumulateSum(r, psi, ta, n);   // adds r·ψ into ta first
                     ta[x] += rowSum;
                 }
             }

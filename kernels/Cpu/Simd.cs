@@ -79,4 +79,21 @@ internal static unsafe class Simd
             outp[k] = scale * (z > T.One ? T.One : z < -T.One ? -T.One : z);
         }
     }
+
+    /// <summary>p[k] = a[k]·b[k]; acc[k] += p[k]; returns Σ_k p[k].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public static T MultiplyAccumulateSum<T>(T* a, T* b, T* acc, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int w = Vector<T>.Count, k = 0;
+        var sum = Vector<T>.Zero;
+        for (; k <= n - w; k += w)
+        {
+            var p = Vector.Load(a + k) * Vector.Load(b + k);
+            sum += p;
+            (Vector.Load(acc + k) + p).Store(acc + k);
+        }
+        T s = Vector.Sum(sum);
+        for (; k < n; k++) { T p = a[k] * b[k]; s += p; acc[k] += p; }
+        return s;
+    }
 }
