@@ -13,8 +13,10 @@ namespace GpuKd.Bench;
 ///
 /// Method, in the child: inputs are made and one tiny call warms libtorch and the JIT; then
 /// <c>/proc/self/clear_refs</c> ← 5 resets the kernel's peak-RSS mark (VmHWM), the baseline
-/// is the current RSS, one forward + backward runs, and peak extra = VmHWM − baseline. The time
-/// is the median of up to three further runs (the first pays page faults and thread start-up).
+/// is the current RSS, one forward + backward runs, and peak extra = VmHWM − baseline. The times
+/// in the tables are measured in this (parent) process, reference and GpuKd alternating run by
+/// run (<see cref="Sweep"/>), so that both see the same machine load; the child's own timing
+/// (median of up to three runs) is only printed by <c>--peak-one</c>.
 /// Freed pages that the allocator keeps count as in use, as they would in training.
 /// A reference case whose estimated need exceeds <see cref="ReferenceCapBytes"/> is not run:
 /// it is reported as out of memory with its estimate (the machine has 24 GiB).
@@ -52,15 +54,18 @@ public static class PeakMemory
         var c = Cases.Single(x => x.Name == args[1]);
         string? csv = args.Length > 3 && args[2] == "--csv" ? args[3] : null;
         var rows = new List<string> { "case,b,D,impl,ms,peak_extra_bytes,note" };
-        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; peak extra RSS per case, each in a fresh process");
+        gpukd.backend = KdBackend.Cpu;
+        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; time: reference and GpuKd alternating in one process (medians); peak extra RSS: each case in a fresh process");
         Console.WriteLine("| b | D | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var b in c.Bs)
         foreach (var d in c.Ds)
         {
-            var ours = Child(c.Name, "gpukd", b, d);
             long est = c.ReferenceEstimate(b, d);
-            (double Ms, long Peak)? reference = est > ReferenceCapBytes ? null : Child(c.Name, "reference", b, d);
+            bool referenceRuns = est <= ReferenceCapBytes;
+            var (oursTime, refTime) = Sweep.Time(c, b, d, referenceRuns);
+            var ours = Child(c.Name, "gpukd", b, d) is { } o0 ? (oursTime.Median, o0.Peak) : ((double Ms, long Peak)?)null;
+            var reference = referenceRuns && refTime is not null && Child(c.Name, "reference", b, d) is { } r0 ? (refTime.Median, r0.Peak) : ((double Ms, long Peak)?)null;
             rows.Add($"{c.Name},{b},{d},gpukd,{ours?.Ms.ToString("F3", CultureInfo.InvariantCulture)},{ours?.Peak},");
             rows.Add($"{c.Name},{b},{d},reference,{reference?.Ms.ToString("F3", CultureInfo.InvariantCulture)},{reference?.Peak},{(reference is null ? $"not run: estimated {est} bytes" : "")}");
             string refMs = reference is { } r ? $"{r.Ms:F1}" : "—";

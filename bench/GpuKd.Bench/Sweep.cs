@@ -93,7 +93,7 @@ public static class Sweep
     internal sealed record Stats(double Median, double Low, double High);
 
     /// <summary>Alternating timing (see the class comment). Low/High are the quartiles.</summary>
-    static (Stats Ours, Stats? Reference) Time(PeakMemory.Case c, long b, long d, bool referenceRuns)
+    internal static (Stats Ours, Stats? Reference) Time(PeakMemory.Case c, long b, long d, bool referenceRuns)
     {
         using var inputs = NewDisposeScope();
         var student = randn([b, d], generator: new Generator(42));
