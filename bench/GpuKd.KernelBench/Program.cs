@@ -28,7 +28,8 @@ namespace GpuKd.KernelBench
             var acc = device.Accelerator;
             if (o.Accelerator == "cuda" && !device.IsCuda)
             {
-                log.WriteLine("No CUDA device found by ILGPU (is the NVIDIA driver's libcuda.so.1 loadable?).");
+                bool driver = System.Runtime.InteropServices.NativeLibrary.TryLoad("libcuda.so.1", out _);
+                log.WriteLine($"No CUDA device found by ILGPU (libcuda.so.1 {(driver ? "loads, so the driver sees no usable device" : "cannot be loaded: no NVIDIA driver on the library path")}).");
                 return 2;
             }
             Describe(acc, log);
