@@ -11,11 +11,14 @@ internal sealed record Options
     public bool Validate { get; init; } = true;
     public bool ValidateOnly { get; init; }
     public double BudgetMs { get; init; } = 1500;
+    public int[]? Batches { get; init; }
+    public int[]? Widths { get; init; }
 
     public const string Usage = """
         GpuKd.KernelBench — times the ILGPU kernels of GpuKd without TorchSharp.
           --accelerator cuda|cpu|auto   (auto: CUDA if present, else ILGPU's CPU accelerator)
           --sizes small|full            (default: full on CUDA, small on the CPU accelerator)
+          --batches B[,B...] --widths D[,D...]   override the sizes' batches / feature widths
           --ops NAME[,NAME...]          only these ops (gram, cosine, pdist, triplet_angles,
                                         rkd_distance, rkd_angle, sp, cc, irg_edge)
           --csv FILE                    write the measurements as CSV
@@ -38,6 +41,8 @@ internal sealed record Options
                 "--csv" => o with { Csv = Next() },
                 "--ptx" => o with { Ptx = Next() },
                 "--ops" => o with { Ops = Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet() },
+                "--batches" => o with { Batches = Ints(Next()) },
+                "--widths" => o with { Widths = Ints(Next()) },
                 "--budget-ms" => o with { BudgetMs = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) },
                 "--no-validate" => o with { Validate = false },
                 "--validate-only" => o with { ValidateOnly = true },
@@ -47,6 +52,12 @@ internal sealed record Options
         var unknown = o.Ops?.Except(OpCatalog.All.Select(s => s.Name)).ToList();
         if (unknown is { Count: > 0 }) throw new ArgumentException($"unknown op(s): {string.Join(", ", unknown)}");
         return o;
+    }
+
+    static int[] Ints(string v)
+    {
+        var r = v.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => int.TryParse(x, out int n) && n >= 2 ? n : 0).ToArray();
+        return r.Length > 0 && r.All(n => n > 0) ? r : throw new ArgumentException($"expected integers ≥ 2 separated by commas, got '{v}'");
     }
 
     static string Check(string v, params string[] allowed)

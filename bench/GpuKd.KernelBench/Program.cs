@@ -26,15 +26,16 @@ namespace GpuKd.KernelBench
         {
             using var device = IlgpuDevice.Create(forceCpu: o.Accelerator == "cpu");
             var acc = device.Accelerator;
+            Describe(acc, log);
+            int status = 0;
+            // PTX first: it needs no GPU, so ptxas still gets its input when CUDA is missing.
+            if (o.Ptx is not null && PtxDump.Write(o.Ptx, acc, log) > 0) status = 1;
             if (o.Accelerator == "cuda" && !device.IsCuda)
             {
                 bool driver = System.Runtime.InteropServices.NativeLibrary.TryLoad("libcuda.so.1", out _);
                 log.WriteLine($"No CUDA device found by ILGPU (libcuda.so.1 {(driver ? "loads, so the driver sees no usable device" : "cannot be loaded: no NVIDIA driver on the library path")}).");
                 return 2;
             }
-            Describe(acc, log);
-            int status = 0;
-            if (o.Ptx is not null && PtxDump.Write(o.Ptx, acc, log) > 0) status = 1;
 
             if (o.Validate || o.ValidateOnly)
             {
@@ -48,8 +49,8 @@ namespace GpuKd.KernelBench
             if (o.ValidateOnly) return status;
 
             bool full = (o.Sizes ?? (device.IsCuda ? "full" : "small")) == "full";
-            int[] batches = full ? [256, 1024, 4096] : [16, 32];
-            int[] widths = full ? [512, 2048] : [32];
+            int[] batches = o.Batches ?? (full ? [256, 1024, 4096] : [16, 32]);
+            int[] widths = o.Widths ?? (full ? [512, 2048] : [32]);
             using var csv = o.Csv is null ? null : new StreamWriter(o.Csv);
             csv?.WriteLine(CsvHeader);
             log.WriteLine($"{"op",-15} {"pass",-8} {"b",5} {"D",5} {"ms(median)",11} {"ms(min)",9} {"reps",4} {"GFLOP/s",9}");
