@@ -5,6 +5,11 @@ using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(Options.Usage);
+    return 0;
+}
 Options options;
 try { options = Options.Parse(args); }
 catch (ArgumentException e)
