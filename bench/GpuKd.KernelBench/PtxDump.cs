@@ -10,17 +10,18 @@ namespace GpuKd.KernelBench;
 /// <summary>
 /// Writes the PTX of every kernel in <see cref="KernelCatalog"/> with ILGPU's PTX backend (no GPU
 /// needed), for <c>ptxas -v</c> to report registers, shared memory and spills per kernel
-/// (bench/gpu/run.sh). On a CUDA accelerator the device's own architecture and instruction set are
-/// used (what its launches JIT); elsewhere sm_90 with PTX ISA 8.0.
+/// (bench/gpu/run.sh). On a CUDA accelerator for the device's own architecture, elsewhere for sm_90;
+/// PTX ISA 8.0 in both cases.
 /// </summary>
 internal static class PtxDump
 {
     public static int Write(string dir, Accelerator? accelerator, TextWriter log)
     {
         Directory.CreateDirectory(dir);
-        var (arch, isa) = accelerator is CudaAccelerator cuda
-            ? (cuda.Architecture, cuda.InstructionSet)
-            : (CudaArchitecture.SM_90, CudaInstructionSet.ISA_80);
+        // PTX ISA 8.0 (CUDA 12.0) whatever the driver offers: ptxas from any CUDA 12 toolkit (or the
+        // copy Triton ships) reads it, and these kernels use nothing newer.
+        var arch = accelerator is CudaAccelerator cuda ? cuda.Architecture : CudaArchitecture.SM_90;
+        var isa = CudaInstructionSet.ISA_80;
         log.WriteLine($"PTX for {arch}, {isa} into {dir}");
         var manifest = new List<string> { "file\tkernel\tgrouping\tdynamic_shared" };
         int failed = 0;
