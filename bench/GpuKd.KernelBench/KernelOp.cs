@@ -80,7 +80,8 @@ internal abstract class KernelOp : IDisposable
     /// <summary>The first <paramref name="n"/> values of <paramref name="v"/> on the host (synchronises).</summary>
     public float[] Read(ArrayView<float> v, long n)
     {
-        if (!_host.TryGetValue(n, out var a)) _host[n] = a = new float[n];
+        // Pinned: the copy hands ILGPU a raw address, which a compacting GC must not move.
+        if (!_host.TryGetValue(n, out var a)) _host[n] = a = GC.AllocateUninitializedArray<float>(checked((int)n), pinned: true);
         Acc.Synchronize();
         ArrayView1D<float, Stride1D.Dense> dense = v.SubView(0, n);
         dense.CopyToCPU(ref a[0], n);

@@ -72,7 +72,7 @@ namespace GpuKd.KernelBench
                           $"{acc.NumMultiprocessors} MPs, ≤ {acc.MaxNumThreadsPerGroup} threads/group, " +
                           $"{acc.MaxSharedMemoryPerGroup / 1024} KiB shared/group, warp {acc.WarpSize}");
             if (acc is CudaAccelerator c)
-                log.WriteLine($"CUDA: {c.Architecture}, {c.InstructionSet}, driver {c.DriverVersion}, clock {c.ClockRate / 1000} MHz");
+                log.WriteLine($"CUDA: {c.Architecture}, {c.InstructionSet}, driver {c.DriverVersion}, clock {c.ClockRate} kHz");
         }
 
         /// <summary>Times one op at one size (forward; for losses also forward + backward). A failure
