@@ -27,9 +27,17 @@ namespace GpuKd.KernelBench
     {
         public const string CsvHeader = "impl,op,pass,b,d,ms_median,ms_min,reps,gflop,gflops,status,note";
 
-        public static int Run(Options o, TextWriter log)
+        /// <summary>Runs the harness; <paramref name="shared"/> (tests) reuses a device whose kernels are
+        /// already compiled instead of creating one (it is not disposed here).</summary>
+        public static int Run(Options o, TextWriter log, IlgpuDevice? shared = null)
         {
-            using var device = IlgpuDevice.Create(forceCpu: o.Accelerator == "cpu");
+            using var owned = shared is null ? IlgpuDevice.Create(forceCpu: o.Accelerator == "cpu") : null;
+            var device = shared ?? owned!;
+            lock (device.Gate) return RunOn(o, log, device);   // a shared device may have other users
+        }
+
+        static int RunOn(Options o, TextWriter log, IlgpuDevice device)
+        {
             var acc = device.Accelerator;
             Describe(acc, log);
             int status = 0;
@@ -44,7 +52,8 @@ namespace GpuKd.KernelBench
 
             if (o.Validate || o.ValidateOnly)
             {
-                log.WriteLine($"Validation vs naive float64 CPU references (b={Validation.B}, Ds={Validation.Ds}, Dt={Validation.Dt}, bar {Validation.Bar:g}):");
+                var (vb, vds, vdt) = Validation.Size(device);
+                log.WriteLine($"Validation vs naive float64 CPU references (b={vb}, Ds={vds}, Dt={vdt}, bar {Validation.Bar:g}):");
                 foreach (var (op, what, error, passed) in Validation.Run(device))
                 {
                     log.WriteLine($"  {op,-15} {what,-6} rel.err {error,10:0.00e+00}  {(passed ? "PASS" : "FAIL")}");

@@ -3,19 +3,24 @@ using GpuKd.Kernels.Ilgpu;
 namespace GpuKd.KernelBench;
 
 /// <summary>
-/// Runs every op once at one small, awkward size (b = 17, student width 12, teacher width 19) on
-/// the chosen accelerator and compares with <see cref="CpuReference"/> in float64: relation
+/// Runs every op once at one small, awkward size on the chosen accelerator — b = 33, student width
+/// 12, teacher width 20 on CUDA (16×16 product tiles: two full, one ragged), b = 9, widths 6 and 11
+/// on the CPU simulator (4×4 tiles, kept small for speed) — and compares with
+/// <see cref="CpuReference"/> in float64: relation
 /// outputs by max|Δ|/max|ref|, loss values by |Δ|/|ref|, student gradients by ‖Δ‖/‖ref‖ against
 /// central differences. The bar is DESIGN §5's 1e-4 for float32.
 /// </summary>
 internal static class Validation
 {
-    public const int B = 17, Ds = 12, Dt = 19;
     public const double Bar = 1e-4;
+
+    /// <summary>(b, student width, teacher width) validated on <paramref name="device"/>.</summary>
+    public static (int B, int Ds, int Dt) Size(IlgpuDevice device) => device.IsCuda ? (33, 12, 20) : (9, 6, 11);
 
     /// <summary>One line per check: (op, what, relative error, passed).</summary>
     public static List<(string Op, string What, double Error, bool Passed)> Run(IlgpuDevice device)
     {
+        var (B, Ds, Dt) = Size(device);
         var xs = Inputs.Normal(B * Ds, 11);
         var xt = Inputs.Normal(B * Dt, 12);
         double[] s = xs.Select(v => (double)v).ToArray(), t = xt.Select(v => (double)v).ToArray();

@@ -1,3 +1,4 @@
+using GpuKd.Device;
 using GpuKd.KernelBench;
 using NUnit.Framework;
 
@@ -5,14 +6,17 @@ namespace GpuKd.Tests;
 
 /// <summary>The GPU harness (bench/GpuKd.KernelBench) on ILGPU's CPU accelerator: its validation
 /// of every op against the naive float64 references, its CSV, and its option errors. On a GPU
-/// machine the same code runs with --accelerator cuda (bench/gpu/run.sh).</summary>
+/// machine the same code runs with --accelerator cuda (bench/gpu/run.sh). The harness runs on the
+/// suite's shared ILGPU CPU device, whose kernels the other fixtures have usually compiled already.</summary>
 public class KernelBenchTests
 {
+    static GpuKd.Kernels.Ilgpu.IlgpuDevice Shared => KdRuntime.IlgpuCpu().Device;
+
     [Test]
     public void HarnessValidatesEveryOpOnTheCpuAccelerator()
     {
         var log = new StringWriter();
-        int rc = Harness.Run(Options.Parse(["--accelerator", "cpu", "--validate-only"]), log);
+        int rc = Harness.Run(Options.Parse(["--accelerator", "cpu", "--validate-only"]), log, Shared);
         string text = log.ToString();
         Assert.That(rc, Is.EqualTo(0), text);
         // 4 relation outputs + 5 losses × (value, gradient), each below the 1e-4 bar.
@@ -27,7 +31,7 @@ public class KernelBenchTests
         try
         {
             var log = new StringWriter();
-            int rc = Harness.Run(Options.Parse(["--accelerator", "cpu", "--no-validate", "--ops", "gram,sp", "--batches", "8,12", "--widths", "8", "--csv", csv]), log);
+            int rc = Harness.Run(Options.Parse(["--accelerator", "cpu", "--no-validate", "--ops", "gram,sp", "--batches", "8,12", "--widths", "8", "--csv", csv]), log, Shared);
             Assert.That(rc, Is.EqualTo(0), log.ToString());
             var lines = File.ReadAllLines(csv);
             Assert.That(lines[0], Is.EqualTo(Harness.CsvHeader));
