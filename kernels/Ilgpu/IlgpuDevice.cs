@@ -46,6 +46,7 @@ public sealed class IlgpuDevice : IDisposable
     /// else the CPU accelerator.</summary>
     public static IlgpuDevice Create(bool forceCpu)
     {
+        if (!forceCpu) CudaDriver.EnsureResolvable();
         var context = Context.Create(b =>
         {
             b.CPU(CPUDevice.Default);

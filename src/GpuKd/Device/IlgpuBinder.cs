@@ -19,7 +19,14 @@ internal sealed unsafe class IlgpuBinder : IDisposable
     readonly List<IDisposable> _owned = new();
     readonly List<Action> _copyBack = new();
 
-    public IlgpuBinder(IlgpuDevice device) => _device = device;
+    public IlgpuBinder(IlgpuDevice device)
+    {
+        _device = device;
+        // A CUDA context is current per thread, and ILGPU binds its accelerator only on some calls;
+        // autograd may run a backward on another thread than the forward's. Bind() is a no-op when
+        // this thread is already bound.
+        device.Accelerator.Bind();
+    }
 
     /// <summary>A view of <paramref name="t"/> (contiguous, on the CPU) that kernels read.</summary>
     public ArrayView<T> In<T>(Tensor t) where T : unmanaged => Bind<T>(t, output: false);

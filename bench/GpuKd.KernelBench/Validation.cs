@@ -1,0 +1,75 @@
+using GpuKd.Kernels.Ilgpu;
+
+namespace GpuKd.KernelBench;
+
+/// <summary>
+/// Runs every op once at one small, awkward size on the chosen accelerator — b = 33, student width
+/// 12, teacher width 20 on CUDA (16×16 product tiles: two full, one ragged), b = 9, widths 6 and 11
+/// on the CPU simulator (4×4 tiles, kept small for speed) — and compares with
+/// <see cref="CpuReference"/> in float64: relation
+/// outputs by max|Δ|/max|ref|, loss values by |Δ|/|ref|, student gradients by ‖Δ‖/‖ref‖ against
+/// central differences. The bar is DESIGN §5's 1e-4 for float32.
+/// </summary>
+internal static class Validation
+{
+    public const double Bar = 1e-4;
+
+    /// <summary>(b, student width, teacher width) validated on <paramref name="device"/>.</summary>
+    public static (int B, int Ds, int Dt) Size(IlgpuDevice device) => device.IsCuda ? (33, 12, 20) : (9, 6, 11);
+
+    /// <summary>One line per check: (op, what, relative error, passed).</summary>
+    public static List<(string Op, string What, double Error, bool Passed)> Run(IlgpuDevice device)
+    {
+        var (B, Ds, Dt) = Size(device);
+        var xs = Inputs.Normal(B * Ds, 11);
+        var xt = Inputs.Normal(B * Dt, 12);
+        double[] s = xs.Select(v => (double)v).ToArray(), t = xt.Select(v => (double)v).ToArray();
+        var results = new List<(string, string, double, bool)>();
+        foreach (var spec in OpCatalog.All)
+        {
+            using var op = spec.Create(device, xs, xt, B, Ds, Dt);
+            op.Forward();
+            if (!spec.IsLoss)
+            {
+                double[] want = spec.Name switch
+                {
+                    "gram" => CpuReference.Gram(s, B, Ds),
+                    "cosine" => CpuReference.Cosine(s, B, Ds),
+                    "pdist" => CpuReference.Pdist(s, B, Ds),
+                    "triplet_angles" => CpuReference.Angles(s, B, Ds),
+                    _ => throw new InvalidOperationException(spec.Name),
+                };
+                Add(results, spec.Name, "output", MaxRelative(op.Read(op.Output, want.Length), want));
+                continue;
+            }
+            double loss = CpuReference.Loss(spec.Name, s, t, B, Ds, Dt);
+            Add(results, spec.Name, "loss", Math.Abs(op.Loss - loss) / Math.Abs(loss));
+            op.Backward();
+            var grad = CpuReference.Gradient(spec.Name, s, t, B, Ds, Dt);
+            Add(results, spec.Name, "grad", NormRelative(op.Read(op.Grad, grad.Length), grad));
+        }
+        return results;
+    }
+
+    static void Add(List<(string, string, double, bool)> list, string op, string what, double error)
+        => list.Add((op, what, error, error <= Bar));   // NaN fails
+
+    static double MaxRelative(float[] got, double[] want)
+    {
+        double diff = 0, scale = 0;
+        for (int i = 0; i < want.Length; i++)
+        {
+            double e = Math.Abs(got[i] - want[i]);
+            diff = double.IsNaN(e) ? double.NaN : Math.Max(diff, e);
+            scale = Math.Max(scale, Math.Abs(want[i]));
+        }
+        return diff / scale;
+    }
+
+    static double NormRelative(float[] got, double[] want)
+    {
+        double diff = 0, norm = 0;
+        for (int i = 0; i < want.Length; i++) { double e = got[i] - want[i]; diff += e * e; norm += want[i] * want[i]; }
+        return Math.Sqrt(diff / norm);
+    }
+}
