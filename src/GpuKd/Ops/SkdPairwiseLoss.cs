@@ -1,0 +1,189 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>Which evaluation of the pair-wise similarity loss runs (tests force one; users get Auto).</summary>
+internal enum SkdPairwisePath { Auto, Gram, Direct }
+
+/// <summary>
+/// Structured-KD pair-wise loss on (already pooled) maps s [B, Cs, H, W], t [B, Ct, H, W], fused
+/// (DESIGN §4). Per image, with the N = H·W node vectors normalised (Ŝ [N, Cs], T̂ [N, Ct]) and
+/// A = ŜŜᵀ, Aᵀ = T̂T̂ᵀ never formed:
+///   Σ_ij (A^S − A^T)²_ij = ‖ŜᵀŜ‖² − 2‖ŜᵀT̂‖² + ‖T̂ᵀT̂‖²,  ∂/∂Ŝ = 4(Ŝ(ŜᵀŜ) − T̂(T̂ᵀŜ)),
+/// and the loss is the mean over B·N². In NCHW an image's [C, N] block already is Ŝᵀ, so the channel
+/// Grams are plain GEMMs on it. Precision: the three terms are large and nearly cancel when student ≈
+/// teacher (float32 Grams gave 2.5e-2 relative error at 1 % perturbation), so every product is
+/// accumulated in float64, streamed over pixel chunks of ≤ <see cref="ChunkBytes"/> (O(chunk·C + C²)
+/// memory, whatever N). When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (a few pooled nodes) the direct form
+/// D = ŜŜᵀ − T̂T̂ᵀ (N×N, then smaller than the C×C Grams) is cheaper and is used instead.
+/// Saved for the backward: the float64 Grams (Gram path) or D (direct path) and the inputs that need
+/// a gradient; the normalised nodes are recomputed chunk by chunk.
+/// Runs as libtorch float64 ops on the inputs' own device (CPU or CUDA) under every backend setting.
+/// </summary>
+internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
+{
+    /// <summary>The authors' node-norm offset (norm + 1e-8, held constant in the backward).</summary>
+    internal const double DetachedEps = 1e-8;
+
+    /// <summary>F.normalize's clamp when the gradient goes through the norm.</summary>
+    internal const double ClampEps = 1e-12;
+
+    /// <summary>Float64 working set of one pixel chunk (both sides' normalised nodes).</summary>
+    internal const long ChunkBytes = 16L << 20;
+
+    public override string Name => "GpuKdSkdPairwiseLoss";
+
+    public static Tensor Apply(Tensor s, Tensor t, bool detachNorm, SkdPairwisePath path = SkdPairwisePath.Auto)
+        => apply(s, t, detachNorm, (int)path);
+
+    /// <summary>True when the direct N×N form costs less than the channel Grams (forward multiply-adds).</summary>
+    internal static bool UseDirect(long n, long cs, long ct) => n * (cs + ct) < cs * cs + cs * ct + ct * ct;
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
+        bool detach = (bool)vars[2];
+        var path = (SkdPairwisePath)(int)vars[3];
+        using var scope = NewDisposeScope();
+        long b = s.shape[0], cs = s.shape[1], ct = t.shape[1], n = s.shape[2] * s.shape[3];
+        bool direct = path == SkdPairwisePath.Direct || (path == SkdPairwisePath.Auto && UseDirect(n, cs, ct));
+        var sv = s.detach().reshape(b, cs, n);
+        var tv = t.detach().reshape(b, ct, n);
+        var saved = new List<Tensor>();
+        double total = 0;
+        for (long i = 0; i < b; i++)
+        {
+            if (direct)
+            {
+                var (sh, _) = Nodes(sv[i], detach);
+                var (th, _) = Nodes(tv[i], detach);
+                var d = sh.t().mm(sh) - th.t().mm(th);
+                total += d.square().sum().item<double>();
+                saved.Add(d);
+            }
+            else
+            {
+                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach);
+                total += gss.square().sum().item<double>() - 2 * gst.square().sum().item<double>() + gtt.square().sum().item<double>();
+                saved.Add(gss); saved.Add(gst); saved.Add(t.requires_grad ? gtt : empty(0, dtype: ScalarType.Float64));
+            }
+        }
+        ctx.save_data("direct", direct);
+        ctx.save_data("detach", detach);
+        PairOp.SaveInputs(ctx, Device.CpuBackend.Instance, s, t);
+        // Both sides' rows are kept (views of contiguous inputs: no copy): the Gram-path gradient of one side
+        // reads the other side's normalised nodes.
+        saved.Insert(0, tv);
+        saved.Insert(0, sv);
+        ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
+        // The terms are non-negative in exact arithmetic; round-off at student = teacher must not give −0.
+        double loss = Math.Max(0, total) / ((double)n * n * b);
+        return torch.tensor(loss, dtype: s.dtype, device: s.device).MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        bool needS = PairOp.Needs(ctx, 0), needT = PairOp.Needs(ctx, 1);
+        if (!needS && !needT) return [null!, null!, null!, null!];
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        Tensor sv = saved[0], tv = saved[1];
+        bool direct = (bool)ctx.get_data("direct"), detach = (bool)ctx.get_data("detach");
+        long b = ((long[])ctx.get_data("shape0"))[0];
+        var sShape = (long[])ctx.get_data("shape0");
+        var tShape = (long[])ctx.get_data("shape1");
+        long n = sShape[2] * sShape[3];
+        double c = 4.0 * PairOp.Upstream(grad) / ((double)n * n * b);
+        var gradS = needS ? empty(sShape[0], sShape[1], n, dtype: sv.dtype, device: sv.device) : null;
+        var gradT = needT ? empty(tShape[0], tShape[1], n, dtype: tv.dtype, device: tv.device) : null;
+        for (long i = 0; i < b; i++)
+        {
+            if (direct)
+            {
+                // ∂/∂Ŝᵀ = 4ŜᵀD, ∂/∂T̂ᵀ = −4T̂ᵀD (D symmetric).
+                var d = saved[(int)(2 + i)];
+                if (needS) Write(gradS!, i, 0, sv[i], detach, sh => sh.mm(d).mul_(c));
+                if (needT) Write(gradT!, i, 0, tv[i], detach, th => th.mm(d).mul_(-c));
+            }
+            else
+            {
+                Tensor gss = saved[(int)(2 + 3 * i)], gst = saved[(int)(3 + 3 * i)], gtt = saved[(int)(4 + 3 * i)];
+                foreach (var (p0, m) in Chunks(n, sv.shape[1] + tv.shape[1]))
+                {
+                    using var chunk = NewDisposeScope();
+                    var sRaw = sv[i].narrow(1, p0, m);
+                    var tRaw = tv[i].narrow(1, p0, m);
+                    // ∂/∂Ŝᵀ = 4(ŜᵀŜ·Ŝᵀ − ŜᵀT̂·T̂ᵀ), ∂/∂T̂ᵀ = 4(T̂ᵀT̂·T̂ᵀ − T̂ᵀŜ·Ŝᵀ), all in float64 (the two terms nearly cancel).
+                    if (needS)
+                    {
+                        var th = Nodes(tRaw, detach).Hat;
+                        Write(gradS!, i, p0, sRaw, detach, sh => gss.mm(sh).sub_(gst.mm(th)).mul_(c));
+                    }
+                    if (needT)
+                    {
+                        var sh = Nodes(sRaw, detach).Hat;
+                        Write(gradT!, i, p0, tRaw, detach, th => gtt.mm(th).sub_(gst.t().mm(sh)).mul_(c));
+                    }
+                }
+            }
+        }
+        return [needS ? PairOp.Like(ctx, 0, gradS!).MoveToOuterDisposeScope() : null!,
+                needT ? PairOp.Like(ctx, 1, gradT!).MoveToOuterDisposeScope() : null!, null!, null!];
+    }
+
+    /// <summary>Float64 channel Grams (ŜᵀŜ [Cs, Cs], ŜᵀT̂ [Cs, Ct], T̂ᵀT̂ [Ct, Ct]) of one image, accumulated over pixel chunks.</summary>
+    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach)
+    {
+        long cs = s.shape[0], ct = t.shape[0], n = s.shape[1];
+        var opts = (dtype: ScalarType.Float64, device: s.device);
+        var gss = zeros(cs, cs, dtype: opts.dtype, device: opts.device);
+        var gst = zeros(cs, ct, dtype: opts.dtype, device: opts.device);
+        var gtt = zeros(ct, ct, dtype: opts.dtype, device: opts.device);
+        foreach (var (p0, m) in Chunks(n, cs + ct))
+        {
+            using var chunk = NewDisposeScope();
+            var sh = Nodes(s.narrow(1, p0, m), detach).Hat;
+            var th = Nodes(t.narrow(1, p0, m), detach).Hat;
+            gss.addmm_(sh, sh.t());
+            gst.addmm_(sh, th.t());
+            gtt.addmm_(th, th.t());
+        }
+        return (gss, gst, gtt);
+    }
+
+    /// <summary>Pixel chunks [p0, p0 + m) whose float64 nodes of both sides fit in <see cref="ChunkBytes"/>.</summary>
+    static IEnumerable<(long P0, long M)> Chunks(long n, long channels)
+    {
+        long step = Math.Max(1, ChunkBytes / (8 * Math.Max(1, channels)));
+        for (long p0 = 0; p0 < n; p0 += step) yield return (p0, Math.Min(step, n - p0));
+    }
+
+    /// <summary>Node-normalised float64 copy of x [C, m] (columns are nodes) and the node norms [m]:
+    /// x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12).</summary>
+    internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, bool detach)
+    {
+        var x64 = x.to(ScalarType.Float64);
+        var norm = x64.square().sum(0).sqrt_();
+        var div = detach ? norm + DetachedEps : norm.clamp_min(ClampEps);
+        return (x64 / div, norm);
+    }
+
+    /// <summary>Gradient of one image's pixel block [p0, p0 + m) of a side: ĝ = hatGrad(x̂) is ∂L/∂x̂, then back
+    /// through the node normalisation: ĝ/(‖x‖ + 1e-8) with the norm held constant, or (ĝ − x̂(x̂·ĝ))/‖x‖ with the
+    /// gradient through it (0 at nodes whose norm is ≤ 1e-12, where the reference's is ~1e12-scaled).</summary>
+    static void Write(Tensor grad, long i, long p0, Tensor raw, bool detach, Func<Tensor, Tensor> hatGrad)
+    {
+        using var scope = NewDisposeScope();
+        var (hat, norm) = Nodes(raw, detach);
+        var g = hatGrad(hat);
+        Tensor gx;
+        if (detach) gx = g.div_(norm + DetachedEps);
+        else
+        {
+            var dot = (hat * g).sum(0, keepdim: true);
+            gx = g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps)).mul_((norm > ClampEps).to(ScalarType.Float64));
+        }
+        grad[i].narrow(1, p0, raw.shape[1]).copy_(gx);
+    }
+}
