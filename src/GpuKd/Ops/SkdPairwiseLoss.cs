@@ -16,9 +16,10 @@ internal enum SkdPairwisePath { Auto, Gram, Direct }
 /// teacher (float32 Grams gave 2.5e-2 relative error at 1 % perturbation), so every product is
 /// accumulated in float64, streamed over pixel chunks of ≤ <see cref="ChunkBytes"/> (O(chunk·C + C²)
 /// memory, whatever N). When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (a few pooled nodes) the direct form
-/// D = ŜŜᵀ − T̂T̂ᵀ (N×N, then smaller than the C×C Grams) is cheaper and is used instead.
-/// Saved for the backward: the float64 Grams (Gram path) or D (direct path) and the inputs that need
-/// a gradient; the normalised nodes are recomputed chunk by chunk.
+/// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and is used instead, streamed over row blocks of D (never N×N at once); it is also
+/// the fallback for an image whose Gram-form loss is below <see cref="ConditionLimit"/> of its terms.
+/// Saved for the backward: the float64 Grams of the Gram-path images and the input rows (views); the normalised
+/// nodes (and direct-path blocks of D) are recomputed.
 /// Runs as libtorch float64 ops on the inputs' own device (CPU or CUDA) under every backend setting.
 /// </summary>
 internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
@@ -40,6 +41,11 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
     /// <summary>True when the direct N×N form costs less than the channel Grams (forward multiply-adds).</summary>
     internal static bool UseDirect(long n, long cs, long ct) => n * (cs + ct) < cs * cs + cs * ct + ct * ct;
 
+    /// <summary>Below this ratio of the loss to its largest Gram term the Gram form has lost too many digits even in
+    /// float64 (relative error ≈ 1e-16 / ratio); such an image is recomputed by the tiled direct form. Happens only
+    /// when the two relations agree to ~1e-5 or the nodes are nearly parallel (features sharing a large offset).</summary>
+    internal const double ConditionLimit = 1e-9;
+
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
@@ -47,39 +53,41 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
         var path = (SkdPairwisePath)(int)vars[3];
         using var scope = NewDisposeScope();
         long b = s.shape[0], cs = s.shape[1], ct = t.shape[1], n = s.shape[2] * s.shape[3];
-        bool direct = path == SkdPairwisePath.Direct || (path == SkdPairwisePath.Auto && UseDirect(n, cs, ct));
+        bool directByCost = path == SkdPairwisePath.Direct || (path == SkdPairwisePath.Auto && UseDirect(n, cs, ct));
         var sv = s.detach().reshape(b, cs, n);
         var tv = t.detach().reshape(b, ct, n);
-        var saved = new List<Tensor>();
+        var placeholder = empty(0, dtype: ScalarType.Float64, device: s.device);
+        var saved = new List<Tensor> { sv, tv };
+        var direct = new bool[b];
         double total = 0;
         for (long i = 0; i < b; i++)
         {
-            if (direct)
-            {
-                var (sh, _) = Nodes(sv[i], detach);
-                var (th, _) = Nodes(tv[i], detach);
-                var d = sh.t().mm(sh) - th.t().mm(th);
-                total += d.square().sum().item<double>();
-                saved.Add(d);
-            }
-            else
+            direct[i] = directByCost;
+            if (!directByCost)
             {
                 var (gss, gst, gtt) = Grams(sv[i], tv[i], detach);
-                total += gss.square().sum().item<double>() - 2 * gst.square().sum().item<double>() + gtt.square().sum().item<double>();
-                saved.Add(gss); saved.Add(gst); saved.Add(t.requires_grad ? gtt : empty(0, dtype: ScalarType.Float64));
+                double a = gss.square().sum().item<double>(), c = gst.square().sum().item<double>(), e = gtt.square().sum().item<double>();
+                double loss = a - 2 * c + e;
+                if (path == SkdPairwisePath.Auto && !(loss > ConditionLimit * Math.Max(a, e))) direct[i] = true;
+                else
+                {
+                    total += loss;
+                    saved.Add(gss); saved.Add(gst); saved.Add(t.requires_grad ? gtt : placeholder);
+                    continue;
+                }
             }
+            total += DirectTiles(sv[i], tv[i], detach, null);
+            saved.Add(placeholder); saved.Add(placeholder); saved.Add(placeholder);
         }
         ctx.save_data("direct", direct);
         ctx.save_data("detach", detach);
         PairOp.SaveInputs(ctx, Device.CpuBackend.Instance, s, t);
-        // Both sides' rows are kept (views of contiguous inputs: no copy): the Gram-path gradient of one side
-        // reads the other side's normalised nodes.
-        saved.Insert(0, tv);
-        saved.Insert(0, sv);
+        // Both sides' rows are kept (views of contiguous inputs: no copy): the gradient of one side reads the other
+        // side's normalised nodes.
         ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
         // The terms are non-negative in exact arithmetic; round-off at student = teacher must not give −0.
-        double loss = Math.Max(0, total) / ((double)n * n * b);
-        return torch.tensor(loss, dtype: s.dtype, device: s.device).MoveToOuterDisposeScope();
+        double value = Math.Max(0, total) / ((double)n * n * b);
+        return torch.tensor(value, dtype: s.dtype, device: s.device).MoveToOuterDisposeScope();
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
@@ -89,47 +97,72 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         Tensor sv = saved[0], tv = saved[1];
-        bool direct = (bool)ctx.get_data("direct"), detach = (bool)ctx.get_data("detach");
-        long b = ((long[])ctx.get_data("shape0"))[0];
+        var direct = (bool[])ctx.get_data("direct");
+        bool detach = (bool)ctx.get_data("detach");
         var sShape = (long[])ctx.get_data("shape0");
         var tShape = (long[])ctx.get_data("shape1");
-        long n = sShape[2] * sShape[3];
+        long b = sShape[0], n = sShape[2] * sShape[3];
         double c = 4.0 * PairOp.Upstream(grad) / ((double)n * n * b);
-        var gradS = needS ? empty(sShape[0], sShape[1], n, dtype: sv.dtype, device: sv.device) : null;
-        var gradT = needT ? empty(tShape[0], tShape[1], n, dtype: tv.dtype, device: tv.device) : null;
+        var gradS = needS ? empty(b, sShape[1], n, dtype: sv.dtype, device: sv.device) : null;
+        var gradT = needT ? empty(b, tShape[1], n, dtype: tv.dtype, device: tv.device) : null;
         for (long i = 0; i < b; i++)
         {
-            if (direct)
+            if (direct[i])
             {
-                // ∂/∂Ŝᵀ = 4ŜᵀD, ∂/∂T̂ᵀ = −4T̂ᵀD (D symmetric).
-                var d = saved[(int)(2 + i)];
-                if (needS) Write(gradS!, i, 0, sv[i], detach, sh => sh.mm(d).mul_(c));
-                if (needT) Write(gradT!, i, 0, tv[i], detach, th => th.mm(d).mul_(-c));
+                DirectTiles(sv[i], tv[i], detach, new Grads(gradS?[i], gradT?[i], c));
+                continue;
             }
-            else
+            Tensor gss = saved[(int)(2 + 3 * i)], gst = saved[(int)(3 + 3 * i)], gtt = saved[(int)(4 + 3 * i)];
+            foreach (var (p0, m) in Chunks(n, sv.shape[1] + tv.shape[1]))
             {
-                Tensor gss = saved[(int)(2 + 3 * i)], gst = saved[(int)(3 + 3 * i)], gtt = saved[(int)(4 + 3 * i)];
-                foreach (var (p0, m) in Chunks(n, sv.shape[1] + tv.shape[1]))
+                using var chunk = NewDisposeScope();
+                var sRaw = sv[i].narrow(1, p0, m);
+                var tRaw = tv[i].narrow(1, p0, m);
+                // ∂/∂Ŝᵀ = 4(ŜᵀŜ·Ŝᵀ − ŜᵀT̂·T̂ᵀ), ∂/∂T̂ᵀ = 4(T̂ᵀT̂·T̂ᵀ − T̂ᵀŜ·Ŝᵀ), in float64 (the two terms nearly cancel).
+                if (needS)
                 {
-                    using var chunk = NewDisposeScope();
-                    var sRaw = sv[i].narrow(1, p0, m);
-                    var tRaw = tv[i].narrow(1, p0, m);
-                    // ∂/∂Ŝᵀ = 4(ŜᵀŜ·Ŝᵀ − ŜᵀT̂·T̂ᵀ), ∂/∂T̂ᵀ = 4(T̂ᵀT̂·T̂ᵀ − T̂ᵀŜ·Ŝᵀ), all in float64 (the two terms nearly cancel).
-                    if (needS)
-                    {
-                        var th = Nodes(tRaw, detach).Hat;
-                        Write(gradS!, i, p0, sRaw, detach, sh => gss.mm(sh).sub_(gst.mm(th)).mul_(c));
-                    }
-                    if (needT)
-                    {
-                        var sh = Nodes(sRaw, detach).Hat;
-                        Write(gradT!, i, p0, tRaw, detach, th => gtt.mm(th).sub_(gst.t().mm(sh)).mul_(c));
-                    }
+                    var th = Nodes(tRaw, detach).Hat;
+                    Write(gradS![i], p0, sRaw, detach, sh => gss.mm(sh).sub_(gst.mm(th)).mul_(c));
+                }
+                if (needT)
+                {
+                    var sh = Nodes(sRaw, detach).Hat;
+                    Write(gradT![i], p0, tRaw, detach, th => gtt.mm(th).sub_(gst.t().mm(sh)).mul_(c));
                 }
             }
         }
         return [needS ? PairOp.Like(ctx, 0, gradS!).MoveToOuterDisposeScope() : null!,
                 needT ? PairOp.Like(ctx, 1, gradT!).MoveToOuterDisposeScope() : null!, null!, null!];
+    }
+
+    /// <summary>Gradient outputs of one image ([Cs, N], [Ct, N], either null) and the factor 4·upstream/(B·N²).</summary>
+    sealed record Grads(Tensor? S, Tensor? T, double Scale);
+
+    /// <summary>
+    /// The direct form of one image, streamed over row blocks of D = ŜŜᵀ − T̂T̂ᵀ (flash-style: a block of m rows
+    /// [m, N] at a time, ≤ <see cref="ChunkBytes"/>, never the whole N×N): returns Σ D² when <paramref name="grads"/>
+    /// is null, else writes the gradients ∂/∂Ŝᵀ = 4ŜᵀD and ∂/∂T̂ᵀ = −4T̂ᵀD column block by column block (D is symmetric,
+    /// so column block = (row block)ᵀ). Each entry of D is a difference formed in float64, so it stays accurate when
+    /// the Gram form has cancelled.
+    /// </summary>
+    static double DirectTiles(Tensor s, Tensor t, bool detach, Grads? grads)
+    {
+        using var scope = NewDisposeScope();
+        long n = s.shape[1];
+        var sh = Nodes(s, detach).Hat;
+        var th = Nodes(t, detach).Hat;
+        long step = Math.Max(1, ChunkBytes / (16 * n));
+        double total = 0;
+        for (long p0 = 0; p0 < n; p0 += step)
+        {
+            using var block = NewDisposeScope();
+            long m = Math.Min(step, n - p0);
+            var d = sh.narrow(1, p0, m).t().mm(sh).sub_(th.narrow(1, p0, m).t().mm(th));   // D[p0:p0+m, :]
+            if (grads is null) { total += d.square().sum().item<double>(); continue; }
+            if (grads.S is not null) Write(grads.S, p0, s.narrow(1, p0, m), detach, _ => sh.mm(d.t()).mul_(grads.Scale));
+            if (grads.T is not null) Write(grads.T, p0, t.narrow(1, p0, m), detach, _ => th.mm(d.t()).mul_(-grads.Scale));
+        }
+        return total;
     }
 
     /// <summary>Float64 channel Grams (ŜᵀŜ [Cs, Cs], ŜᵀT̂ [Cs, Ct], T̂ᵀT̂ [Ct, Ct]) of one image, accumulated over pixel chunks.</summary>
@@ -164,7 +197,7 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
     internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, bool detach)
     {
         var x64 = x.to(ScalarType.Float64);
-        var norm = x64.square().sum(0).sqrt_();
+        var norm = x64.square().sum(0, keepdim: false).sqrt_();
         var div = detach ? norm + DetachedEps : norm.clamp_min(ClampEps);
         return (x64 / div, norm);
     }
@@ -172,7 +205,7 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
     /// <summary>Gradient of one image's pixel block [p0, p0 + m) of a side: ĝ = hatGrad(x̂) is ∂L/∂x̂, then back
     /// through the node normalisation: ĝ/(‖x‖ + 1e-8) with the norm held constant, or (ĝ − x̂(x̂·ĝ))/‖x‖ with the
     /// gradient through it (0 at nodes whose norm is ≤ 1e-12, where the reference's is ~1e12-scaled).</summary>
-    static void Write(Tensor grad, long i, long p0, Tensor raw, bool detach, Func<Tensor, Tensor> hatGrad)
+    static void Write(Tensor grad, long p0, Tensor raw, bool detach, Func<Tensor, Tensor> hatGrad)
     {
         using var scope = NewDisposeScope();
         var (hat, norm) = Nodes(raw, detach);
@@ -184,6 +217,6 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
             var dot = (hat * g).sum(0, keepdim: true);
             gx = g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps)).mul_((norm > ClampEps).to(ScalarType.Float64));
         }
-        grad[i].narrow(1, p0, raw.shape[1]).copy_(gx);
+        grad.narrow(1, p0, raw.shape[1]).copy_(gx);
     }
 }
