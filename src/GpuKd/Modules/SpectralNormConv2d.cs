@@ -44,7 +44,7 @@ public sealed class SpectralNormConv2d : nn.Module<Tensor, Tensor>
             using var w = weight_orig.reshape(weight_orig.shape[0], -1);
             using var wv = w.mv(v);
             using var s = u.dot(wv);
-            return s.item<double>();
+            return s.to(ScalarType.Float64).item<double>();
         }
     }
 
@@ -59,7 +59,9 @@ public sealed class SpectralNormConv2d : nn.Module<Tensor, Tensor>
             v.copy_(nn.functional.normalize(w.t().mv(u), p: 2, dim: 0, eps: 1e-12));
             u.copy_(nn.functional.normalize(w.mv(v), p: 2, dim: 0, eps: 1e-12));
         }
-        var sigma = u.dot(w.mv(v));
+        // Clones: the buffers are updated in place by the next training forward, while this graph still needs the
+        // values it used (a discriminator runs several times before one backward: student, teacher, interpolation).
+        var sigma = u.clone().dot(w.mv(v.clone()));
         var weight = weight_orig / sigma;
         return nn.functional.conv2d(x, weight, bias, strides: [_stride, _stride], padding: [_padding, _padding]).MoveToOuterDisposeScope();
     }
