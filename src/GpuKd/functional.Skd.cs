@@ -31,14 +31,14 @@ public static partial class gpukd
         /// <remarks>
         /// Never forms the N×N similarity matrices (N = pooled nodes): per image Σ(A_S − A_T)² =
         /// ‖ŜᵀŜ‖² − 2‖ŜᵀT̂‖² + ‖T̂ᵀT̂‖² from the channel Grams, accumulated in float64 (the three terms nearly cancel
-        /// when student ≈ teacher; float32 Grams lose the answer), streamed over pixel chunks of ≤ 16 MB of float64
+        /// when student ≈ teacher; float32 Grams lose the answer), streamed over pixel chunks of ≤ 8 MB of float64
         /// nodes. When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (e.g. the default 3×3 pooled nodes) the direct form
         /// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and used; it is then smaller than the C×C Grams.
         /// Cost per image: Gram path N(Cs² + CsCt + Ct²) float64 multiply-adds forward, N·Cs(Cs + Ct) backward for the
         /// student (N·Ct(Cs + Ct) more for a teacher that requires grad), plus the pooling; direct path N²(Cs + Ct)
         /// forward, N²·C backward per side.
         /// Peak extra memory: Gram path B(Cs² + CsCt) float64 Grams kept for the backward (+ B·Ct² for a teacher
-        /// that requires grad), one ≤ 16 MB float64 chunk of nodes at a time, the pooled maps, and the gradient;
+        /// that requires grad), one ≤ 8 MB float64 chunk of nodes at a time (the teacher Gram only as its upper block triangle unless the teacher requires grad), the pooled maps, and the gradient;
         /// direct path B·N² float64. The reference (<c>ReferenceSkd.PairwiseLoss</c>) needs ≥ 2·B·N² entries plus
         /// autograd copies.
         /// Both inputs get a gradient when they require one. Runs as libtorch float64 ops on the inputs' device

@@ -39,6 +39,23 @@ public sealed class SkdPairwiseLossTests(KdBackend backend) : BackendFixture(bac
     }
 
     [Test]
+    public void Teacher_without_gradient_uses_the_blocked_teacher_gram()
+    {
+        // Ct = 150: three channel blocks of the upper-triangle teacher Gram (only built when the teacher needs no gradient).
+        using var _ = UseBackend();
+        using var scope = NewDisposeScope();
+        var s = Inputs.Randn([2, 3, 6, 5], salt: 11).requires_grad_(true);
+        var t = Inputs.Randn([2, 150, 6, 5], salt: 12);
+        var value = gpukd.functional.SkdPairwise(s, t, 0.5, SkdPool.None, true, SkdPairwisePath.Gram);
+        value.backward();
+        var sr = s.detach().clone().requires_grad_(true);
+        var expected = ReferenceSkd.PairwiseLoss(sr, t, pool: SkdPool.None);
+        expected.backward();
+        Tolerances.AssertClose(value, expected, Tolerances.Float64Parity, Label("skd_pairwise_loss", "blocked teacher Gram value"));
+        Tolerances.AssertClose(s.grad!, sr.grad!, Tolerances.Float64Parity, Label("skd_pairwise_loss", "blocked teacher Gram gradient"));
+    }
+
+    [Test]
     public void Defaults_are_the_authors_max_pooling_with_ceil_mode()
     {
         using var _ = UseBackend();

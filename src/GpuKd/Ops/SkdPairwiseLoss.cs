@@ -1,3 +1,5 @@
+using GpuKd.Device;
+using GpuKd.Kernels.Cpu;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -22,7 +24,7 @@ internal enum SkdPairwisePath { Auto, Gram, Direct }
 /// nodes (and direct-path blocks of D) are recomputed.
 /// Runs as libtorch float64 ops on the inputs' own device (CPU or CUDA) under every backend setting.
 /// </summary>
-internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
+internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
 {
     /// <summary>The authors' node-norm offset (norm + 1e-8, held constant in the backward).</summary>
     internal const double DetachedEps = 1e-8;
@@ -31,7 +33,7 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
     internal const double ClampEps = 1e-12;
 
     /// <summary>Float64 working set of one pixel chunk (both sides' normalised nodes).</summary>
-    internal const long ChunkBytes = 16L << 20;
+    internal const long ChunkBytes = 8L << 20;
 
     public override string Name => "GpuKdSkdPairwiseLoss";
 
@@ -54,8 +56,8 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
         using var scope = NewDisposeScope();
         long b = s.shape[0], cs = s.shape[1], ct = t.shape[1], n = s.shape[2] * s.shape[3];
         bool directByCost = path == SkdPairwisePath.Direct || (path == SkdPairwisePath.Auto && UseDirect(n, cs, ct));
-        var sv = s.detach().reshape(b, cs, n);
-        var tv = t.detach().reshape(b, ct, n);
+        var sv = s.detach().reshape(b, cs, n).contiguous();
+        var tv = t.detach().reshape(b, ct, n).contiguous();
         var placeholder = empty(0, dtype: ScalarType.Float64, device: s.device);
         var saved = new List<Tensor> { sv, tv };
         var direct = new bool[b];
@@ -65,8 +67,8 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
             direct[i] = directByCost;
             if (!directByCost)
             {
-                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach);
-                double a = gss.square().sum().item<double>(), c = gst.square().sum().item<double>(), e = gtt.square().sum().item<double>();
+                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach, t.requires_grad || !BlockedTeacherGram);
+                double a = gss.square().sum().item<double>(), c = gst.square().sum().item<double>(), e = SquaredNorm(gtt, t.requires_grad || !BlockedTeacherGram);
                 double loss = a - 2 * c + e;
                 if (path == SkdPairwisePath.Auto && !(loss > ConditionLimit * Math.Max(a, e))) direct[i] = true;
                 else
@@ -81,7 +83,7 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
         }
         ctx.save_data("direct", direct);
         ctx.save_data("detach", detach);
-        PairOp.SaveInputs(ctx, Device.CpuBackend.Instance, s, t);
+        PairOp.SaveInputs(ctx, CpuBackend.Instance, s, t);
         // Both sides' rows are kept (views of contiguous inputs: no copy): the gradient of one side reads the other
         // side's normalised nodes.
         ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
@@ -116,18 +118,17 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
             foreach (var (p0, m) in Chunks(n, sv.shape[1] + tv.shape[1]))
             {
                 using var chunk = NewDisposeScope();
-                var sRaw = sv[i].narrow(1, p0, m);
-                var tRaw = tv[i].narrow(1, p0, m);
+                Tensor si = sv[i], ti = tv[i];
                 // ∂/∂Ŝᵀ = 4(ŜᵀŜ·Ŝᵀ − ŜᵀT̂·T̂ᵀ), ∂/∂T̂ᵀ = 4(T̂ᵀT̂·T̂ᵀ − T̂ᵀŜ·Ŝᵀ), in float64 (the two terms nearly cancel).
                 if (needS)
                 {
-                    var th = Nodes(tRaw, detach).Hat;
-                    Write(gradS![i], p0, sRaw, detach, sh => gss.mm(sh).sub_(gst.mm(th)).mul_(c));
+                    var th = Nodes(ti, p0, m, detach).Hat;
+                    Write(gradS![i], si, p0, m, detach, sh => gss.mm(sh).sub_(gst.mm(th)).mul_(c));
                 }
                 if (needT)
                 {
-                    var sh = Nodes(sRaw, detach).Hat;
-                    Write(gradT![i], p0, tRaw, detach, th => gtt.mm(th).sub_(gst.t().mm(sh)).mul_(c));
+                    var sh = Nodes(si, p0, m, detach).Hat;
+                    Write(gradT![i], ti, p0, m, detach, th => gtt.mm(th).sub_(gst.t().mm(sh)).mul_(c));
                 }
             }
         }
@@ -149,8 +150,8 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
     {
         using var scope = NewDisposeScope();
         long n = s.shape[1];
-        var sh = Nodes(s, detach).Hat;
-        var th = Nodes(t, detach).Hat;
+        var sh = Nodes(s, 0, n, detach).Hat;
+        var th = Nodes(t, 0, n, detach).Hat;
         long step = Math.Max(1, ChunkBytes / (16 * n));
         double total = 0;
         for (long p0 = 0; p0 < n; p0 += step)
@@ -159,14 +160,17 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
             long m = Math.Min(step, n - p0);
             var d = sh.narrow(1, p0, m).t().mm(sh).sub_(th.narrow(1, p0, m).t().mm(th));   // D[p0:p0+m, :]
             if (grads is null) { total += d.square().sum().item<double>(); continue; }
-            if (grads.S is not null) Write(grads.S, p0, s.narrow(1, p0, m), detach, _ => sh.mm(d.t()).mul_(grads.Scale));
-            if (grads.T is not null) Write(grads.T, p0, t.narrow(1, p0, m), detach, _ => th.mm(d.t()).mul_(-grads.Scale));
+            if (grads.S is not null) Write(grads.S, s, p0, m, detach, _ => sh.mm(d.t()).mul_(grads.Scale));
+            if (grads.T is not null) Write(grads.T, t, p0, m, detach, _ => th.mm(d.t()).mul_(-grads.Scale));
         }
         return total;
     }
 
-    /// <summary>Float64 channel Grams (ŜᵀŜ [Cs, Cs], ŜᵀT̂ [Cs, Ct], T̂ᵀT̂ [Ct, Ct]) of one image, accumulated over pixel chunks.</summary>
-    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach)
+    /// <summary>Float64 channel Grams of one image, accumulated over pixel chunks: ŜᵀŜ [Cs, Cs] and ŜᵀT̂ [Cs, Ct] in full,
+    /// T̂ᵀT̂ [Ct, Ct] in full when <paramref name="fullTeacher"/> (its gradient needs it) and otherwise only its upper
+    /// block triangle (blocks of <see cref="SymBlock"/> channels: ~(1 + 1/blocks)/2 of the work; the loss needs only
+    /// ‖T̂ᵀT̂‖², which <see cref="SquaredNorm"/> reads from those blocks).</summary>
+    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach, bool fullTeacher)
     {
         long cs = s.shape[0], ct = t.shape[0], n = s.shape[1];
         var opts = (dtype: ScalarType.Float64, device: s.device);
@@ -176,13 +180,43 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
         foreach (var (p0, m) in Chunks(n, cs + ct))
         {
             using var chunk = NewDisposeScope();
-            var sh = Nodes(s.narrow(1, p0, m), detach).Hat;
-            var th = Nodes(t.narrow(1, p0, m), detach).Hat;
+            var sh = Nodes(s, p0, m, detach).Hat;
+            var th = Nodes(t, p0, m, detach).Hat;
             gss.addmm_(sh, sh.t());
             gst.addmm_(sh, th.t());
-            gtt.addmm_(th, th.t());
+            if (fullTeacher) gtt.addmm_(th, th.t());
+            else
+                for (long a0 = 0; a0 < ct; a0 += SymBlock)
+                {
+                    long w = Math.Min(SymBlock, ct - a0);
+                    gtt.narrow(0, a0, w).narrow(1, a0, ct - a0).addmm_(th.narrow(0, a0, w), th.narrow(0, a0, ct - a0).t());
+                }
         }
         return (gss, gst, gtt);
+    }
+
+    /// <summary>Build only the upper block triangle of T̂ᵀT̂ when the teacher needs no gradient (benchmarks switch it
+    /// off to measure what it saves).</summary>
+    internal static bool BlockedTeacherGram = true;
+
+    /// <summary>Channel block of the upper-triangle teacher Gram.</summary>
+    internal const long SymBlock = 64;
+
+    /// <summary>‖G‖²_F of a symmetric Gram of which only the upper block triangle is filled (or all of it).</summary>
+    static double SquaredNorm(Tensor g, bool full)
+    {
+        if (full) return g.square().sum().item<double>();
+        long c = g.shape[0];
+        double total = 0;
+        for (long a0 = 0; a0 < c; a0 += SymBlock)
+        {
+            using var scope = NewDisposeScope();
+            long w = Math.Min(SymBlock, c - a0);
+            var rows = g.narrow(0, a0, w);
+            total += rows.narrow(1, a0, w).square().sum().item<double>();
+            if (a0 + w < c) total += 2 * rows.narrow(1, a0 + w, c - a0 - w).square().sum().item<double>();
+        }
+        return total;
     }
 
     /// <summary>Pixel chunks [p0, p0 + m) whose float64 nodes of both sides fit in <see cref="ChunkBytes"/>.</summary>
@@ -192,23 +226,35 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
         for (long p0 = 0; p0 < n; p0 += step) yield return (p0, Math.Min(step, n - p0));
     }
 
-    /// <summary>Node-normalised float64 copy of x [C, m] (columns are nodes) and the node norms [m]:
-    /// x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12).</summary>
-    internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, bool detach)
+    /// <summary>Node-normalised float64 copy of the pixel columns [p0, p0 + m) of one image x [C, N] (columns are
+    /// nodes) and their norms [m]: x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12). CPU tensors go
+    /// through one fused kernel (<see cref="CpuSkdNodes"/>), others through libtorch ops.</summary>
+    internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, long p0, long m, bool detach)
     {
-        var x64 = x.to(ScalarType.Float64);
-        var norm = x64.square().sum(0, keepdim: false).sqrt_();
-        var div = detach ? norm + DetachedEps : norm.clamp_min(ClampEps);
-        return (x64 / div, norm);
+        double eps = detach ? DetachedEps : ClampEps;
+        if (x.device_type == DeviceType.CPU && x.is_contiguous())
+        {
+            int c = (int)x.shape[0];
+            var hat = empty(c, m, dtype: ScalarType.Float64);
+            var norm = empty(m, dtype: ScalarType.Float64);
+            double* h = TensorMemory.Ptr<double>(hat), n = TensorMemory.Ptr<double>(norm);
+            if (x.dtype == ScalarType.Float32) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x), x.shape[1], c, p0, (int)m, h, n, detach, eps);
+            else CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x), x.shape[1], c, p0, (int)m, h, n, detach, eps);
+            return (hat, norm);
+        }
+        var x64 = x.narrow(1, p0, m).to(ScalarType.Float64);
+        var nrm = x64.square().sum(0, keepdim: false).sqrt_();
+        var div = detach ? nrm + DetachedEps : nrm.clamp_min(ClampEps);
+        return (x64 / div, nrm);
     }
 
     /// <summary>Gradient of one image's pixel block [p0, p0 + m) of a side: ĝ = hatGrad(x̂) is ∂L/∂x̂, then back
     /// through the node normalisation: ĝ/(‖x‖ + 1e-8) with the norm held constant, or (ĝ − x̂(x̂·ĝ))/‖x‖ with the
     /// gradient through it (0 at nodes whose norm is ≤ 1e-12, where the reference's is ~1e12-scaled).</summary>
-    static void Write(Tensor grad, long p0, Tensor raw, bool detach, Func<Tensor, Tensor> hatGrad)
+    static void Write(Tensor grad, Tensor x, long p0, long m, bool detach, Func<Tensor, Tensor> hatGrad)
     {
         using var scope = NewDisposeScope();
-        var (hat, norm) = Nodes(raw, detach);
+        var (hat, norm) = Nodes(x, p0, m, detach);
         var g = hatGrad(hat);
         Tensor gx;
         if (detach) gx = g.div_(norm + DetachedEps);
@@ -217,6 +263,6 @@ internal sealed class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwis
             var dot = (hat * g).sum(0, keepdim: true);
             gx = g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps)).mul_((norm > ClampEps).to(ScalarType.Float64));
         }
-        grad.narrow(1, p0, raw.shape[1]).copy_(gx);
+        grad.narrow(1, p0, m).copy_(gx);
     }
 }
