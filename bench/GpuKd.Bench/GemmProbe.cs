@@ -49,3 +49,78 @@ public static class SkdProbe
         return 0;
     }
 }
+
+/// <summary>Probe: the forward's Gram products one by one.</summary>
+public static class SkdGramProbe
+{
+    public static int Run(long side)
+    {
+        var s = randn([8, 128, side * side]);
+        var t = randn([8, 512, side * side]);
+        long n = side * side;
+        for (int r = 0; r < 3; r++)
+        {
+            double tn = 0, tss = 0, tst = 0, ttt = 0, tblk = 0;
+            for (int i = 0; i < 8; i++)
+            {
+                using var scope = NewDisposeScope();
+                var sw = Stopwatch.StartNew();
+                var sh = GpuKd.Ops.SkdPairwiseLoss.Nodes(s[i], 0, n, true).Hat;
+                var th = GpuKd.Ops.SkdPairwiseLoss.Nodes(t[i], 0, n, true).Hat;
+                tn += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                var gss = zeros(128, 128, dtype: ScalarType.Float64); gss.addmm_(sh, sh.t());
+                tss += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                var gst = zeros(128, 512, dtype: ScalarType.Float64); gst.addmm_(sh, th.t());
+                tst += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                var gtt = zeros(512, 512, dtype: ScalarType.Float64); gtt.addmm_(th, th.t());
+                ttt += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                for (long a0 = 0; a0 < 512; a0 += 128) { using var blk = th.narrow(0, a0, 128).mm(th.narrow(0, a0, 512 - a0).t()); }
+                tblk += sw.Elapsed.TotalMilliseconds;
+            }
+            Console.WriteLine($"nodes {tn:F0} ms, SᵀS {tss:F0}, SᵀT {tst:F0}, TᵀT {ttt:F0}, TᵀT upper blocks {tblk:F0}  (TᵀT rate {8 * 2.0 * 512 * 512 * n / ttt / 1e6:F1} GFLOP/s)");
+        }
+        return 0;
+    }
+}
+
+/// <summary>Probe: the direct path's pieces at a small map.</summary>
+public static class SkdDirectProbe
+{
+    public static int Run(long side)
+    {
+        if (Environment.GetEnvironmentVariable("PROBE_THREADS") is string nt) set_num_threads(int.Parse(nt));
+        long n = side * side;
+        var s = randn([8, 128, n]);
+        var t = randn([8, 512, n]);
+        for (int r = 0; r < 3; r++)
+        {
+            double tn = 0, td = 0, tsum = 0, tg = 0;
+            for (int i = 0; i < 8; i++)
+            {
+                using var scope = NewDisposeScope();
+                var sw = Stopwatch.StartNew();
+                var sh = GpuKd.Ops.SkdPairwiseLoss.Nodes(s[i], 0, n, true).Hat;
+                var th = GpuKd.Ops.SkdPairwiseLoss.Nodes(t[i], 0, n, true).Hat;
+                tn += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                var d = sh.t().mm(sh).sub_(th.t().mm(th));
+                td += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                double v = d.square().sum().item<double>();
+                tsum += sw.Elapsed.TotalMilliseconds; sw.Restart();
+                var g = sh.mm(d.t());
+                tg += sw.Elapsed.TotalMilliseconds;
+            }
+            Console.WriteLine($"nodes {tn:F0} ms, D {td:F0}, ΣD² {tsum:F0}, ŜᵀD {tg:F0}");
+        }
+        var sf = randn([8, 128, side, side]).requires_grad_(true);
+        var tf = randn([8, 512, side, side]);
+        for (int r = 0; r < 3; r++)
+        {
+            var sw = Stopwatch.StartNew();
+            var l = GpuKd.Ops.SkdPairwiseLoss.Apply(sf, tf, true);
+            double f = sw.Elapsed.TotalMilliseconds; sw.Restart();
+            l.backward();
+            Console.WriteLine($"op forward {f:F0} ms, backward {sw.Elapsed.TotalMilliseconds:F0} ms");
+        }
+        return 0;
+    }
+}

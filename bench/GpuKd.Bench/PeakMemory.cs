@@ -21,6 +21,8 @@ namespace GpuKd.Bench;
 ///
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle [--csv FILE]
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak-one rkd-angle gpukd 256 512
+/// GPUKD_BENCH_THREADS=n sets libtorch's thread count in the children (on a heavily loaded 2-core machine libtorch's
+/// OpenMP regions stall when their threads are descheduled, which penalises many small ops more than a few large ones).
 /// </summary>
 public static class PeakMemory
 {
@@ -74,7 +76,7 @@ public static class PeakMemory
         var c = Cases.Single(x => x.Name == args[1]);
         string? csv = args.Length > 3 && args[2] == "--csv" ? args[3] : null;
         var rows = new List<string> { "case,b,D,impl,ms,peak_extra_bytes,note" };
-        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; peak extra RSS per case, each in a fresh process");
+        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; peak extra RSS per case, each in a fresh process; libtorch threads: {Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") ?? "default"}");
         Console.WriteLine($"| b | {c.DName} | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var b in c.Bs)
@@ -117,6 +119,7 @@ public static class PeakMemory
         var c = Cases.Single(x => x.Name == name);
         var f = impl == "gpukd" ? c.Ours : c.Reference;
         gpukd.backend = KdBackend.Cpu;
+        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
         var (sShape, tShape) = c.Shapes(b, d);
         var student = randn(sShape, generator: new Generator(42));
         var teacher = randn(tShape, generator: new Generator(43));

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using GpuKd.Ops;
 using GpuKd.Reference;
 using static TorchSharp.torch;
 
@@ -23,8 +22,7 @@ public static class SkdTiming
         var t = randn([8, 512, side, side], generator: new Generator(43));
         var variants = new List<(string Name, Action Body)>
         {
-            ("gpukd", () => { SkdPairwiseLoss.BlockedTeacherGram = true; Step((x, y) => gpukd.functional.skd_pairwise_loss(x, y, pool: SkdPool.None)); }),
-            ("gpukd (full teacher Gram)", () => { SkdPairwiseLoss.BlockedTeacherGram = false; Step((x, y) => gpukd.functional.skd_pairwise_loss(x, y, pool: SkdPool.None)); }),
+            ("gpukd", () => Step((x, y) => gpukd.functional.skd_pairwise_loss(x, y, pool: SkdPool.None))),
         };
         if (withReference) variants.Add(("reference", () => Step((x, y) => ReferenceSkd.PairwiseLoss(x, y, pool: SkdPool.None))));
         var times = variants.ToDictionary(v => v.Name, _ => new List<double>());
@@ -35,7 +33,6 @@ public static class SkdTiming
                 body();
                 if (r > 0) times[name].Add(sw.Elapsed.TotalMilliseconds);
             }
-        SkdPairwiseLoss.BlockedTeacherGram = true;
         Console.WriteLine($"skd pair-wise, full resolution {side}×{side}, B = 8, Cs = 128, Ct = 512, forward+backward, {runs} interleaved runs (median ms):");
         foreach (var (name, list) in times)
         {

@@ -112,4 +112,31 @@ internal static class Ops
         // per side differences and their normalised copy (2 b×b×D), b³ angles; the student's
         // backward: two b×b×D gradients and a b³ one
         (b, d) => 2 * (2 * b * b * d + b * b * b) + 2 * b * b * d + b * b * b);
+
+    /// <summary>A teacher map for a student map x [B, C, H, W]: [B, C + 3, H, W] (pair-wise) or x's shape (pixel-wise), seeded.</summary>
+    static Tensor TeacherMapFor(Tensor x, bool sameChannels)
+    {
+        var g = new TorchSharp.torch.Generator(778);
+        long c = sameChannels ? x.shape[1] : x.shape[1] + 3;
+        return (2 * randn([x.shape[0], c, x.shape[2], x.shape[3]], ScalarType.Float64, generator: g)).to(x.dtype);
+    }
+
+    // Structured KD (b = images, d = C·H·W per image; N = H·W nodes, counted here for the full-resolution row).
+    public static readonly OpVariant SkdPairwise = new(
+        "skd pairwise (max pool)",
+        x => gpukd.functional.skd_pairwise_loss(x, TeacherMapFor(x, false)),
+        x => ReferenceSkd.PairwiseLoss(x, TeacherMapFor(x, false)),
+        (b, d) => 2 * b * d, (b, d) => 2 * b * d);
+
+    public static readonly OpVariant SkdPairwiseFull = new(
+        "skd pairwise (full res)",
+        x => gpukd.functional.skd_pairwise_loss(x, TeacherMapFor(x, false), pool: SkdPool.None),
+        x => ReferenceSkd.PairwiseLoss(x, TeacherMapFor(x, false), pool: SkdPool.None),
+        (b, d) => 2 * b * d, (b, d) => 2 * b * d);
+
+    public static readonly OpVariant SkdPixelwise = new(
+        "skd pixelwise",
+        x => gpukd.functional.skd_pixelwise_loss(x, TeacherMapFor(x, true)),
+        x => ReferenceSkd.PixelwiseLoss(x, TeacherMapFor(x, true)),
+        (b, d) => b * d, (b, d) => 3 * b * d);
 }

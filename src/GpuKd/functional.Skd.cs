@@ -38,7 +38,7 @@ public static partial class gpukd
         /// student (N·Ct(Cs + Ct) more for a teacher that requires grad), plus the pooling; direct path N²(Cs + Ct)
         /// forward, N²·C backward per side.
         /// Peak extra memory: Gram path B(Cs² + CsCt) float64 Grams kept for the backward (+ B·Ct² for a teacher
-        /// that requires grad), one ≤ 8 MB float64 chunk of nodes at a time (the teacher Gram only as its upper block triangle unless the teacher requires grad), the pooled maps, and the gradient;
+        /// that requires grad), one ≤ 8 MB float64 chunk of nodes at a time, the pooled maps, and the gradient;
         /// direct path B·N² float64. The reference (<c>ReferenceSkd.PairwiseLoss</c>) needs ≥ 2·B·N² entries plus
         /// autograd copies.
         /// Both inputs get a gradient when they require one. Runs as libtorch float64 ops on the inputs' device

@@ -20,8 +20,8 @@ internal enum SkdPairwisePath { Auto, Gram, Direct }
 /// memory, whatever N). When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (a few pooled nodes) the direct form
 /// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and is used instead, streamed over row blocks of D (never N×N at once); it is also
 /// the fallback for an image whose Gram-form loss is below <see cref="ConditionLimit"/> of its terms.
-/// Saved for the backward: the float64 Grams of the Gram-path images and the input rows (views); the normalised
-/// nodes (and direct-path blocks of D) are recomputed.
+/// Saved for the backward: the float64 Grams of the Gram-path images, D of direct-path images whose N×N fits in
+/// <see cref="ChunkBytes"/>, and the input rows (views); the normalised nodes (and larger D's blocks) are recomputed.
 /// Runs as libtorch float64 ops on the inputs' own device (CPU or CUDA) under every backend setting.
 /// </summary>
 internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
@@ -67,8 +67,8 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             direct[i] = directByCost;
             if (!directByCost)
             {
-                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach, t.requires_grad || !BlockedTeacherGram);
-                double a = gss.square().sum().item<double>(), c = gst.square().sum().item<double>(), e = SquaredNorm(gtt, t.requires_grad || !BlockedTeacherGram);
+                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach);
+                double a = gss.square().sum().item<double>(), c = gst.square().sum().item<double>(), e = gtt.square().sum().item<double>();
                 double loss = a - 2 * c + e;
                 if (path == SkdPairwisePath.Auto && !(loss > ConditionLimit * Math.Max(a, e))) direct[i] = true;
                 else
@@ -78,8 +78,21 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
                     continue;
                 }
             }
-            total += DirectTiles(sv[i], tv[i], detach, null);
-            saved.Add(placeholder); saved.Add(placeholder); saved.Add(placeholder);
+            if (n * n * 8 <= ChunkBytes)
+            {
+                // Small N (the usual direct case): D in one piece, kept for the backward instead of recomputed.
+                var sh = Nodes(sv[i], 0, n, detach).Hat;
+                var th = Nodes(tv[i], 0, n, detach).Hat;
+                var d = sh.t().mm(sh).sub_(th.t().mm(th));
+                total += d.square().sum().item<double>();
+                saved.Add(d);
+            }
+            else
+            {
+                total += DirectTiles(sv[i], tv[i], detach, null);
+                saved.Add(placeholder);
+            }
+            saved.Add(placeholder); saved.Add(placeholder);
         }
         ctx.save_data("direct", direct);
         ctx.save_data("detach", detach);
@@ -111,7 +124,14 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         {
             if (direct[i])
             {
-                DirectTiles(sv[i], tv[i], detach, new Grads(gradS?[i], gradT?[i], c));
+                var d = saved[(int)(2 + 3 * i)];
+                if (d.numel() == 0) DirectTiles(sv[i], tv[i], detach, new Grads(gradS?[i], gradT?[i], c));
+                else
+                {
+                    // ∂/∂Ŝᵀ = 4ŜᵀD, ∂/∂T̂ᵀ = −4T̂ᵀD (D symmetric).
+                    if (needS) Write(gradS![i], sv[i], 0, n, detach, sh => sh.mm(d).mul_(c));
+                    if (needT) Write(gradT![i], tv[i], 0, n, detach, th => th.mm(d).mul_(-c));
+                }
                 continue;
             }
             Tensor gss = saved[(int)(2 + 3 * i)], gst = saved[(int)(3 + 3 * i)], gtt = saved[(int)(4 + 3 * i)];
@@ -166,17 +186,15 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         return total;
     }
 
-    /// <summary>Float64 channel Grams of one image, accumulated over pixel chunks: ŜᵀŜ [Cs, Cs] and ŜᵀT̂ [Cs, Ct] in full,
-    /// T̂ᵀT̂ [Ct, Ct] in full when <paramref name="fullTeacher"/> (its gradient needs it) and otherwise only its upper
-    /// block triangle (blocks of <see cref="SymBlock"/> channels: ~(1 + 1/blocks)/2 of the work; the loss needs only
-    /// ‖T̂ᵀT̂‖², which <see cref="SquaredNorm"/> reads from those blocks).</summary>
-    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach, bool fullTeacher)
+    /// <summary>Float64 channel Grams of one image, accumulated over pixel chunks: ŜᵀŜ [Cs, Cs], ŜᵀT̂ [Cs, Ct], T̂ᵀT̂ [Ct, Ct].
+    /// (Building only T̂ᵀT̂'s upper block triangle saved no time here: libtorch's GEMM ran the 64- or 128-row blocks
+    /// that much slower; measured with <c>--skd-gram-probe</c>.)</summary>
+    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach)
     {
         long cs = s.shape[0], ct = t.shape[0], n = s.shape[1];
-        var opts = (dtype: ScalarType.Float64, device: s.device);
-        var gss = zeros(cs, cs, dtype: opts.dtype, device: opts.device);
-        var gst = zeros(cs, ct, dtype: opts.dtype, device: opts.device);
-        var gtt = zeros(ct, ct, dtype: opts.dtype, device: opts.device);
+        var gss = zeros(cs, cs, dtype: ScalarType.Float64, device: s.device);
+        var gst = zeros(cs, ct, dtype: ScalarType.Float64, device: s.device);
+        var gtt = zeros(ct, ct, dtype: ScalarType.Float64, device: s.device);
         foreach (var (p0, m) in Chunks(n, cs + ct))
         {
             using var chunk = NewDisposeScope();
@@ -184,39 +202,9 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             var th = Nodes(t, p0, m, detach).Hat;
             gss.addmm_(sh, sh.t());
             gst.addmm_(sh, th.t());
-            if (fullTeacher) gtt.addmm_(th, th.t());
-            else
-                for (long a0 = 0; a0 < ct; a0 += SymBlock)
-                {
-                    long w = Math.Min(SymBlock, ct - a0);
-                    gtt.narrow(0, a0, w).narrow(1, a0, ct - a0).addmm_(th.narrow(0, a0, w), th.narrow(0, a0, ct - a0).t());
-                }
+            gtt.addmm_(th, th.t());
         }
         return (gss, gst, gtt);
-    }
-
-    /// <summary>Build only the upper block triangle of T̂ᵀT̂ when the teacher needs no gradient (benchmarks switch it
-    /// off to measure what it saves).</summary>
-    internal static bool BlockedTeacherGram = true;
-
-    /// <summary>Channel block of the upper-triangle teacher Gram.</summary>
-    internal const long SymBlock = 64;
-
-    /// <summary>‖G‖²_F of a symmetric Gram of which only the upper block triangle is filled (or all of it).</summary>
-    static double SquaredNorm(Tensor g, bool full)
-    {
-        if (full) return g.square().sum().item<double>();
-        long c = g.shape[0];
-        double total = 0;
-        for (long a0 = 0; a0 < c; a0 += SymBlock)
-        {
-            using var scope = NewDisposeScope();
-            long w = Math.Min(SymBlock, c - a0);
-            var rows = g.narrow(0, a0, w);
-            total += rows.narrow(1, a0, w).square().sum().item<double>();
-            if (a0 + w < c) total += 2 * rows.narrow(1, a0 + w, c - a0 - w).square().sum().item<double>();
-        }
-        return total;
     }
 
     /// <summary>Pixel chunks [p0, p0 + m) whose float64 nodes of both sides fit in <see cref="ChunkBytes"/>.</summary>
