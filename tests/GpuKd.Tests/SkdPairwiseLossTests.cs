@@ -39,6 +39,30 @@ public sealed class SkdPairwiseLossTests(KdBackend backend) : BackendFixture(bac
     }
 
     [Test]
+    public void Chunked_grams_and_row_blocks_of_d_match_the_reference([Values(true, false)] bool detachNorm)
+    {
+        // Tiny chunks: the Gram path accumulates over several pixel chunks and the per-image direct path streams
+        // several row blocks of D (the code that runs at large N, here on small maps).
+        using var _ = UseBackend();
+        long saved = SkdPairwiseLoss.ChunkBytes;
+        try
+        {
+            SkdPairwiseLoss.ChunkBytes = 2048;
+            foreach (var (b, cs, ct, h, w) in new[] { (2, 3, 5, 7, 9), (1, 6, 2, 13, 11) })
+            foreach (var path in new[] { SkdPairwisePath.Gram, SkdPairwisePath.Direct })
+            {
+                using var scope = NewDisposeScope();
+                var s = Inputs.Randn([b, cs, h, w], salt: 13);
+                var t = Inputs.Randn([b, ct, h, w], salt: 14);
+                var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.SkdPairwise(x, y, 0.5, SkdPool.None, detachNorm, path), s, t);
+                var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PairwiseLoss(x, y, 0.5, SkdPool.None, detachNorm), s, t);
+                SkdCases.AssertSame(fused, oracle, Tolerances.Float64Parity, Label("skd_pairwise_loss chunked", $"[{b},{cs}|{ct},{h},{w}]", path, $"detach={detachNorm}"), SkdCases.ParityFloor);
+            }
+        }
+        finally { SkdPairwiseLoss.ChunkBytes = saved; }
+    }
+
+    [Test]
     public void Teacher_without_gradient_many_channels()
     {
         // Ct = 150 > N, forced Gram path, the teacher without gradient (the training case).
