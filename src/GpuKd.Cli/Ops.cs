@@ -128,15 +128,23 @@ internal static class Ops
         x => ReferenceSkd.PairwiseLoss(x, TeacherMapFor(x, false)),
         (b, d) => 2 * b * d, (b, d) => 2 * b * d);
 
+    /// <summary>Channels of the student map in the bench row of <see cref="SkdPairwiseFull"/> (its estimates recover
+    /// N = d / channels from d = C·H·W).</summary>
+    public const long SkdBenchChannels = 32;
+
     public static readonly OpVariant SkdPairwiseFull = new(
         "skd pairwise (full res)",
         x => gpukd.functional.skd_pairwise_loss(x, TeacherMapFor(x, false), pool: SkdPool.None),
         x => ReferenceSkd.PairwiseLoss(x, TeacherMapFor(x, false), pool: SkdPool.None),
-        (b, d) => 2 * b * d, (b, d) => 2 * b * d);
+        // float64 Grams Cs² + Cs·Ct per image (2 floats each) and a pixel chunk of both sides' float64 nodes
+        (b, d) => 2 * b * (SkdBenchChannels * SkdBenchChannels + SkdBenchChannels * (SkdBenchChannels + 3)) + 4 * d / SkdBenchChannels * (2 * SkdBenchChannels + 3),
+        // per image A_S, A_T, difference, square, and two N×N gradients
+        (b, d) => 6 * b * (d / SkdBenchChannels) * (d / SkdBenchChannels));
 
     public static readonly OpVariant SkdPixelwise = new(
         "skd pixelwise",
         x => gpukd.functional.skd_pixelwise_loss(x, TeacherMapFor(x, true)),
         x => ReferenceSkd.PixelwiseLoss(x, TeacherMapFor(x, true)),
-        (b, d) => b * d, (b, d) => 3 * b * d);
+        // GpuKd: per-pixel terms (B·H·W doubles) ≤ b·d; the reference: log-softmax of each side and the product
+        (b, d) => b * d / 4, (b, d) => 3 * b * d);
 }
