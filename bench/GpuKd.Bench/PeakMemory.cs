@@ -23,12 +23,24 @@ namespace GpuKd.Bench;
 ///
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle [--csv FILE]
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak-one rkd-angle gpukd 256 512
+/// GPUKD_BENCH_THREADS=n sets libtorch's thread count in the children (on a heavily loaded 2-core machine libtorch's
+/// OpenMP regions stall when their threads are descheduled, which penalises many small ops more than a few large ones).
 /// </summary>
 public static class PeakMemory
 {
     internal const long ReferenceCapBytes = 12L << 30;
 
-    internal record Case(string Name, long[] Bs, long[] Ds, Func<Tensor, Tensor, Tensor> Ours, Func<Tensor, Tensor, Tensor> Reference, Func<long, long, long> ReferenceEstimate);
+    internal record Case(string Name, long[] Bs, long[] Ds, Func<Tensor, Tensor, Tensor> Ours, Func<Tensor, Tensor, Tensor> Reference, Func<long, long, long> ReferenceEstimate)
+    {
+        /// <summary>Student and teacher shapes for (b, D): [b, D] each unless a case says otherwise.</summary>
+        public Func<long, long, (long[] S, long[] T)> Shapes { get; init; } = (b, d) => ([b, d], [b, d]);
+
+        /// <summary>The column header of D.</summary>
+        public string DName { get; init; } = "D";
+    }
+
+    /// <summary>Structured-KD pair-wise maps: student [b, 128, D, D], teacher [b, 512, D, D] (issue 5's grid).</summary>
+    internal static (long[] S, long[] T) SkdMaps(long b, long side) => ([b, 128, side, side], [b, 512, side, side]);
 
     internal static readonly Case[] Cases =
     [
@@ -46,6 +58,18 @@ public static class PeakMemory
             (s, t) => gpukd.functional.cc_loss(s, t), (s, t) => ReferenceLosses.CcLoss(s, t), (b, d) => 4 * (16 * b * b + 4 * b * d)),
         new("irg-edge", [32, 64, 128, 256, 512], [64, 2048, 16384, 25088],
             (s, t) => gpukd.functional.irg_edge_loss(s, t), (s, t) => ReferenceLosses.IrgEdgeLoss(s, t), (b, d) => 4 * (16 * b * b + 2 * b * d)),
+        // Structured-KD pair-wise at full resolution (D = map side, N = D² nodes). The reference holds per image
+        // A_S, A_T, their difference and its square (4·N² floats) and in the backward the difference's gradient
+        // and A_S's (2·N² more): ≈ 6·B·N² floats, plus the inputs' gradient.
+        new("skd-pairwise", [8], [16, 32, 64, 128],
+            (s, t) => gpukd.functional.skd_pairwise_loss(s, t, pool: SkdPool.None),
+            (s, t) => ReferenceSkd.PairwiseLoss(s, t, pool: SkdPool.None),
+            (b, side) => 4 * (6 * b * side * side * side * side + b * 128 * side * side)) { Shapes = SkdMaps, DName = "H=W" },
+        // The authors' default: max-pooled to 2×2 or 3×3 nodes (65 = the authors' map size).
+        new("skd-pairwise-pooled", [8], [16, 32, 64, 65, 128],
+            (s, t) => gpukd.functional.skd_pairwise_loss(s, t),
+            (s, t) => ReferenceSkd.PairwiseLoss(s, t),
+            (b, side) => 4 * (2 * b * 640 * side * side)) { Shapes = SkdMaps, DName = "H=W" },
     ];
 
     public static int Run(string[] args)
@@ -55,8 +79,9 @@ public static class PeakMemory
         string? csv = args.Length > 3 && args[2] == "--csv" ? args[3] : null;
         var rows = new List<string> { "case,b,D,impl,ms,peak_extra_bytes,note" };
         gpukd.backend = KdBackend.Cpu;
-        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; time: reference and GpuKd alternating in one process (medians); peak extra RSS: each case in a fresh process");
-        Console.WriteLine("| b | D | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
+        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
+        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; time: reference and GpuKd alternating in one process (medians); peak extra RSS: each case in a fresh process; libtorch threads: {Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") ?? "default"}");
+        Console.WriteLine($"| b | {c.DName} | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var b in c.Bs)
         foreach (var d in c.Ds)
@@ -100,9 +125,12 @@ public static class PeakMemory
         var c = Cases.Single(x => x.Name == name);
         var f = impl == "gpukd" ? c.Ours : c.Reference;
         gpukd.backend = KdBackend.Cpu;
-        var student = randn([b, d], generator: new Generator(42));
-        var teacher = randn([b, d], generator: new Generator(43));
-        using (NewDisposeScope()) f(randn(8, 4).requires_grad_(true), randn(8, 4)).backward();   // warm-up
+        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
+        var (sShape, tShape) = c.Shapes(b, d);
+        var student = randn(sShape, generator: new Generator(42));
+        var teacher = randn(tShape, generator: new Generator(43));
+        var (wS, wT) = c.Shapes(2, 4);
+        using (NewDisposeScope()) f(randn(wS).requires_grad_(true), randn(wT)).backward();   // warm-up
         File.WriteAllText("/proc/self/clear_refs", "5");
         long baseline = Status("VmRSS");
         var sw = Stopwatch.StartNew();

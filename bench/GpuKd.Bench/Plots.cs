@@ -19,23 +19,23 @@ internal static class Plots
         var reference = rows.Where(r => r.Impl == "reference").ToList();
 
         var time = new Plot();
-        Series(time, ours.Where(r => r.Ms > 0).Select(r => (r.B, r.Ms!.Value)), "GpuKd", Colors.C0, solid: true);
-        Series(time, reference.Where(r => r.Ms > 0).Select(r => (r.B, r.Ms!.Value)), "reference", Colors.C1, solid: true);
-        Style(time, $"{def.Case}: time, forward+backward (D = {def.D})", "ms", rows.Select(r => r.B), rows.Where(r => r.Ms > 0).Select(r => r.Ms!.Value), Label);
+        Series(time, ours.Where(r => r.Ms > 0).Select(r => (r.X, r.Ms!.Value)), "GpuKd", Colors.C0, solid: true);
+        Series(time, reference.Where(r => r.Ms > 0).Select(r => (r.X, r.Ms!.Value)), "reference", Colors.C1, solid: true);
+        Style(time, $"{def.Case}: time, forward+backward ({def.FixedText})", def.Axis, "ms", rows.Select(r => r.X), rows.Where(r => r.Ms > 0).Select(r => r.Ms!.Value), Label);
 
         var memory = new Plot();
         const double MiB = 1 << 20;
-        Series(memory, ours.Where(r => r.PeakBytes > 0).Select(r => (r.B, r.PeakBytes!.Value / MiB)), "GpuKd", Colors.C0, solid: true);
-        Series(memory, reference.Where(r => r.PeakBytes > 0).Select(r => (r.B, r.PeakBytes!.Value / MiB)), "reference", Colors.C1, solid: true);
-        var estimated = reference.Where(r => r.PeakBytes is null && r.EstimateBytes > 0).Select(r => (r.B, r.EstimateBytes!.Value / MiB)).ToList();
+        Series(memory, ours.Where(r => r.PeakBytes > 0).Select(r => (r.X, r.PeakBytes!.Value / MiB)), "GpuKd", Colors.C0, solid: true);
+        Series(memory, reference.Where(r => r.PeakBytes > 0).Select(r => (r.X, r.PeakBytes!.Value / MiB)), "reference", Colors.C1, solid: true);
+        var estimated = reference.Where(r => r.PeakBytes is null && r.EstimateBytes > 0).Select(r => (r.X, r.EstimateBytes!.Value / MiB)).ToList();
         if (estimated.Count > 0)
         {
             var lastMeasured = reference.LastOrDefault(r => r.PeakBytes > 0);
-            var line = lastMeasured is null ? estimated : estimated.Prepend((lastMeasured.B, lastMeasured.PeakBytes!.Value / MiB)).ToList();
+            var line = lastMeasured is null ? estimated : estimated.Prepend((lastMeasured.X, lastMeasured.PeakBytes!.Value / MiB)).ToList();
             Series(memory, line, "reference (not run: estimate)", Colors.C1, solid: false);
         }
         var memValues = rows.Select(r => r.PeakBytes ?? (r.Ms is null ? r.EstimateBytes : null)).Where(v => v > 0).Select(v => v!.Value / MiB);
-        Style(memory, $"{def.Case}: peak extra memory (D = {def.D})", "MiB", rows.Select(r => r.B), memValues, Label);
+        Style(memory, $"{def.Case}: peak extra memory ({def.FixedText})", def.Axis, "MiB", rows.Select(r => r.X), memValues, Label);
 
         var figure = new Multiplot();
         figure.Subplots.RemoveAt(0);
@@ -58,10 +58,10 @@ internal static class Plots
         s.LinePattern = solid ? LinePattern.Solid : LinePattern.Dotted;
     }
 
-    static void Style(Plot plot, string title, string unit, IEnumerable<long> xs, IEnumerable<double> ys, Func<double, string> format)
+    static void Style(Plot plot, string title, string axis, string unit, IEnumerable<long> xs, IEnumerable<double> ys, Func<double, string> format)
     {
         plot.Title(title, size: 14);
-        plot.XLabel("batch size b (log scale)");
+        plot.XLabel($"{axis} (log scale)");
         plot.YLabel($"{unit} (log scale)");
         var bs = xs.Distinct().Order().ToArray();
         plot.Axes.Bottom.SetTicks(bs.Select(b => Math.Log10(b)).ToArray(), bs.Select(b => b.ToString()).ToArray());

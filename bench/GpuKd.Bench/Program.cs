@@ -15,5 +15,10 @@ using BenchmarkDotNet.Running;
 // `--inProcess` to skip that extra build (~45 s on 2 cores) at the cost of process isolation.
 if (args.Length > 0 && args[0] == "--sweep") return GpuKd.Bench.Sweep.Run(args);
 if (args.Length > 0 && args[0].StartsWith("--peak")) return GpuKd.Bench.PeakMemory.Run(args);
+if (args.Length > 0 && args[0] == "--gemm-probe") return GpuKd.Bench.GemmProbe.Run();
+if (args.Length > 0 && args[0] == "--skd-probe") return GpuKd.Bench.SkdProbe.Run(long.Parse(args[1]));
+if (args.Length > 0 && args[0] == "--skd-gram-probe") return GpuKd.Bench.SkdGramProbe.Run(long.Parse(args[1]));
+if (args.Length > 0 && args[0] == "--skd-direct-probe") return GpuKd.Bench.SkdDirectProbe.Run(long.Parse(args[1]));
+if (args.Length > 0 && args[0] == "--skd-time") return GpuKd.Bench.SkdTiming.Run(args);
 BenchmarkSwitcher.FromAssembly(typeof(GpuKd.Bench.RelationBench).Assembly).Run(args);
 return 0;

@@ -24,8 +24,14 @@ public static class Sweep
     const int MinSamples = 5, MaxSamples = 41;
     const double BudgetSeconds = 2.0;
 
-    /// <summary>One sweep: a <see cref="PeakMemory"/> case, the batch sizes and the fixed feature size.</summary>
-    internal sealed record Def(string Case, long[] Bs, long[] QuickBs, long D);
+    /// <summary>One sweep: a <see cref="PeakMemory"/> case, the swept values and the fixed size. The swept axis is
+    /// the batch size b (the case's first size, D = Fixed) or, for map cases, the map side (the second, b = Fixed).</summary>
+    internal sealed record Def(string Case, long[] Values, long[] QuickValues, long Fixed, bool SweepsSide = false)
+    {
+        public (long B, long D) Size(long v) => SweepsSide ? (Fixed, v) : (v, Fixed);
+        public string Axis => SweepsSide ? "map side H = W" : "batch size b";
+        public string FixedText => SweepsSide ? $"B = {Fixed}, Cs = 128, Ct = 512" : $"D = {Fixed}";
+    }
 
     internal static readonly Def[] Defs =
     [
@@ -34,10 +40,11 @@ public static class Sweep
         new("sp", [32, 64, 128, 256, 512, 1024, 2048], [64, 256], 2048),
         new("cc", [32, 64, 128, 256, 512, 1024, 2048], [64, 256], 2048),
         new("irg-edge", [32, 64, 128, 256, 512, 1024, 2048], [64, 256], 2048),
+        new("skd-pairwise", [16, 24, 32, 48, 64, 96, 128], [16, 32], 8, SweepsSide: true),
     ];
 
     /// <summary>A measured row of a sweep; a null time or peak means "not run".</summary>
-    internal sealed record Row(string Case, long B, long D, string Impl, double? Ms, double? MsLow, double? MsHigh, long? PeakBytes, long? EstimateBytes);
+    internal sealed record Row(string Case, long X, long B, long D, string Impl, double? Ms, double? MsLow, double? MsHigh, long? PeakBytes, long? EstimateBytes);
 
     public static int Run(string[] args)
     {
@@ -54,6 +61,7 @@ public static class Sweep
         Directory.CreateDirectory(outDir);
         Directory.CreateDirectory(imgDir);
         gpukd.backend = KdBackend.Cpu;
+        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
         foreach (var def in defs)
         {
             var rows = Measure(def, quick);
@@ -70,22 +78,23 @@ public static class Sweep
     {
         var c = PeakMemory.Cases.Single(x => x.Name == def.Case);
         var rows = new List<Row>();
-        Console.WriteLine($"{def.Case}: forward+backward, float32, CPU backend, D = {def.D}; time: alternating medians; memory: fresh process per case");
-        Console.WriteLine("| b | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
+        Console.WriteLine($"{def.Case}: forward+backward, float32, CPU backend, {def.FixedText}; time: alternating medians; memory: fresh process per case");
+        Console.WriteLine($"| {(def.SweepsSide ? "side" : "b")} | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
-        foreach (var b in quick ? def.QuickBs : def.Bs)
+        foreach (var v in quick ? def.QuickValues : def.Values)
         {
-            long estimate = c.ReferenceEstimate(b, def.D);
+            var (b, d) = def.Size(v);
+            long estimate = c.ReferenceEstimate(b, d);
             bool referenceRuns = estimate <= PeakMemory.ReferenceCapBytes;
-            var (ours, reference) = Time(c, b, def.D, referenceRuns);
-            var oursPeak = PeakMemory.Child(c.Name, "gpukd", b, def.D)?.Peak;
-            var refPeak = referenceRuns ? PeakMemory.Child(c.Name, "reference", b, def.D)?.Peak : null;
-            rows.Add(new(def.Case, b, def.D, "gpukd", ours.Median, ours.Low, ours.High, oursPeak, null));
-            rows.Add(new(def.Case, b, def.D, "reference", reference?.Median, reference?.Low, reference?.High, refPeak, estimate));
+            var (ours, reference) = Time(c, b, d, referenceRuns);
+            var oursPeak = PeakMemory.Child(c.Name, "gpukd", b, d)?.Peak;
+            var refPeak = referenceRuns ? PeakMemory.Child(c.Name, "reference", b, d)?.Peak : null;
+            rows.Add(new(def.Case, v, b, d, "gpukd", ours.Median, ours.Low, ours.High, oursPeak, null));
+            rows.Add(new(def.Case, v, b, d, "reference", reference?.Median, reference?.Low, reference?.High, refPeak, estimate));
             string speed = reference is { } r ? $"{r.Median / ours.Median:F2}×" : "—";
             string refMem = refPeak is { } rp ? PeakMemory.Bytes(rp) : $"OOM (needs ≈{PeakMemory.Bytes(estimate)})";
             string memRatio = oursPeak is { } op ? refPeak is { } rp2 ? $"{(double)rp2 / Math.Max(op, 1):F1}×" : $"≥{(double)estimate / Math.Max(op, 1):F0}× (est.)" : "—";
-            Console.WriteLine($"| {b} | {(reference is { } r2 ? $"{r2.Median:F2}" : "—")} | {ours.Median:F2} | {speed} | {refMem} | {(oursPeak is { } o ? PeakMemory.Bytes(o) : "failed")} | {memRatio} |");
+            Console.WriteLine($"| {v} | {(reference is { } r2 ? $"{r2.Median:F2}" : "—")} | {ours.Median:F2} | {speed} | {refMem} | {(oursPeak is { } o ? PeakMemory.Bytes(o) : "failed")} | {memRatio} |");
         }
         return rows;
     }
@@ -96,8 +105,9 @@ public static class Sweep
     internal static (Stats Ours, Stats? Reference) Time(PeakMemory.Case c, long b, long d, bool referenceRuns)
     {
         using var inputs = NewDisposeScope();
-        var student = randn([b, d], generator: new Generator(42));
-        var teacher = randn([b, d], generator: new Generator(43));
+        var (sShape, tShape) = c.Shapes(b, d);
+        var student = randn(sShape, generator: new Generator(42));
+        var teacher = randn(tShape, generator: new Generator(43));
         double Once(Func<Tensor, Tensor, Tensor> f)
         {
             var sw = Stopwatch.StartNew();
@@ -127,8 +137,8 @@ public static class Sweep
     static void WriteCsv(string path, List<Row> rows)
     {
         static string F(double? v) => v?.ToString("F4", CultureInfo.InvariantCulture) ?? "";
-        var lines = new List<string> { "case,b,D,impl,ms_median,ms_p25,ms_p75,peak_extra_bytes,reference_estimate_bytes" };
-        lines.AddRange(rows.Select(r => $"{r.Case},{r.B},{r.D},{r.Impl},{F(r.Ms)},{F(r.MsLow)},{F(r.MsHigh)},{r.PeakBytes},{r.EstimateBytes}"));
+        var lines = new List<string> { "case,x,b,D,impl,ms_median,ms_p25,ms_p75,peak_extra_bytes,reference_estimate_bytes" };
+        lines.AddRange(rows.Select(r => $"{r.Case},{r.X},{r.B},{r.D},{r.Impl},{F(r.Ms)},{F(r.MsLow)},{F(r.MsHigh)},{r.PeakBytes},{r.EstimateBytes}"));
         File.WriteAllLines(path, lines);
     }
 

@@ -32,33 +32,37 @@ internal static class Bench
         var errors = new SortedDictionary<string, List<string>>(); // message -> op names
         var clock = Stopwatch.StartNew();
 
-        var cases = new List<(OpVariant Op, long B, long D)>();
+        var cases = new List<(OpVariant Op, long[] Shape)>();
         foreach (var op in new[] { Ops.Gram, Ops.GramNormalized, Ops.Cosine, Ops.Pdist })
             foreach (var b in s.Batches)
                 foreach (var d in s.Dims)
-                    cases.Add((op, b, d));
-        foreach (var b in s.AngleBatches) cases.Add((Ops.Angles, b, s.AngleDim));
-        foreach (var b in s.Batches) cases.Add((Ops.RkdDistance, b, s.Dims[^1]));
-        foreach (var b in s.AngleBatches) cases.Add((Ops.RkdAngle, b, s.Dims[^1]));
+                    cases.Add((op, [b, d]));
+        foreach (var b in s.AngleBatches) cases.Add((Ops.Angles, [b, s.AngleDim]));
+        foreach (var b in s.Batches) cases.Add((Ops.RkdDistance, [b, s.Dims[^1]]));
+        foreach (var b in s.AngleBatches) cases.Add((Ops.RkdAngle, [b, s.Dims[^1]]));
         foreach (var op in new[] { Ops.Sp, Ops.Cc, Ops.IrgEdge })
             foreach (var b in s.Batches)
-                cases.Add((op, b, s.Dims[^1]));
+                cases.Add((op, [b, s.Dims[^1]]));
+        // Structured KD on [B, C, H, W] maps (teacher C + 3 channels): full-resolution pair-wise, and pixel-wise logits.
+        cases.Add((Ops.SkdPairwiseFull, [4, Ops.SkdBenchChannels, 24, 24]));
+        cases.Add((Ops.SkdPixelwise, [4, 19, 65, 65]));
 
         using (gpukd.use_backend(KdBackend.Cpu))
         {
-            WarmUpProcess(cases.Select(c => c.Op).Distinct());
-            foreach (var (op, b, d) in cases)
+            WarmUpProcess(cases.Select(c => c.Op).Distinct().Where(o => !o.Name.StartsWith("skd")));
+            foreach (var (op, shape) in cases)
             {
                 using var scope = torch.NewDisposeScope();
                 var gen = new torch.Generator(42);
-                var x = torch.randn([b, d], dtype: ScalarType.Float32, generator: gen);
+                var x = torch.randn(shape, dtype: ScalarType.Float32, generator: gen);
+                long b = shape[0], d = shape.Skip(1).Aggregate(1L, (p, q) => p * q);
 
                 var (refMs, kdMs, refError, kdError) = TimePair(op, x, s);
                 if (refError is not null) Note(errors, "reference", op.Name, refError);
                 if (kdError is not null) Note(errors, "GpuKd", op.Name, kdError);
 
                 double refMem = op.ReferenceExtra(b, d) * sizeof(float), kdMem = op.GpuKdExtra(b, d) * sizeof(float);
-                table.Add(op.Name, Fmt.Shape([b, d]),
+                table.Add(op.Name, Fmt.Shape(shape),
                     refMs is double r ? Fmt.Ms(r) : "error",
                     kdMs is double k ? Fmt.Ms(k) : "n/a",
                     refMs is double r2 && kdMs is double k2 ? Fmt.Ratio(r2 / k2) : "-",

@@ -139,4 +139,39 @@ internal static class Ops
         (b, d) => 2 * b * d + 3 * b * b,
         // per side pdist's b×b temporaries, the normalised edge matrix; backward b×b gradients
         (b, d) => 16 * b * b + 2 * b * d);
+
+    /// <summary>A teacher map for a student map x [B, C, H, W]: [B, C + 3, H, W] (pair-wise) or x's shape (pixel-wise), seeded.</summary>
+    static Tensor TeacherMapFor(Tensor x, bool sameChannels)
+    {
+        var g = new TorchSharp.torch.Generator(778);
+        long c = sameChannels ? x.shape[1] : x.shape[1] + 3;
+        return (2 * randn([x.shape[0], c, x.shape[2], x.shape[3]], ScalarType.Float64, generator: g)).to(x.dtype);
+    }
+
+    // Structured KD (b = images, d = C·H·W per image; N = H·W nodes, counted here for the full-resolution row).
+    public static readonly OpVariant SkdPairwise = new(
+        "skd pairwise (max pool)",
+        x => gpukd.functional.skd_pairwise_loss(x, TeacherMapFor(x, false)),
+        x => ReferenceSkd.PairwiseLoss(x, TeacherMapFor(x, false)),
+        (b, d) => 2 * b * d, (b, d) => 2 * b * d);
+
+    /// <summary>Channels of the student map in the bench row of <see cref="SkdPairwiseFull"/> (its estimates recover
+    /// N = d / channels from d = C·H·W).</summary>
+    public const long SkdBenchChannels = 32;
+
+    public static readonly OpVariant SkdPairwiseFull = new(
+        "skd pairwise (full res)",
+        x => gpukd.functional.skd_pairwise_loss(x, TeacherMapFor(x, false), pool: SkdPool.None),
+        x => ReferenceSkd.PairwiseLoss(x, TeacherMapFor(x, false), pool: SkdPool.None),
+        // float64 Grams Cs² + Cs·Ct per image (2 floats each) and a pixel chunk of both sides' float64 nodes
+        (b, d) => 2 * b * (SkdBenchChannels * SkdBenchChannels + SkdBenchChannels * (SkdBenchChannels + 3)) + 4 * d / SkdBenchChannels * (2 * SkdBenchChannels + 3),
+        // per image A_S, A_T, difference, square, and two N×N gradients
+        (b, d) => 6 * b * (d / SkdBenchChannels) * (d / SkdBenchChannels));
+
+    public static readonly OpVariant SkdPixelwise = new(
+        "skd pixelwise",
+        x => gpukd.functional.skd_pixelwise_loss(x, TeacherMapFor(x, true)),
+        x => ReferenceSkd.PixelwiseLoss(x, TeacherMapFor(x, true)),
+        // GpuKd: per-pixel terms (B·H·W doubles) ≤ b·d; the reference: log-softmax of each side and the product
+        (b, d) => b * d / 4, (b, d) => 3 * b * d);
 }

@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using GpuKd.Reference;
+using static TorchSharp.torch;
+
+namespace GpuKd.Bench;
+
+/// <summary>
+/// Interleaved in-process timing of the structured-KD pair-wise loss at full resolution (forward + backward of the
+/// student, float32, B = 8, Cs = 128, Ct = 512): run k of every variant follows run k of the others, so a shared,
+/// loaded machine slows them alike and the ratios stay meaningful. Medians of the runs after one warm-up each.
+///   dotnet run -c Release --project bench/GpuKd.Bench -- --skd-time SIDE RUNS [noref]
+/// </summary>
+public static class SkdTiming
+{
+    public static int Run(string[] args)
+    {
+        long side = long.Parse(args[1]);
+        int runs = int.Parse(args[2]);
+        bool withReference = !(args.Length > 3 && args[3] == "noref");
+        gpukd.backend = KdBackend.Cpu;
+        var s = randn([8, 128, side, side], generator: new Generator(42));
+        var t = randn([8, 512, side, side], generator: new Generator(43));
+        var variants = new List<(string Name, Action Body)>
+        {
+            ("gpukd", () => Step((x, y) => gpukd.functional.skd_pairwise_loss(x, y, pool: SkdPool.None))),
+        };
+        if (withReference) variants.Add(("reference", () => Step((x, y) => ReferenceSkd.PairwiseLoss(x, y, pool: SkdPool.None))));
+        var times = variants.ToDictionary(v => v.Name, _ => new List<double>());
+        for (int r = 0; r <= runs; r++)
+            foreach (var (name, body) in variants)
+            {
+                var sw = Stopwatch.StartNew();
+                body();
+                if (r > 0) times[name].Add(sw.Elapsed.TotalMilliseconds);
+            }
+        Console.WriteLine($"skd pair-wise, full resolution {side}×{side}, B = 8, Cs = 128, Ct = 512, forward+backward, {runs} interleaved runs (median ms):");
+        foreach (var (name, list) in times)
+        {
+            list.Sort();
+            Console.WriteLine($"  {name,-28} {list[list.Count / 2],10:F1}   (min {list[0]:F1}, max {list[^1]:F1})");
+        }
+        return 0;
+
+        void Step(Func<Tensor, Tensor, Tensor> f)
+        {
+            using var scope = NewDisposeScope();
+            var x = s.detach().requires_grad_(true);
+            f(x, t).backward();
+        }
+    }
+}

@@ -1,0 +1,298 @@
+using GpuKd.Device;
+using GpuKd.Kernels.Cpu;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>Which evaluation of the pair-wise similarity loss runs (tests force one; users get Auto).</summary>
+internal enum SkdPairwisePath { Auto, Gram, Direct }
+
+/// <summary>
+/// Structured-KD pair-wise loss on (already pooled) maps s [B, Cs, H, W], t [B, Ct, H, W], fused
+/// (DESIGN §4). Per image, with the N = H·W node vectors normalised (Ŝ [N, Cs], T̂ [N, Ct]) and
+/// A = ŜŜᵀ, Aᵀ = T̂T̂ᵀ never formed:
+///   Σ_ij (A^S − A^T)²_ij = ‖ŜᵀŜ‖² − 2‖ŜᵀT̂‖² + ‖T̂ᵀT̂‖²,  ∂/∂Ŝ = 4(Ŝ(ŜᵀŜ) − T̂(T̂ᵀŜ)),
+/// and the loss is the mean over B·N². In NCHW an image's [C, N] block already is Ŝᵀ, so the channel
+/// Grams are plain GEMMs on it. Precision: the three terms are large and nearly cancel when student ≈
+/// teacher (float32 Grams gave 2.5e-2 relative error at 1 % perturbation), so every product is
+/// accumulated in float64, streamed over pixel chunks of ≤ <see cref="ChunkBytes"/> (O(chunk·C + C²)
+/// memory, whatever N). When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (a few pooled nodes) the direct form
+/// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and is used instead, streamed over row blocks of D (never N×N at once); it is also
+/// the fallback for an image whose Gram-form loss is below <see cref="ConditionLimit"/> of its terms.
+/// Saved for the backward: the float64 Grams of the Gram-path images, D of direct-path images whose N×N fits in
+/// <see cref="ChunkBytes"/>, and the input rows (views); the normalised nodes (and larger D's blocks) are recomputed.
+/// Runs as libtorch float64 ops on the inputs' own device (CPU or CUDA) under every backend setting.
+/// </summary>
+internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
+{
+    /// <summary>The authors' node-norm offset (norm + 1e-8, held constant in the backward).</summary>
+    internal const double DetachedEps = 1e-8;
+
+    /// <summary>F.normalize's clamp when the gradient goes through the norm.</summary>
+    internal const double ClampEps = 1e-12;
+
+    /// <summary>Float64 working set of one pixel chunk (both sides' normalised nodes).</summary>
+    internal static long ChunkBytes = DefaultChunkBytes;
+
+    /// <summary>8 MB.</summary>
+    internal const long DefaultChunkBytes = 8L << 20;
+
+    public override string Name => "GpuKdSkdPairwiseLoss";
+
+    public static Tensor Apply(Tensor s, Tensor t, bool detachNorm, SkdPairwisePath path = SkdPairwisePath.Auto)
+        => apply(s, t, detachNorm, (int)path);
+
+    /// <summary>True when the direct N×N form costs less than the channel Grams (forward multiply-adds).</summary>
+    internal static bool UseDirect(long n, long cs, long ct) => n * (cs + ct) < cs * cs + cs * ct + ct * ct;
+
+    /// <summary>Below this ratio of the loss to its largest Gram term the Gram form has lost too many digits even in
+    /// float64 (relative error ≈ 1e-16 / ratio); such an image is recomputed by the tiled direct form. Happens only
+    /// when the two relations agree to ~1e-5 or the nodes are nearly parallel (features sharing a large offset).</summary>
+    internal const double ConditionLimit = 1e-9;
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
+        bool detach = (bool)vars[2];
+        var path = (SkdPairwisePath)(int)vars[3];
+        using var scope = NewDisposeScope();
+        long b = s.shape[0], cs = s.shape[1], ct = t.shape[1], n = s.shape[2] * s.shape[3];
+        bool directByCost = path == SkdPairwisePath.Direct || (path == SkdPairwisePath.Auto && UseDirect(n, cs, ct));
+        var sv = s.detach().reshape(b, cs, n).contiguous();
+        var tv = t.detach().reshape(b, ct, n).contiguous();
+        var placeholder = empty(0, dtype: ScalarType.Float64, device: s.device);
+        var saved = new List<Tensor> { sv, tv };
+        var direct = new bool[b];
+        double total = 0;
+        bool batched = directByCost && b * n * n * 8 <= ChunkBytes && b * (cs + ct) * n * 8 <= 4 * ChunkBytes;
+        ctx.save_data("batched", batched);
+        if (batched)
+        {
+            // A few nodes per image (the authors' pooled 3×3): all images in one batched product, a handful of ops
+            // instead of a dozen per image (per-op overhead dominates at these sizes). D [B, N, N] is kept.
+            var sh = NodesBatched(sv, detach).Hat;
+            var th = NodesBatched(tv, detach).Hat;
+            var d = sh.transpose(1, 2).bmm(sh).sub_(th.transpose(1, 2).bmm(th));
+            total = d.square().sum().item<double>();
+            saved.Add(d);
+        }
+        else for (long i = 0; i < b; i++)
+        {
+            direct[i] = directByCost;
+            if (!directByCost)
+            {
+                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach);
+                double a = gss.square().sum().item<double>(), c = gst.square().sum().item<double>(), e = gtt.square().sum().item<double>();
+                double loss = a - 2 * c + e;
+                if (path == SkdPairwisePath.Auto && !(loss > ConditionLimit * Math.Max(a, e))) direct[i] = true;
+                else
+                {
+                    total += loss;
+                    saved.Add(gss); saved.Add(gst); saved.Add(t.requires_grad ? gtt : placeholder);
+                    continue;
+                }
+            }
+            if (n * n * 8 <= ChunkBytes)
+            {
+                // Small N (the usual direct case): D in one piece, kept for the backward instead of recomputed.
+                var sh = Nodes(sv[i], 0, n, detach).Hat;
+                var th = Nodes(tv[i], 0, n, detach).Hat;
+                var d = sh.t().mm(sh).sub_(th.t().mm(th));
+                total += d.square().sum().item<double>();
+                saved.Add(d);
+            }
+            else
+            {
+                total += DirectTiles(sv[i], tv[i], detach, null);
+                saved.Add(placeholder);
+            }
+            saved.Add(placeholder); saved.Add(placeholder);
+        }
+        ctx.save_data("direct", direct);
+        ctx.save_data("detach", detach);
+        PairOp.SaveInputs(ctx, CpuBackend.Instance, s, t);
+        // Both sides' rows are kept (views of contiguous inputs: no copy): the gradient of one side reads the other
+        // side's normalised nodes.
+        ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
+        // The terms are non-negative in exact arithmetic; round-off at student = teacher must not give −0.
+        double value = Math.Max(0, total) / ((double)n * n * b);
+        return torch.tensor(value, dtype: s.dtype, device: s.device).MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        bool needS = PairOp.Needs(ctx, 0), needT = PairOp.Needs(ctx, 1);
+        if (!needS && !needT) return [null!, null!, null!, null!];
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        Tensor sv = saved[0], tv = saved[1];
+        var direct = (bool[])ctx.get_data("direct");
+        bool detach = (bool)ctx.get_data("detach");
+        bool batched = (bool)ctx.get_data("batched");
+        var sShape = (long[])ctx.get_data("shape0");
+        var tShape = (long[])ctx.get_data("shape1");
+        long b = sShape[0], n = sShape[2] * sShape[3];
+        double c = 4.0 * PairOp.Upstream(grad) / ((double)n * n * b);
+        Tensor? gradS = needS && !batched ? empty(b, sShape[1], n, dtype: sv.dtype, device: sv.device) : null;
+        Tensor? gradT = needT && !batched ? empty(b, tShape[1], n, dtype: tv.dtype, device: tv.device) : null;
+        if (batched)
+        {
+            // ∂/∂Ŝᵀ = 4ŜᵀD, ∂/∂T̂ᵀ = −4T̂ᵀD per image (D symmetric).
+            var d = saved[2];
+            if (needS) gradS = BatchedGrad(sv, d, c, detach);
+            if (needT) gradT = BatchedGrad(tv, d, -c, detach);
+        }
+        else for (long i = 0; i < b; i++)
+        {
+            if (direct[i])
+            {
+                var d = saved[(int)(2 + 3 * i)];
+                if (d.numel() == 0) DirectTiles(sv[i], tv[i], detach, new Grads(gradS?[i], gradT?[i], c));
+                else
+                {
+                    // ∂/∂Ŝᵀ = 4ŜᵀD, ∂/∂T̂ᵀ = −4T̂ᵀD (D symmetric).
+                    if (needS) Write(gradS![i], sv[i], 0, n, detach, sh => sh.mm(d).mul_(c));
+                    if (needT) Write(gradT![i], tv[i], 0, n, detach, th => th.mm(d).mul_(-c));
+                }
+                continue;
+            }
+            Tensor gss = saved[(int)(2 + 3 * i)], gst = saved[(int)(3 + 3 * i)], gtt = saved[(int)(4 + 3 * i)];
+            foreach (var (p0, m) in Chunks(n, sv.shape[1] + tv.shape[1]))
+            {
+                using var chunk = NewDisposeScope();
+                Tensor si = sv[i], ti = tv[i];
+                // ∂/∂Ŝᵀ = 4(ŜᵀŜ·Ŝᵀ − ŜᵀT̂·T̂ᵀ), ∂/∂T̂ᵀ = 4(T̂ᵀT̂·T̂ᵀ − T̂ᵀŜ·Ŝᵀ), in float64 (the two terms nearly cancel).
+                if (needS)
+                {
+                    var th = Nodes(ti, p0, m, detach).Hat;
+                    Write(gradS![i], si, p0, m, detach, sh => gss.mm(sh).sub_(gst.mm(th)).mul_(c));
+                }
+                if (needT)
+                {
+                    var sh = Nodes(si, p0, m, detach).Hat;
+                    Write(gradT![i], ti, p0, m, detach, th => gtt.mm(th).sub_(gst.t().mm(sh)).mul_(c));
+                }
+            }
+        }
+        return [needS ? PairOp.Like(ctx, 0, gradS!).MoveToOuterDisposeScope() : null!,
+                needT ? PairOp.Like(ctx, 1, gradT!).MoveToOuterDisposeScope() : null!, null!, null!];
+    }
+
+    /// <summary>Node-normalised float64 copy of x [B, C, N] and the norms [B, 1, N] (libtorch ops: used for a few nodes).</summary>
+    static (Tensor Hat, Tensor Norm) NodesBatched(Tensor x, bool detach)
+    {
+        var x64 = x.to(ScalarType.Float64);
+        var norm = x64.square().sum(1, keepdim: true).sqrt_();
+        var div = detach ? norm + DetachedEps : norm.clamp_min(ClampEps);
+        return (x64 / div, norm);
+    }
+
+    /// <summary>Batched gradient of one side: scale·X̂D back through the node normalisation, in the input's dtype.</summary>
+    static Tensor BatchedGrad(Tensor x, Tensor d, double scale, bool detach)
+    {
+        var (hat, norm) = NodesBatched(x, detach);
+        var g = hat.bmm(d).mul_(scale);
+        if (detach) return g.div_(norm + DetachedEps).to(x.dtype);
+        var dot = (hat * g).sum(1, keepdim: true);
+        return g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps)).mul_((norm > ClampEps).to(ScalarType.Float64)).to(x.dtype);
+    }
+
+    /// <summary>Gradient outputs of one image ([Cs, N], [Ct, N], either null) and the factor 4·upstream/(B·N²).</summary>
+    sealed record Grads(Tensor? S, Tensor? T, double Scale);
+
+    /// <summary>
+    /// The direct form of one image, streamed over row blocks of D = ŜŜᵀ − T̂T̂ᵀ (flash-style: a block of m rows
+    /// [m, N] at a time, ≤ <see cref="ChunkBytes"/>, never the whole N×N): returns Σ D² when <paramref name="grads"/>
+    /// is null, else writes the gradients ∂/∂Ŝᵀ = 4ŜᵀD and ∂/∂T̂ᵀ = −4T̂ᵀD column block by column block (D is symmetric,
+    /// so column block = (row block)ᵀ). Each entry of D is a difference formed in float64, so it stays accurate when
+    /// the Gram form has cancelled.
+    /// </summary>
+    static double DirectTiles(Tensor s, Tensor t, bool detach, Grads? grads)
+    {
+        using var scope = NewDisposeScope();
+        long n = s.shape[1];
+        var sh = Nodes(s, 0, n, detach).Hat;
+        var th = Nodes(t, 0, n, detach).Hat;
+        long step = Math.Max(1, ChunkBytes / (16 * n));
+        double total = 0;
+        for (long p0 = 0; p0 < n; p0 += step)
+        {
+            using var block = NewDisposeScope();
+            long m = Math.Min(step, n - p0);
+            var d = sh.narrow(1, p0, m).t().mm(sh).sub_(th.narrow(1, p0, m).t().mm(th));   // D[p0:p0+m, :]
+            if (grads is null) { total += d.square().sum().item<double>(); continue; }
+            if (grads.S is not null) Write(grads.S, s, p0, m, detach, _ => sh.mm(d.t()).mul_(grads.Scale));
+            if (grads.T is not null) Write(grads.T, t, p0, m, detach, _ => th.mm(d.t()).mul_(-grads.Scale));
+        }
+        return total;
+    }
+
+    /// <summary>Float64 channel Grams of one image, accumulated over pixel chunks: ŜᵀŜ [Cs, Cs], ŜᵀT̂ [Cs, Ct], T̂ᵀT̂ [Ct, Ct].
+    /// (Building only T̂ᵀT̂'s upper block triangle saved no time here: libtorch's GEMM ran the 64- or 128-row blocks
+    /// that much slower; measured with <c>--skd-gram-probe</c>.)</summary>
+    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach)
+    {
+        long cs = s.shape[0], ct = t.shape[0], n = s.shape[1];
+        var gss = zeros(cs, cs, dtype: ScalarType.Float64, device: s.device);
+        var gst = zeros(cs, ct, dtype: ScalarType.Float64, device: s.device);
+        var gtt = zeros(ct, ct, dtype: ScalarType.Float64, device: s.device);
+        foreach (var (p0, m) in Chunks(n, cs + ct))
+        {
+            using var chunk = NewDisposeScope();
+            var sh = Nodes(s, p0, m, detach).Hat;
+            var th = Nodes(t, p0, m, detach).Hat;
+            gss.addmm_(sh, sh.t());
+            gst.addmm_(sh, th.t());
+            gtt.addmm_(th, th.t());
+        }
+        return (gss, gst, gtt);
+    }
+
+    /// <summary>Pixel chunks [p0, p0 + m) whose float64 nodes of both sides fit in <see cref="ChunkBytes"/>.</summary>
+    static IEnumerable<(long P0, long M)> Chunks(long n, long channels)
+    {
+        long step = Math.Max(1, ChunkBytes / (8 * Math.Max(1, channels)));
+        for (long p0 = 0; p0 < n; p0 += step) yield return (p0, Math.Min(step, n - p0));
+    }
+
+    /// <summary>Node-normalised float64 copy of the pixel columns [p0, p0 + m) of one image x [C, N] (columns are
+    /// nodes) and their norms [m]: x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12). CPU tensors go
+    /// through one fused kernel (<see cref="CpuSkdNodes"/>), others through libtorch ops.</summary>
+    internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, long p0, long m, bool detach)
+    {
+        double eps = detach ? DetachedEps : ClampEps;
+        if (x.device_type == DeviceType.CPU && x.is_contiguous())
+        {
+            int c = (int)x.shape[0];
+            var hat = empty(c, m, dtype: ScalarType.Float64);
+            var norm = empty(m, dtype: ScalarType.Float64);
+            double* h = TensorMemory.Ptr<double>(hat), n = TensorMemory.Ptr<double>(norm);
+            if (x.dtype == ScalarType.Float32) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x), x.shape[1], c, p0, (int)m, h, n, detach, eps);
+            else CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x), x.shape[1], c, p0, (int)m, h, n, detach, eps);
+            return (hat, norm);
+        }
+        var x64 = x.narrow(1, p0, m).to(ScalarType.Float64);
+        var nrm = x64.square().sum(0, keepdim: false).sqrt_();
+        var div = detach ? nrm + DetachedEps : nrm.clamp_min(ClampEps);
+        return (x64 / div, nrm);
+    }
+
+    /// <summary>Gradient of one image's pixel block [p0, p0 + m) of a side: ĝ = hatGrad(x̂) is ∂L/∂x̂, then back
+    /// through the node normalisation: ĝ/(‖x‖ + 1e-8) with the norm held constant, or (ĝ − x̂(x̂·ĝ))/‖x‖ with the
+    /// gradient through it (0 at nodes whose norm is ≤ 1e-12, where the reference's is ~1e12-scaled).</summary>
+    static void Write(Tensor grad, Tensor x, long p0, long m, bool detach, Func<Tensor, Tensor> hatGrad)
+    {
+        using var scope = NewDisposeScope();
+        var (hat, norm) = Nodes(x, p0, m, detach);
+        var g = hatGrad(hat);
+        Tensor gx;
+        if (detach) gx = g.div_(norm + DetachedEps);
+        else
+        {
+            var dot = (hat * g).sum(0, keepdim: true);
+            gx = g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps)).mul_((norm > ClampEps).to(ScalarType.Float64));
+        }
+        grad.narrow(1, p0, m).copy_(gx);
+    }
+}

@@ -1,0 +1,54 @@
+using GpuKd.Device;
+using GpuKd.Kernels.Cpu;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Ops;
+
+/// <summary>
+/// Structured-KD pixel-wise loss over NCHW logits [B, K, H, W], fused: one pass per pixel over the class axis
+/// computes the softmaxes, the pixel's term and, for each input that requires a gradient, its gradient
+/// (<see cref="CpuSkdPixelwise"/>), so the forward stores only the gradients and the backward just scales them by
+/// the upstream value. Per-pixel terms are summed in a fixed order (deterministic). CUDA tensors are staged
+/// through CPU memory (DESIGN §6).
+/// </summary>
+internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<SkdPixelwiseLoss>
+{
+    public override string Name => "GpuKdSkdPixelwiseLoss";
+
+    public static Tensor Apply(Tensor s, Tensor t, double temperature, SkdPixelwise mode) => apply(s, t, temperature, (int)mode);
+
+    public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
+        double temperature = (double)vars[2];
+        bool kl = (SkdPixelwise)(int)vars[3] == SkdPixelwise.TemperatureKl;
+        using var scope = NewDisposeScope();
+        int b = (int)s.shape[0], k = (int)s.shape[1], p = (int)(s.shape[2] * s.shape[3]);
+        var zs = s.detach().cpu().contiguous();
+        var zt = t.detach().cpu().contiguous();
+        // CE: Σ over the batch / (H·W); KL: T²·mean over the B·H·W pixels.
+        double count = kl ? (double)b * p / (temperature * temperature) : p;
+        var terms = empty(b * (long)p, dtype: ScalarType.Float64);
+        var gs = s.requires_grad ? empty_like(zs) : null;
+        var gt = t.requires_grad ? empty_like(zt) : null;
+        if (zs.dtype == ScalarType.Float32)
+            CpuSkdPixelwise.Run(TensorMemory.Ptr<float>(zs), TensorMemory.Ptr<float>(zt), gs is null ? null : TensorMemory.Ptr<float>(gs),
+                                gt is null ? null : TensorMemory.Ptr<float>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count);
+        else
+            CpuSkdPixelwise.Run(TensorMemory.Ptr<double>(zs), TensorMemory.Ptr<double>(zt), gs is null ? null : TensorMemory.Ptr<double>(gs),
+                                gt is null ? null : TensorMemory.Ptr<double>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count);
+        var loss = torch.tensor(OpBase.OrderedSum(terms) / count, dtype: s.dtype, device: s.device);
+        PairOp.SaveInputs(ctx, CpuBackend.Instance, s, t);
+        ctx.save_for_backward([(gs ?? empty(0)).MoveToOuterDisposeScope(), (gt ?? empty(0)).MoveToOuterDisposeScope()]);
+        return loss.MoveToOuterDisposeScope();
+    }
+
+    public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+    {
+        bool needS = PairOp.Needs(ctx, 0), needT = PairOp.Needs(ctx, 1);
+        var saved = ctx.get_saved_variables();
+        double up = PairOp.Upstream(grad);
+        return [needS ? PairOp.Like(ctx, 0, saved[0] * up) : null!, needT ? PairOp.Like(ctx, 1, saved[1] * up) : null!, null!, null!];
+    }
+}

@@ -1,0 +1,176 @@
+using GpuKd.Ops;
+using static TorchSharp.torch;
+
+namespace GpuKd;
+
+#pragma warning disable CS8981
+public static partial class gpukd
+#pragma warning restore CS8981
+{
+#pragma warning disable IDE1006, CS8981
+    public static partial class functional
+#pragma warning restore IDE1006, CS8981
+    {
+        /// <summary>
+        /// Structured-KD pair-wise loss (Liu et al.; REFERENCE.md, authors' master branch): both maps pooled to nodes
+        /// (max pooling, window = stride = (⌊H·scale⌋, ⌊W·scale⌋), ceil mode), each node's channel vector divided by
+        /// (‖f‖ + 1e-8) with the norm held constant in the backward, A = f̂ᵀf̂ per image (N×N), loss = mean over B·N² of
+        /// (A_T − A_S)².
+        /// </summary>
+        /// <param name="student_feat">Student features [B, Cs, H, W], float32 or float64.</param>
+        /// <param name="teacher_feat">Teacher features [B, Ct, H, W]: same B, H, W, dtype and device; Ct may differ from Cs.</param>
+        /// <param name="scale">Pooling window as a fraction of the map, 0 &lt; scale ≤ 1 (default 0.5: a 65×65 map gives 3×3
+        /// nodes). Windows are at least 1 pixel (the authors' code raises where ⌊size·scale⌋ = 0, e.g. 1×1 maps).
+        /// Ignored with <see cref="SkdPool.None"/>.</param>
+        /// <param name="pool"><see cref="SkdPool.Max"/> (default, the authors'), <see cref="SkdPool.Average"/> (the paper's
+        /// wording), or <see cref="SkdPool.None"/>: every pixel is a node (full resolution, N = H·W).</param>
+        /// <param name="detach_norm">true (default, the authors'): f / (‖f‖ + 1e-8) with the norm held constant in the
+        /// backward. false: f / max(‖f‖, 1e-12) with the gradient through the norm (later re-implementations); a node
+        /// whose norm is ≤ 1e-12 then passes no gradient (the reference's is ~1e12-scaled there).</param>
+        /// <returns>The loss, a 0-d tensor of the inputs' dtype.</returns>
+        /// <remarks>
+        /// Never forms the N×N similarity matrices (N = pooled nodes): per image Σ(A_S − A_T)² =
+        /// ‖ŜᵀŜ‖² − 2‖ŜᵀT̂‖² + ‖T̂ᵀT̂‖² from the channel Grams, accumulated in float64 (the three terms nearly cancel
+        /// when student ≈ teacher; float32 Grams lose the answer), streamed over pixel chunks of ≤ 8 MB of float64
+        /// nodes. When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (e.g. the default 3×3 pooled nodes) the direct form
+        /// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and used; it is then smaller than the C×C Grams. An image whose Gram-form loss
+        /// is below 1e-9 of its terms (relations equal to ~1e-5, or nearly parallel nodes as with a large common
+        /// offset, where even float64 cancels) is recomputed by the direct form in row blocks, never whole.
+        /// Cost per image: Gram path N(Cs² + CsCt + Ct²) float64 multiply-adds forward, N·Cs(Cs + Ct) backward for the
+        /// student (N·Ct(Cs + Ct) more for a teacher that requires grad), plus the pooling; direct path N²(Cs + Ct)
+        /// forward, N²·C backward per side.
+        /// Peak extra memory: Gram path B(Cs² + CsCt) float64 Grams kept for the backward (+ B·Ct² for a teacher
+        /// that requires grad), one ≤ 8 MB float64 chunk of nodes at a time, the pooled maps, and the gradient;
+        /// direct path: D (N² float64 per image) kept when it fits in 8 MB, else recomputed in row blocks of ≤ 8 MB.
+        /// Measured at B = 8, Cs = 128, Ct = 512, full resolution: 64×64 ≈ 100–115 MiB, 128×128 ≈ 210–230 MiB
+        /// (gradient included) where the reference (<c>ReferenceSkd.PairwiseLoss</c>) needs 3.2 GiB and ≈ 48 GiB.
+        /// Both inputs get a gradient when they require one. Runs as libtorch float64 ops on the inputs' device
+        /// under every backend setting (there is no ILGPU kernel for it yet).
+        /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
+        /// tensor, a teacher whose B, H, W, dtype or device differ, a scale outside (0, 1] or an undefined pool.
+        /// </remarks>
+        public static Tensor skd_pairwise_loss(Tensor student_feat, Tensor teacher_feat, double scale = 0.5, SkdPool pool = SkdPool.Max, bool detach_norm = true)
+            => SkdPairwise(student_feat, teacher_feat, scale, pool, detach_norm, SkdPairwisePath.Auto);
+
+        /// <summary><see cref="skd_pairwise_loss"/> with the evaluation path forced (tests compare the two).</summary>
+        internal static Tensor SkdPairwise(Tensor student_feat, Tensor teacher_feat, double scale, SkdPool pool, bool detach_norm, SkdPairwisePath path)
+        {
+            ValidateMaps(student_feat, teacher_feat, "student_feat", "teacher_feat", sameChannels: false);
+            if (!(scale > 0 && scale <= 1))
+                throw new ArgumentException($"scale must be in (0, 1], got {scale}.", nameof(scale));
+            if (!Enum.IsDefined(pool))
+                throw new ArgumentException($"pool must be Max, Average or None, got {(int)pool}.", nameof(pool));
+            using var scope = NewDisposeScope();
+            var s = SkdPooling.Apply(student_feat, scale, pool);
+            var t = SkdPooling.Apply(teacher_feat, scale, pool);
+            return SkdPairwiseLoss.Apply(s, t, detach_norm, path).MoveToOuterDisposeScope();
+        }
+
+        /// <summary>
+        /// Structured-KD pixel-wise loss (Liu et al.; REFERENCE.md). <see cref="SkdPixelwise.CrossEntropy"/> (default, the
+        /// authors'): −Σ_{n,h,w,k} softmax(z_T/T)_k · log_softmax(z_S/T)_k / (H·W), soft-target cross-entropy over the
+        /// classes summed over the batch and divided by H·W only; with T = 1 (default) exactly the authors' code.
+        /// <see cref="SkdPixelwise.TemperatureKl"/>: T² · KL(softmax(z_T/T) ‖ softmax(z_S/T)) averaged over the B·H·W pixels.
+        /// </summary>
+        /// <param name="student_logits">Student logits [B, K, H, W], float32 or float64.</param>
+        /// <param name="teacher_logits">Teacher logits of the same shape, dtype and device.</param>
+        /// <param name="temperature">T &gt; 0: both softmaxes are taken of z/T in both modes; only TemperatureKl multiplies by T².</param>
+        /// <param name="mode">Which loss (see above).</param>
+        /// <returns>The loss, a 0-d tensor of the inputs' dtype.</returns>
+        /// <remarks>
+        /// One fused pass per pixel over the class axis evaluates the softmaxes, the pixel's term (in double) and the
+        /// gradient of each input that requires one (∂/∂z_S = (p_S − p_T)/T × the mode's scale); the backward only
+        /// scales the stored gradients. Cost: O(B·K·H·W) with 2K exponentials per pixel (4K with gradients).
+        /// Peak extra memory: B·H·W doubles of per-pixel terms and one logits-sized gradient per input that requires
+        /// grad (no log-softmax or probability tensors). Deterministic (per-pixel terms summed in a fixed order).
+        /// CUDA tensors are staged through CPU memory.
+        /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
+        /// tensor, a shape/dtype/device mismatch, a non-positive temperature or an undefined mode.
+        /// </remarks>
+        public static Tensor skd_pixelwise_loss(Tensor student_logits, Tensor teacher_logits, double temperature = 1.0, SkdPixelwise mode = SkdPixelwise.CrossEntropy)
+        {
+            ValidateMaps(student_logits, teacher_logits, "student_logits", "teacher_logits", sameChannels: true);
+            Validate.Positive(temperature, nameof(temperature));
+            if (!Enum.IsDefined(mode))
+                throw new ArgumentException($"mode must be CrossEntropy or TemperatureKl, got {(int)mode}.", nameof(mode));
+            return SkdPixelwiseLoss.Apply(student_logits, teacher_logits, temperature, mode);
+        }
+
+        /// <summary>
+        /// Holistic structured-KD generator term (WGAN): −λ_d · mean over the batch of D(z_S) (REFERENCE.md).
+        /// </summary>
+        /// <param name="discriminator">The critic D (see <see cref="Modules.SkdDiscriminator"/>).</param>
+        /// <param name="student_logits">Student logits [B, K, H, W]; the gradient flows to them (and to D's parameters:
+        /// step only the student's optimiser with this term).</param>
+        /// <param name="image">The image [B, 3, H', W'] when D was built with image channels, else null.</param>
+        /// <param name="lambda_d">λ_d (default 0.1).</param>
+        /// <returns>A 0-d tensor.</returns>
+        public static Tensor skd_holistic_generator_loss(Modules.SkdDiscriminator discriminator, Tensor student_logits, Tensor? image = null, double lambda_d = 0.1)
+        {
+            ArgumentNullException.ThrowIfNull(discriminator);
+            Validate.Features(student_logits, nameof(student_logits), 4, 4);
+            return -lambda_d * discriminator.forward(student_logits, image).mean();
+        }
+
+        /// <summary>
+        /// Holistic structured-KD discriminator term (WGAN-GP; REFERENCE.md):
+        /// λ_d·(mean D(z_S) − mean D(z_T)) + λ_d·λ_gp·mean_n (‖∇_x̂ D(x̂_n)‖₂ − 1)², x̂ = α z_T + (1 − α) z_S with one α ~ U(0, 1)
+        /// per sample. Both logits are detached (only D learns from this term).
+        /// </summary>
+        /// <param name="discriminator">The critic D.</param>
+        /// <param name="student_logits">Student logits [B, K, H, W].</param>
+        /// <param name="teacher_logits">Teacher logits of the same shape.</param>
+        /// <param name="image">The image when D was built with image channels (held fixed in the penalty), else null.</param>
+        /// <param name="lambda_d">λ_d (default 0.1).</param>
+        /// <param name="lambda_gp">λ_gp (default 10).</param>
+        /// <param name="generator">Random generator of α (null: the global one).</param>
+        /// <returns>A 0-d tensor whose graph reaches D's parameters (the penalty through a double backward).</returns>
+        /// <remarks>The penalty needs D's input gradient with create_graph, so it costs about one extra forward and two
+        /// backward passes of D; memory is that of D's activations (D's self-attention holds (h·w)² maps of its
+        /// down-sampled grids).</remarks>
+        public static Tensor skd_holistic_discriminator_loss(Modules.SkdDiscriminator discriminator, Tensor student_logits, Tensor teacher_logits,
+            Tensor? image = null, double lambda_d = 0.1, double lambda_gp = 10, Generator? generator = null)
+        {
+            ArgumentNullException.ThrowIfNull(discriminator);
+            ValidateMaps(student_logits, teacher_logits, nameof(student_logits), nameof(teacher_logits), sameChannels: true);
+            using var scope = NewDisposeScope();
+            var zs = student_logits.detach();
+            var zt = teacher_logits.detach();
+            var wasserstein = discriminator.forward(zs, image).mean() - discriminator.forward(zt, image).mean();
+            var alpha = rand([zs.shape[0], 1, 1, 1], dtype: zs.dtype, device: zs.device, generator: generator);
+            var mixed = (alpha * zt + (1 - alpha) * zs).requires_grad_(true);
+            var score = discriminator.forward(mixed, image);
+            var g = autograd.grad([score], [mixed], [ones_like(score)], retain_graph: true, create_graph: true)[0];
+            var penalty = (g.reshape(g.shape[0], -1).norm(1) - 1).square().mean();
+            return (lambda_d * wasserstein + lambda_d * lambda_gp * penalty).MoveToOuterDisposeScope();
+        }
+
+        /// <summary>[B, C, H, W] maps of one dtype and device, same B, H, W (and C if asked).</summary>
+        static void ValidateMaps(Tensor? s, Tensor? t, string sName, string tName, bool sameChannels)
+        {
+            Validate.Features(s, sName, 4, 4);
+            Validate.Features(t, tName, 4, 4);
+            PairOp.Validate(s, t, sName, tName, minRank: 4, sameShape: sameChannels);
+            if (t!.shape[2] != s!.shape[2] || t.shape[3] != s.shape[3])
+                throw new ArgumentException($"{tName} must have the spatial size of {sName} ({s.shape[2]}×{s.shape[3]}), got shape [{string.Join(", ", t.shape)}].", tName);
+        }
+    }
+
+    /// <summary>
+    /// The structured-KD loss module: pixel_weight · skd_pixelwise_loss(logits) + pair_weight · skd_pairwise_loss(features)
+    /// (defaults 10 and 1, the paper's; pool and scale as in <see cref="functional.skd_pairwise_loss"/>). A zero weight skips that term.
+    /// </summary>
+    public static Modules.StructuredKdLoss StructuredKdLoss(double pixel_weight = 10, double pair_weight = 1, double scale = 0.5, SkdPool pool = SkdPool.Max, double temperature = 1)
+        => new(pixel_weight, pair_weight, scale, pool, temperature);
+
+    /// <summary>
+    /// The holistic-KD critic (see <see cref="Modules.SkdDiscriminator"/>): scores logits of <paramref name="in_channels"/> classes,
+    /// concatenated with an image of <paramref name="image_channels"/> channels when that is &gt; 0.
+    /// </summary>
+    /// <param name="in_channels">Classes K of the logits.</param>
+    /// <param name="image_channels">Image channels concatenated to the logits (0: none; 3 for RGB).</param>
+    /// <param name="base_channels">Channels of the first convolution (doubled at each of the next ones; default 64).</param>
+    /// <param name="depth">Number of 4×4 stride-2 spectral-normalised convolutions (default 4, the authors').</param>
+    public static Modules.SkdDiscriminator SkdDiscriminator(int in_channels, int image_channels = 0, int base_channels = 64, int depth = 4)
+        => new(in_channels, image_channels, base_channels, depth);
+}
