@@ -23,6 +23,7 @@ internal static class DemoRunner
         }
         var selected = methods.Where(m => m.Key == Methods.Alone || o.Losses is null || o.Losses.Contains(m.Key)).ToList();
         gpukd.backend = KdBackend.Cpu;
+        torch.set_num_threads(o.Threads);
         Directory.CreateDirectory(o.Out);
 
         w.WriteLine($"gpukd demo{(o.Quick ? " --quick" : "")}: seed {o.Seed}, {torch.get_num_threads()} libtorch threads, CPU backend");
@@ -66,9 +67,11 @@ internal static class DemoRunner
         w.WriteLine($"demo: {total.Elapsed.TotalMinutes:F1} min. Peak RSS growth = rise of the process's peak resident memory during each run (measured, includes allocator slack).");
         foreach (var p in new[] { md, csv, curves, seg }) w.WriteLine($"  {Path.GetFullPath(p)}");
 
-        // Sanity only (CI must not fail on accuracy noise): the teachers must have learned something.
-        var failures = results.Where(r => r.Key == "teacher" && r.Metric <= (r.Task == DemoTask.Classification ? 0.2 : 0.3)).ToList();
-        foreach (var f in failures) Console.Error.WriteLine($"gpukd demo: the {f.Task} teacher did not learn ({100 * f.Metric:F1}%)");
+        // Sanity only (CI must not fail on accuracy noise): the glyph teacher beats chance (10%) clearly,
+        // and no run diverged (a NaN loss leaves the metric at chance, so check the losses too).
+        var failures = results.Where(r => r.Key == "teacher" && r.Task == DemoTask.Classification && !(r.Metric > 0.15)).ToList();
+        failures.AddRange(results.Where(r => r.Curve.Any(e => !double.IsFinite(e.TrainLoss))));
+        foreach (var f in failures) Console.Error.WriteLine($"gpukd demo: sanity check failed for {f.Task} '{f.Name}': {100 * f.Metric:F1}%, losses {string.Join(' ', f.Curve.Select(e => e.TrainLoss.ToString("G4")))}");
         return failures.Count > 0 ? 1 : 0;
     }
 
@@ -84,12 +87,12 @@ internal static class DemoRunner
 
         torch.manual_seed(o.Seed + 17);
         using var teacher = makeTeacher();
-        var teacherSettings = new TrainSettings(teacherEpochs, batch, 3e-3, o.Seed + 17, FigureImages);
+        var teacherSettings = new TrainSettings(teacherEpochs, batch, o.LearningRate, o.Seed + 17, FigureImages);
         results.Add(Trainer.Run(task, "teacher", "teacher", teacher, train, test, null, null, teacherSettings,
             ui.Start($"{data}: teacher", metric, teacherEpochs, steps)));
         using var cache = new TeacherCache(teacher, train.Images, 256);
 
-        var settings = new TrainSettings(studentEpochs, batch, 3e-3, o.Seed, FigureImages);
+        var settings = new TrainSettings(studentEpochs, batch, o.LearningRate, o.Seed, FigureImages);
         foreach (var m in methods.Where(m => m.Task == task))
         {
             torch.manual_seed(o.Seed);

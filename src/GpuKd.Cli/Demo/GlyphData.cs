@@ -34,7 +34,7 @@ internal static class GlyphData
         Enumerable.Range(0, n + 1).Select(i => (r * Math.Cos(2 * Math.PI * i / n), r * Math.Sin(2 * Math.PI * i / n))).ToArray();
 
     /// <summary><paramref name="count"/> glyphs, classes balanced and shuffled.</summary>
-    public static Dataset Generate(int count, int seed, double noise = 0.3)
+    public static Dataset Generate(int count, int seed, double noise = 0.25)
     {
         var rng = new Random(seed);
         var pixels = new float[count * Size * Size];
@@ -60,8 +60,8 @@ internal static class GlyphData
 
     static void Draw(Random rng, (double X, double Y)[][] strokes, Span<float> image, double noise)
     {
-        // Affine jitter: rotation ±25°, scale 0.75–1.1 per axis, shear ±0.25, shift ±1.5 px.
-        double angle = Rng.Uniform(rng, -25, 25) * Math.PI / 180;
+        // Affine jitter: rotation ±20°, scale 0.75–1.1 per axis, shear ±0.25, shift ±1.5 px.
+        double angle = Rng.Uniform(rng, -20, 20) * Math.PI / 180;
         double sx = Rng.Uniform(rng, 0.75, 1.1) * Size, sy = Rng.Uniform(rng, 0.75, 1.1) * Size, shear = Rng.Uniform(rng, -0.25, 0.25);
         double cx = Size / 2.0 + Rng.Uniform(rng, -1.5, 1.5), cy = Size / 2.0 + Rng.Uniform(rng, -1.5, 1.5);
         double c = Math.Cos(angle), s = Math.Sin(angle);

@@ -47,11 +47,12 @@ internal static partial class Methods
     /// <summary>Implemented in SkdMethods.cs (compiled with GPUKD_SKD): appends the segmentation SKD methods.</summary>
     static partial void AddSkd(List<Method> methods);
 
-    /// <summary>Hinton et al.: T² · KL(softmax(t/T) ‖ softmax(s/T)), batch mean.</summary>
+    /// <summary>Hinton et al.: T² · KL(softmax(t/T) ‖ softmax(s/T)), mean over the batch (written out, so no
+    /// convention of kl_div's arguments is in question).</summary>
     static Tensor HintonKd(Tensor student, Tensor teacher, double temperature)
     {
         var logP = nn.functional.log_softmax(student / temperature, 1);
-        var q = nn.functional.softmax(teacher / temperature, 1);
-        return nn.functional.kl_div(logP, q, reduction: nn.Reduction.Sum) * (temperature * temperature / student.shape[0]);
+        var logQ = nn.functional.log_softmax(teacher / temperature, 1);
+        return (logQ.exp() * (logQ - logP)).sum(1).mean() * (temperature * temperature);
     }
 }

@@ -3,8 +3,8 @@ using static TorchSharp.torch;
 namespace GpuKd.Cli.Demo;
 
 /// <summary>
-/// The segmentation set: 32×32 RGB images of 1–3 filled shapes (disk, square, triangle; each
-/// randomly sized, rotated and coloured, with its own stripe texture) on a textured background
+/// The segmentation set: 32×32 RGB images of 1–4 filled shapes (disk, square, triangle; each
+/// randomly sized, rotated and coloured, with its own faint stripe texture) on a textured background
 /// (two random sinusoidal gratings), later shapes occluding earlier ones, plus pixel noise.
 /// Labels are per pixel: 0 background, 1 disk, 2 square, 3 triangle. Colour never tells the class;
 /// the shape does. Deterministic from the seed, no download.
@@ -59,13 +59,13 @@ internal static class ShapeData
                 image[ch * hw + y * Size + x] = (float)background.At(ch, x, y);
         label.Clear();
 
-        int shapes = rng.Next(1, 4);
+        int shapes = rng.Next(1, 5);
         for (int s = 0; s < shapes; s++)
         {
             int cls = rng.Next(1, 4);
             double cx = Rng.Uniform(rng, 6, Size - 6), cy = Rng.Uniform(rng, 6, Size - 6);
-            double r = Rng.Uniform(rng, 4.5, 9), angle = Rng.Uniform(rng, 0, 2 * Math.PI);
-            var texture = new Texture(rng, 0.35);
+            double r = Rng.Uniform(rng, 3.5, 7), angle = Rng.Uniform(rng, 0, 2 * Math.PI);
+            var texture = new Texture(rng, 0.15);
             double c = Math.Cos(angle), sn = Math.Sin(angle);
             for (int y = 0; y < Size; y++)
             for (int x = 0; x < Size; x++)

@@ -55,7 +55,7 @@ internal sealed class TeacherCache : IDisposable
     public void Dispose()
     {
         foreach (var l in _all.Layers) l.Dispose();
-        if (!_all.Layers.Contains(_all.Embedding)) _all.Embedding.Dispose();
+        if (!_all.Layers.Any(l => ReferenceEquals(l, _all.Embedding))) _all.Embedding.Dispose();
         _all.Logits.Dispose();
     }
 }
