@@ -50,9 +50,7 @@ internal static class DemoRunner
 
         w.WriteLine();
         Report.Print(w, results);
-        string header = $"`gpukd demo{(o.Quick ? " --quick" : "")}` (seed {o.Seed}): {total.Elapsed.TotalMinutes:F1} min in all. " +
-                        "Peak RSS growth: rise of the process's peak resident set during the run (libtorch and managed memory), " +
-                        "a measured upper bound of the run's extra memory.";
+        string header = $"`gpukd demo{(o.Quick ? " --quick" : "")}` (seed {o.Seed}): {total.Elapsed.TotalMinutes:F1} min in all. " + Legend;
         var csv = Path.Combine(o.Out, "results.csv");
         var md = Path.Combine(o.Out, "results.md");
         var curves = Path.Combine(o.Out, "curves.png");
@@ -64,7 +62,8 @@ internal static class DemoRunner
                                 .Select(r => (r.Key == "teacher" ? "teacher" : r.Key == Methods.Alone ? "student" : r.Name, r.Predictions!)).ToList();
         Figures.Segmentation(seg, shapeTest, segColumns, FigureImages);
         w.WriteLine();
-        w.WriteLine($"demo: {total.Elapsed.TotalMinutes:F1} min. Peak RSS growth = rise of the process's peak resident memory during each run (measured, includes allocator slack).");
+        w.WriteLine(Legend);
+        w.WriteLine($"demo: {total.Elapsed.TotalMinutes:F1} min; files:");
         foreach (var p in new[] { md, csv, curves, seg }) w.WriteLine($"  {Path.GetFullPath(p)}");
 
         // Sanity only (CI must not fail on accuracy noise): the glyph teacher beats chance (10%) clearly,
@@ -76,6 +75,12 @@ internal static class DemoRunner
     }
 
     const int FigureImages = 6;
+
+    const string Legend =
+        "s / epoch: training time of one epoch (student step + loss; the teacher's outputs are cached). " +
+        "loss ms: the distillation term alone, forward + backward on one training batch (median of 7). " +
+        "loss peak mem / run peak mem: rise of the process's peak resident memory (VmHWM) during one such call / " +
+        "during the whole run (libtorch + managed; allocator slack included). Times on a shared machine are noisy.";
 
     static IEnumerable<RunResult> RunTask(DemoTask task, Dataset train, Dataset test, List<Method> methods, DemoOptions o, ProgressUi ui,
         Func<nn.Module<Tensor, NetOutput>> makeTeacher, Func<nn.Module<Tensor, NetOutput>> makeStudent, int teacherEpochs, int studentEpochs, int batch)

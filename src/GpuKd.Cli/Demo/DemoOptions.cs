@@ -42,7 +42,7 @@ internal sealed record DemoOptions
             --teacher-epochs N   teacher epochs (both data sets; default 6 glyphs, 8 shapes)
             --batch N            classification batch (default 64); --seg-batch N (default 16)
             --losses a,b,...     methods besides the student alone: kd, rkd, rkd-ref, sp, cc, irg
-                                 (and the skd-* rows once Structured KD is enabled); default all
+                                 (and skd-pixel, skd-pair, skd once Structured KD is enabled); default all
             --lr X               Adam learning rate, every run (default 0.002)
             --seed N             data, initialisation and batch order (default 1)
             --threads N          libtorch threads (default 1: reproducible, and fastest on a busy machine)

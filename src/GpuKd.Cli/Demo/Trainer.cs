@@ -8,8 +8,10 @@ namespace GpuKd.Cli.Demo;
 internal sealed record EpochStat(int Epoch, double TrainLoss, double TestMetric, double Seconds);
 
 /// <summary>The outcome of one training run (a table row).</summary>
+/// <param name="LossMs">Median time of the distillation term alone, forward + backward, on one training batch (null: none).</param>
+/// <param name="LossPeakBytes">Peak RSS growth during one such call.</param>
 internal sealed record RunResult(DemoTask Task, string Key, string Name, double Metric, double SecondsPerEpoch,
-    long? PeakBytes, IReadOnlyList<EpochStat> Curve, long[]? Predictions);
+    long? PeakBytes, IReadOnlyList<EpochStat> Curve, long[]? Predictions, double? LossMs = null, long? LossPeakBytes = null);
 
 /// <summary>Training settings of one run.</summary>
 internal sealed record TrainSettings(int Epochs, int BatchSize, double LearningRate, int Seed, int FigureImages);
@@ -107,11 +109,50 @@ internal static class Trainer
             curve.Add(new EpochStat(epoch, lossSum / steps, metric, seconds));
             progress.Epoch(epoch, s.Epochs, lossSum / steps, metric, seconds);
         }
-        long[]? predictions = task == DemoTask.Segmentation ? Predict(net, test, s.FigureImages) : null;
         long? peakBytes = peak.PeakGrowth();
+        long[]? predictions = task == DemoTask.Segmentation ? Predict(net, test, s.FigureImages) : null;
+        var (lossMs, lossPeak) = run is not null && teacher is not null ? LossCost(run, net, train, teacher, s.BatchSize) : (null, null);
         var final = curve[^1];
         progress.Done(final.TestMetric);
-        return new RunResult(task, key, name, final.TestMetric, curve.Average(e => e.Seconds), peakBytes, curve, predictions);
+        return new RunResult(task, key, name, final.TestMetric, curve.Average(e => e.Seconds), peakBytes, curve, predictions, lossMs, lossPeak);
+    }
+
+    /// <summary>
+    /// The distillation term alone on the first training batch: forward + backward from the student's
+    /// (detached, gradient-requiring) outputs, median of 7 calls after one warm-up, and the peak RSS growth
+    /// of one call. This isolates what a loss costs, which the epoch time (mostly convolutions) dilutes.
+    /// </summary>
+    static (double?, long?) LossCost(MethodRun run, nn.Module<Tensor, NetOutput> net, Dataset train, TeacherCache teacher, int batch)
+    {
+        net.train();
+        using var scope = NewDisposeScope();
+        var index = arange(Math.Min(batch, train.Count), dtype: ScalarType.Int64);
+        var x = train.Images.index_select(0, index);
+        NetOutput student;
+        using (no_grad()) student = net.call(x);
+        var target = teacher.Select(index);
+        NetOutput Leaf()
+        {
+            var layers = student.Layers.Select(l => l.detach().requires_grad_(true)).ToArray();
+            var embedding = student.Layers.Contains(student.Embedding) ? layers[Array.IndexOf(student.Layers, student.Embedding)] : student.Embedding.detach().requires_grad_(true);
+            return new NetOutput(layers, embedding, student.Logits.detach().requires_grad_(true));
+        }
+        double? Once()
+        {
+            using var step = NewDisposeScope();
+            var sw = Stopwatch.StartNew();
+            var loss = run.Loss(Leaf(), target, x);
+            if (loss is null) return null;
+            loss.backward();
+            return sw.Elapsed.TotalMilliseconds;
+        }
+        if (Once() is null) return (null, null);
+        var peak = PeakRss.Start();
+        var times = new List<double> { Once()!.Value };
+        long? peakBytes = peak.PeakGrowth();
+        for (int i = 0; i < 6; i++) times.Add(Once()!.Value);
+        times.Sort();
+        return (times[times.Count / 2], peakBytes);
     }
 
     static long[] Permutation(int n, int seed)
