@@ -22,8 +22,23 @@ internal static class DemoRunner
             return 2;
         }
         var selected = methods.Where(m => m.Key == Methods.Alone || o.Losses is null || o.Losses.Contains(m.Key)).ToList();
-        gpukd.backend = KdBackend.Cpu;
-        torch.set_num_threads(o.Threads);
+        // The demo's settings are restored on return (the main job runs bench --quick next).
+        var (backend, threads) = (gpukd.backend, torch.get_num_threads());
+        try
+        {
+            gpukd.backend = KdBackend.Cpu;
+            torch.set_num_threads(o.Threads);
+            return RunWithSettings(w, o, total, selected);
+        }
+        finally
+        {
+            gpukd.backend = backend;
+            torch.set_num_threads(threads);
+        }
+    }
+
+    static int RunWithSettings(TextWriter w, DemoOptions o, Stopwatch total, List<Method> selected)
+    {
         Directory.CreateDirectory(o.Out);
 
         w.WriteLine($"gpukd demo{(o.Quick ? " --quick" : "")}: seed {o.Seed}, {torch.get_num_threads()} libtorch threads, CPU backend");
@@ -40,7 +55,7 @@ internal static class DemoRunner
         {
             var rows = new List<RunResult>();
             rows.AddRange(RunTask(DemoTask.Classification, glyphTrain, glyphTest, selected, o, ui,
-                () => new GlyphNet(32, 64, glyphTrain.Classes), () => new GlyphNet(8, 32, glyphTrain.Classes),
+                () => new GlyphNet(32, 64, glyphTrain.Classes), () => new GlyphNet(6, 24, glyphTrain.Classes),
                 o.TeacherEpochs, o.StudentEpochs, o.Batch));
             rows.AddRange(RunTask(DemoTask.Segmentation, shapeTrain, shapeTest, selected, o, ui,
                 () => new SegNet(24, shapeTrain.Classes), () => new SegNet(6, shapeTrain.Classes),

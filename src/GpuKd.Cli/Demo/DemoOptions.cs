@@ -14,12 +14,12 @@ internal sealed record DemoOptions
     public int Threads { get; init; } = 1;
     public int GlyphTrain { get; init; } = 3000;
     public int GlyphTest { get; init; } = 1000;
-    public int ShapeTrain { get; init; } = 600;
+    public int ShapeTrain { get; init; } = 800;
     public int ShapeTest { get; init; } = 200;
-    public int TeacherEpochs { get; init; } = 6;
-    public int StudentEpochs { get; init; } = 8;
-    public int SegTeacherEpochs { get; init; } = 8;
-    public int SegStudentEpochs { get; init; } = 8;
+    public int TeacherEpochs { get; init; } = 10;
+    public int StudentEpochs { get; init; } = 10;
+    public int SegTeacherEpochs { get; init; } = 15;
+    public int SegStudentEpochs { get; init; } = 10;
     public int Batch { get; init; } = 64;
     public int SegBatch { get; init; } = 16;
     public double LearningRate { get; init; } = 2e-3;
@@ -38,8 +38,8 @@ internal sealed record DemoOptions
                           on generated data (no download); prints test accuracy / mIoU, time per epoch
                           and peak memory per method; writes results and figures to the output folder
             --quick              small sets, few epochs (under 2 minutes; the CI smoke test)
-            --epochs N           student epochs (both data sets; default 8)
-            --teacher-epochs N   teacher epochs (both data sets; default 6 glyphs, 8 shapes)
+            --epochs N           student epochs (both data sets; default 10)
+            --teacher-epochs N   teacher epochs (both data sets; default 10 glyphs, 15 shapes)
             --batch N            classification batch (default 64); --seg-batch N (default 16)
             --losses a,b,...     methods besides the student alone: kd, rkd, rkd-ref, sp, cc, irg
                                  (and skd-pixel, skd-pair, skd once Structured KD is enabled); default all

@@ -15,7 +15,7 @@ internal static class ShapeData
 
     public static readonly string[] ClassNames = ["background", "disk", "square", "triangle"];
 
-    public static Dataset Generate(int count, int seed, double noise = 0.08)
+    public static Dataset Generate(int count, int seed, double noise = 0.06)
     {
         var rng = new Random(seed);
         int hw = Size * Size;
@@ -52,7 +52,7 @@ internal static class ShapeData
     static void Draw(Random rng, Span<float> image, Span<long> label, double noise)
     {
         int hw = Size * Size;
-        var background = new Texture(rng, 0.5);
+        var background = new Texture(rng, 0.25);
         for (int y = 0; y < Size; y++)
         for (int x = 0; x < Size; x++)
             for (int ch = 0; ch < 3; ch++)
