@@ -5,7 +5,7 @@ using GpuKd.Cli.Demo;
 string Usage = $"""
     usage: gpukd [command]
 
-      (none)          the main job: check, then demo, then bench --quick (about 7 minutes on 2 cores)
+      (none)          the main job: check, then demo, then bench --quick (8 min on a loaded 2-core VM)
       check           value and gradient of every op, backend and dtype vs the float64
                       reference; exit code 1 if any row fails
       bench [--quick] GpuKd (CPU backend) beside the reference compositions: forward+backward

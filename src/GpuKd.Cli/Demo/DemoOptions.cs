@@ -1,7 +1,7 @@
 namespace GpuKd.Cli.Demo;
 
 /// <summary>
-/// Options of <c>gpukd demo</c>. The defaults fit about 5–6 minutes on a 2-core machine;
+/// Options of <c>gpukd demo</c>. The defaults took 6.2 minutes on the loaded 2-core development VM (3.5 min CPU);
 /// <c>--quick</c> (the CI smoke test) uses smaller sets and fewer epochs, every method included.
 /// </summary>
 internal sealed record DemoOptions
