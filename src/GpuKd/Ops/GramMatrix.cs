@@ -18,7 +18,8 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
     public static Tensor Apply(Tensor x, bool normalizeRows)
     {
         Validate.Features(x, nameof(x));
-        return apply(x, normalizeRows);
+        // Row-normalised: scale-free, so huge inputs are brought into range (Scaling).
+        return apply(normalizeRows ? Scaling.Invariant(x) : x, normalizeRows);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)

@@ -21,10 +21,14 @@ internal static class IrgParts
         if (to.shape[0] != from.shape[0])
             throw new ArgumentException($"{toName} must have the batch size of {fromName} ({from.shape[0]}), got shape [{string.Join(", ", to.shape)}].", toName);
         if (to.dtype != from.dtype) throw new ArgumentException($"{toName} must have the dtype of {fromName} ({from.dtype}), got {to.dtype}.", toName);
+        GpuKd.Validate.SameDevice(from, to, fromName, toName);
         if (to.dim() != from.dim() || (from.dim() != 2 && from.dim() != 4))
             throw new ArgumentException($"{fromName} and {toName} must both be [b, D] or both [b, C, H, W], got [{string.Join(", ", from.shape)}] and [{string.Join(", ", to.shape)}].", toName);
-        var a = from;
-        var c = to;
+        // v/max(v) does not change when both layers of a network are scaled alike: huge (1e20) or tiny (1e-20)
+        // features are brought into range first (their squares, and max², would over- or underflow in float32).
+        double f = Scaling.Factor([from, to], up: true);
+        var a = f == 1 ? from : from * f;
+        var c = f == 1 ? to : to * f;
         if (a.dim() == 4)
         {
             long ha = a.shape[2], wa = a.shape[3], hc = c.shape[2], wc = c.shape[3];
@@ -72,6 +76,7 @@ internal static class IrgParts
             throw new ArgumentException($"{teacherName} must have the shape of {studentName} [{string.Join(", ", student.shape)}], got [{string.Join(", ", teacher.shape)}].", teacherName);
         if (teacher.dtype != student.dtype)
             throw new ArgumentException($"{teacherName} must have the dtype of {studentName} ({student.dtype}), got {teacher.dtype}.", teacherName);
+        GpuKd.Validate.SameDevice(student, teacher, studentName, teacherName);
         return nn.functional.mse_loss(student, teacher, nn.Reduction.Mean);
     }
 }

@@ -19,7 +19,10 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
     public static Tensor Apply(Tensor x, bool squared)
     {
         Validate.Features(x, nameof(x));
-        return apply(x, squared);
+        if (squared) return apply(x, squared);   // squares of huge features overflow honestly
+        // d(x) = s·d(x/s) for a power of two s: huge features give their (representable) distances.
+        double f = Scaling.Factor(x);
+        return f == 1 ? apply(x, squared) : apply(x * f, squared) / f;
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)

@@ -1,0 +1,77 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Tests;
+
+/// <summary>
+/// One public call of the library as the hardening tests see it (issue 8): its tensor arguments by
+/// name, how to build valid inputs for a batch of b, and how to call it. The validation, extreme-scale,
+/// determinism, concurrency and soak tests run over every row of <see cref="PublicOps"/>, so a new
+/// op is one added row there.
+/// </summary>
+/// <param name="Name">Stable test-case name.</param>
+/// <param name="Args">The tensor arguments in call order, named as the op names them in its exceptions.</param>
+/// <param name="Call">Calls the op on inputs in <paramref name="Args"/> order.</param>
+/// <param name="Shapes">Valid input shapes for a batch of b, one per argument.</param>
+public sealed record PublicOp(string Name, string[] Args, Func<Tensor[], Tensor> Call, Func<int, long[][]> Shapes)
+{
+    /// <summary>Smallest batch the op accepts; below it, an <see cref="ArgumentException"/> naming <see cref="MinBatchArg"/>.</summary>
+    public int MinBatch { get; init; } = 1;
+
+    /// <summary>The argument a too-small batch is blamed on.</summary>
+    public string MinBatchArg { get; init; } = "student";
+
+    /// <summary>
+    /// The value is invariant under scaling of the inputs (normalised relations, the losses on them):
+    /// at feature norms of 1e20 and 1e-20 it is finite in float32 as well. Other ops (the raw Gram,
+    /// distances) have values that honestly overflow or underflow there; only their gradients are promised finite.
+    /// </summary>
+    public bool ScaleInvariant { get; init; }
+
+    /// <summary>The arguments that must share the first (batch) dimension of the first; all of them unless set.</summary>
+    public bool BatchAligned { get; init; } = true;
+
+    /// <summary>Fresh seeded inputs (float64 values cast to <paramref name="dtype"/>).</summary>
+    public Tensor[] Inputs(int b, ScalarType dtype = ScalarType.Float64, int salt = 0)
+        => Shapes(b).Select((s, k) => GpuKd.Tests.Inputs.Randn(s, dtype, salt + 31 * k)).ToArray();
+
+    public override string ToString() => Name;
+}
+
+/// <summary>The table: every public tensor op of <c>gpukd.functional</c> (option variants where they take a different path).</summary>
+public static class PublicOps
+{
+    static PublicOp Unary(string name, Func<Tensor, Tensor> f, bool scaleInvariant = false, bool batched = false)
+        => new(name, ["x"], xs => f(xs[0]), b => [batched ? [2, b, 5] : [b, 5]]) { ScaleInvariant = scaleInvariant, MinBatch = 1 };
+
+    static PublicOp Pair(string name, Func<Tensor, Tensor, Tensor> f, int minBatch = 1)
+        => new(name, ["student", "teacher"], xs => f(xs[0], xs[1]), b => [[b, 6], [b, 4]]) { ScaleInvariant = true, MinBatch = minBatch };
+
+    // ── add new ops here (one row each) ──────────────────────────────────────────────────────────────────
+    static readonly PublicOp[] All =
+    [
+        Unary("gram_matrix", x => gpukd.functional.gram_matrix(x)),
+        Unary("gram_matrix_normalize_rows", x => gpukd.functional.gram_matrix(x, normalize_rows: true), scaleInvariant: true),
+        Unary("cosine_similarity_matrix", x => gpukd.functional.cosine_similarity_matrix(x), scaleInvariant: true),
+        Unary("cosine_similarity_matrix_batched", x => gpukd.functional.cosine_similarity_matrix(x), scaleInvariant: true, batched: true),
+        Unary("pairwise_distances", x => gpukd.functional.pairwise_distances(x)),
+        Unary("pairwise_distances_squared", x => gpukd.functional.pairwise_distances(x, squared: true)),
+        Unary("triplet_angles", x => gpukd.functional.triplet_angles(x), scaleInvariant: true),
+        Pair("rkd_distance_loss", (s, t) => gpukd.functional.rkd_distance_loss(s, t), minBatch: 2),
+        Pair("rkd_angle_loss", (s, t) => gpukd.functional.rkd_angle_loss(s, t)),
+        Pair("sp_loss", (s, t) => gpukd.functional.sp_loss(s, t)),
+        Pair("cc_loss", (s, t) => gpukd.functional.cc_loss(s, t)),
+        Pair("cc_loss_rbf", (s, t) => gpukd.functional.cc_loss(s, t, CcKernel.Rbf)),
+        Pair("cc_loss_bilinear_raw", (s, t) => gpukd.functional.cc_loss(s, t, CcKernel.BilinearRaw)) with { ScaleInvariant = false },
+        Pair("irg_edge_loss", (s, t) => gpukd.functional.irg_edge_loss(s, t)),
+        Pair("irg_edge_loss_max_held", (s, t) => gpukd.functional.irg_edge_loss(s, t, differentiate_max: false)),
+        new("irg_vertex_loss", ["student_logits", "teacher_logits"], xs => gpukd.functional.irg_vertex_loss(xs[0], xs[1]), b => [[b, 10], [b, 10]]),
+        new("irg_transformation_loss", ["student_from", "student_to", "teacher_from", "teacher_to"],
+            xs => gpukd.functional.irg_transformation_loss(xs[0], xs[1], xs[2], xs[3]), b => [[b, 4, 4, 4], [b, 8, 2, 2], [b, 6, 4, 4], [b, 6, 2, 2]])
+            { ScaleInvariant = true },
+    ];
+
+    public static IEnumerable<string> Names => All.Select(c => c.Name);
+
+    public static PublicOp Get(string name) => All.Single(c => c.Name == name);
+}
