@@ -125,6 +125,7 @@ public static partial class gpukd
             => Precision.Lift([nameof(student_from), nameof(student_to), nameof(teacher_from), nameof(teacher_to)],
                               [student_from, student_to, teacher_from, teacher_to], xs =>
             {
+                IrgParts.ValidateAligned([nameof(student_from), nameof(student_to), nameof(teacher_from), nameof(teacher_to)], xs);
                 var vs = IrgParts.TransformVector(xs[0], xs[1], differentiate_max, nameof(student_from), nameof(student_to));
                 var vt = IrgParts.TransformVector(xs[2], xs[3], differentiate_max, nameof(teacher_from), nameof(teacher_to));
                 return IrgParts.Mse(vs, vt, nameof(student_from), nameof(teacher_from));

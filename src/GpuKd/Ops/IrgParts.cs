@@ -45,6 +45,21 @@ internal static class IrgParts
         return NormaliseByMax(v, differentiateMax);
     }
 
+    /// <summary>Every input is valid features and shares the first's batch size, dtype and device (errors name the
+    /// argument at fault, so a mismatched teacher layer is blamed on itself, not on its partner).</summary>
+    public static void ValidateAligned(string[] names, Tensor[] xs)
+    {
+        for (int i = 0; i < xs.Length; i++) GpuKd.Validate.Features(xs[i], names[i]);
+        for (int i = 1; i < xs.Length; i++)
+        {
+            if (xs[i].shape[0] != xs[0].shape[0])
+                throw new ArgumentException($"{names[i]} must have the batch size of {names[0]} ({xs[0].shape[0]}), got shape [{string.Join(", ", xs[i].shape)}].", names[i]);
+            if (xs[i].dtype != xs[0].dtype)
+                throw new ArgumentException($"{names[i]} must have the dtype of {names[0]} ({xs[0].dtype}), got {xs[i].dtype}.", names[i]);
+            GpuKd.Validate.SameDevice(xs[0], xs[i], names[0], names[i]);
+        }
+    }
+
     /// <summary>Adjacent channel pairs (2k, 2k + 1) averaged: [b, 2C, …] → [b, C, …].</summary>
     static Tensor FoldChannels(Tensor x)
     {

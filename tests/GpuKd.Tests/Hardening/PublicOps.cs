@@ -22,14 +22,12 @@ public sealed record PublicOp(string Name, string[] Args, Func<Tensor[], Tensor>
     public string MinBatchArg { get; init; } = "student";
 
     /// <summary>
-    /// The value is invariant under scaling of the inputs (normalised relations, the losses on them):
-    /// at feature norms of 1e20 and 1e-20 it is finite in float32 as well. Other ops (the raw Gram,
-    /// distances) have values that honestly overflow or underflow there; only their gradients are promised finite.
+    /// Degree of homogeneity of the value in the inputs' scale s (value ∝ s^Degree): 0 for normalised
+    /// relations and the losses on them, 1 for distances, 2 for the raw Gram, 4 for the raw bilinear CC.
+    /// At an extreme scale the value (∝ s^Degree) and the gradient (∝ s^(Degree−1)) are promised finite
+    /// wherever their true size is representable in the dtype (<see cref="ExtremeScaleTests"/>).
     /// </summary>
-    public bool ScaleInvariant { get; init; }
-
-    /// <summary>The arguments that must share the first (batch) dimension of the first; all of them unless set.</summary>
-    public bool BatchAligned { get; init; } = true;
+    public int Degree { get; init; }
 
     /// <summary>Fresh seeded inputs (float64 values cast to <paramref name="dtype"/>).</summary>
     public Tensor[] Inputs(int b, ScalarType dtype = ScalarType.Float64, int salt = 0)
@@ -41,34 +39,35 @@ public sealed record PublicOp(string Name, string[] Args, Func<Tensor[], Tensor>
 /// <summary>The table: every public tensor op of <c>gpukd.functional</c> (option variants where they take a different path).</summary>
 public static class PublicOps
 {
-    static PublicOp Unary(string name, Func<Tensor, Tensor> f, bool scaleInvariant = false, bool batched = false)
-        => new(name, ["x"], xs => f(xs[0]), b => [batched ? [2, b, 5] : [b, 5]]) { ScaleInvariant = scaleInvariant, MinBatch = 1 };
+    static PublicOp Unary(string name, Func<Tensor, Tensor> f, int degree, bool batched = false)
+        => new(name, ["x"], xs => f(xs[0]), b => [batched ? [2, b, 5] : [b, 5]]) { Degree = degree, MinBatchArg = "x" };
 
-    static PublicOp Pair(string name, Func<Tensor, Tensor, Tensor> f, int minBatch = 1)
-        => new(name, ["student", "teacher"], xs => f(xs[0], xs[1]), b => [[b, 6], [b, 4]]) { ScaleInvariant = true, MinBatch = minBatch };
+    static PublicOp Pair(string name, Func<Tensor, Tensor, Tensor> f, int minBatch = 1, int degree = 0)
+        => new(name, ["student", "teacher"], xs => f(xs[0], xs[1]), b => [[b, 6], [b, 4]]) { Degree = degree, MinBatch = minBatch };
 
     // ── add new ops here (one row each) ──────────────────────────────────────────────────────────────────
     static readonly PublicOp[] All =
     [
-        Unary("gram_matrix", x => gpukd.functional.gram_matrix(x)),
-        Unary("gram_matrix_normalize_rows", x => gpukd.functional.gram_matrix(x, normalize_rows: true), scaleInvariant: true),
-        Unary("cosine_similarity_matrix", x => gpukd.functional.cosine_similarity_matrix(x), scaleInvariant: true),
-        Unary("cosine_similarity_matrix_batched", x => gpukd.functional.cosine_similarity_matrix(x), scaleInvariant: true, batched: true),
-        Unary("pairwise_distances", x => gpukd.functional.pairwise_distances(x)),
-        Unary("pairwise_distances_squared", x => gpukd.functional.pairwise_distances(x, squared: true)),
-        Unary("triplet_angles", x => gpukd.functional.triplet_angles(x), scaleInvariant: true),
+        Unary("gram_matrix", x => gpukd.functional.gram_matrix(x), degree: 2),
+        Unary("gram_matrix_normalize_rows", x => gpukd.functional.gram_matrix(x, normalize_rows: true), degree: 0),
+        Unary("cosine_similarity_matrix", x => gpukd.functional.cosine_similarity_matrix(x), degree: 0),
+        Unary("cosine_similarity_matrix_batched", x => gpukd.functional.cosine_similarity_matrix(x), degree: 0, batched: true),
+        Unary("pairwise_distances", x => gpukd.functional.pairwise_distances(x), degree: 1),
+        Unary("pairwise_distances_squared", x => gpukd.functional.pairwise_distances(x, squared: true), degree: 2),
+        Unary("triplet_angles", x => gpukd.functional.triplet_angles(x), degree: 0),
         Pair("rkd_distance_loss", (s, t) => gpukd.functional.rkd_distance_loss(s, t), minBatch: 2),
         Pair("rkd_angle_loss", (s, t) => gpukd.functional.rkd_angle_loss(s, t)),
         Pair("sp_loss", (s, t) => gpukd.functional.sp_loss(s, t)),
         Pair("cc_loss", (s, t) => gpukd.functional.cc_loss(s, t)),
         Pair("cc_loss_rbf", (s, t) => gpukd.functional.cc_loss(s, t, CcKernel.Rbf)),
-        Pair("cc_loss_bilinear_raw", (s, t) => gpukd.functional.cc_loss(s, t, CcKernel.BilinearRaw)) with { ScaleInvariant = false },
+        Pair("cc_loss_bilinear_raw", (s, t) => gpukd.functional.cc_loss(s, t, CcKernel.BilinearRaw)) with { Degree = 4 },
         Pair("irg_edge_loss", (s, t) => gpukd.functional.irg_edge_loss(s, t)),
         Pair("irg_edge_loss_max_held", (s, t) => gpukd.functional.irg_edge_loss(s, t, differentiate_max: false)),
-        new("irg_vertex_loss", ["student_logits", "teacher_logits"], xs => gpukd.functional.irg_vertex_loss(xs[0], xs[1]), b => [[b, 10], [b, 10]]),
+        new("irg_vertex_loss", ["student_logits", "teacher_logits"], xs => gpukd.functional.irg_vertex_loss(xs[0], xs[1]), b => [[b, 10], [b, 10]])
+            { Degree = 2, MinBatchArg = "student_logits" },
         new("irg_transformation_loss", ["student_from", "student_to", "teacher_from", "teacher_to"],
             xs => gpukd.functional.irg_transformation_loss(xs[0], xs[1], xs[2], xs[3]), b => [[b, 4, 4, 4], [b, 8, 2, 2], [b, 6, 4, 4], [b, 6, 2, 2]])
-            { ScaleInvariant = true },
+            { MinBatchArg = "student_from" },
     ];
 
     public static IEnumerable<string> Names => All.Select(c => c.Name);
