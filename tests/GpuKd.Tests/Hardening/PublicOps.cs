@@ -29,9 +29,10 @@ public sealed record PublicOp(string Name, string[] Args, Func<Tensor[], Tensor>
     /// </summary>
     public int Degree { get; init; }
 
-    /// <summary>Fresh seeded inputs (float64 values cast to <paramref name="dtype"/>).</summary>
-    public Tensor[] Inputs(int b, ScalarType dtype = ScalarType.Float64, int salt = 0)
-        => Shapes(b).Select((s, k) => GpuKd.Tests.Inputs.Randn(s, dtype, salt + 31 * k)).ToArray();
+    /// <summary>Fresh seeded inputs (float64 values cast to <paramref name="dtype"/>); <paramref name="widen"/> multiplies
+    /// the last dimension of every argument (wider features for the timing-sensitive tests; every row's shapes allow it).</summary>
+    public Tensor[] Inputs(int b, ScalarType dtype = ScalarType.Float64, int salt = 0, int widen = 1)
+        => Shapes(b).Select((s, k) => GpuKd.Tests.Inputs.Randn([.. s[..^1], s[^1] * widen], dtype, salt + 31 * k)).ToArray();
 
     public override string ToString() => Name;
 }
