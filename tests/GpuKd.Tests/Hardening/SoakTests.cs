@@ -19,7 +19,7 @@ namespace GpuKd.Tests;
 [TestFixture(KdBackend.Ilgpu)]
 public sealed class SoakTests(KdBackend backend) : BackendFixture(backend)
 {
-    int Iterations => SoakSettings.Full ? 10_000 : IsIlgpu ? 8 : 100;
+    int Iterations => SoakSettings.Full ? 10_000 : IsIlgpu ? 5 : 60;
 
     /// <summary>b = 32 with features of ~100 (CPU): a leaked b×D float32 tensor per step would be ≥ 12 KB × steps
     /// (the live-tensor count catches a single one).</summary>
@@ -57,7 +57,7 @@ public sealed class SoakTests(KdBackend backend) : BackendFixture(backend)
 
         // Warm-up: allocator pools, kernel compiles, and the JIT's tier-1 recompilation of the hot paths (after 30
         // calls, in the background: measured, RSS rose ~15 MiB over the first ~1000 steps of a fresh process, then stayed flat).
-        for (int w = 0; w < 30; w++) for (int i = 0; i < ops.Length; i++) Step(i);
+        for (int w = 0; w < (IsIlgpu ? 5 : 30); w++) for (int i = 0; i < ops.Length; i++) Step(i);
         Thread.Sleep(300);
         // Two identical passes, family by family (a leak is then attributable to one op). The first settles what warm-up
         // left (glibc arenas reach their working size); the second must be flat. A leak grows both alike.
