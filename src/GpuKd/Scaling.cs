@@ -43,12 +43,40 @@ internal static class Scaling
         return f == 1 ? x : x * f;
     }
 
-    /// <summary>max |x| from two reductions (no |x| temporary); NaN if x holds a NaN.</summary>
+    /// <summary>max |x|; NaN if x holds a NaN. A contiguous CPU tensor is scanned in place (SIMD, no native call:
+    /// at small b the ops are overhead-bound); otherwise two reductions (no |x| temporary).</summary>
     static double MaxAbs(Tensor x)
     {
+        if (x.device_type == TorchSharp.DeviceType.CPU && x.is_contiguous())
+        {
+            if (x.dtype == ScalarType.Float32) return Scan(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(x.bytes));
+            if (x.dtype == ScalarType.Float64) return Scan(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(x.bytes));
+        }
         using var hi = x.detach().max();
         using var lo = x.detach().min();
         double a = hi.to(ScalarType.Float64).item<double>(), b = lo.to(ScalarType.Float64).item<double>();
         return double.IsNaN(a) || double.IsNaN(b) ? double.NaN : Math.Max(Math.Abs(a), Math.Abs(b));
+    }
+
+    /// <summary>max |v|, NaN if any element is NaN (tracked separately: SIMD max of a NaN is order-dependent).</summary>
+    static double Scan<T>(ReadOnlySpan<T> v) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var lanes = System.Runtime.InteropServices.MemoryMarshal.Cast<T, System.Numerics.Vector<T>>(v);
+        var max = System.Numerics.Vector<T>.Zero;
+        var ordered = System.Numerics.Vector<T>.AllBitsSet;
+        foreach (var l in lanes)
+        {
+            max = System.Numerics.Vector.Max(max, System.Numerics.Vector.Abs(l));
+            ordered &= System.Numerics.Vector.Equals(l, l);
+        }
+        if (ordered != System.Numerics.Vector<T>.AllBitsSet) return double.NaN;
+        T m = T.Zero;
+        for (int k = 0; k < System.Numerics.Vector<T>.Count; k++) m = T.Max(m, max[k]);
+        for (int k = lanes.Length * System.Numerics.Vector<T>.Count; k < v.Length; k++)
+        {
+            if (T.IsNaN(v[k])) return double.NaN;
+            m = T.Max(m, T.Abs(v[k]));
+        }
+        return double.CreateChecked(m);
     }
 }

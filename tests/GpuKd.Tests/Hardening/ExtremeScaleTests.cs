@@ -51,6 +51,37 @@ public sealed class ExtremeScaleTests(KdBackend backend) : BackendFixture(backen
         }
     }
 
+    /// <summary>The range guard's factor: a power of two only outside the safe range; 1 (no rescaling) for NaN/Inf, so they
+    /// propagate; the in-place SIMD scan of contiguous CPU tensors (lanes and tail) agrees with the reductions' path.</summary>
+    [Test]
+    public void Range_guard_factor()
+    {
+        using var scope = NewDisposeScope();
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.Float64 })
+        foreach (var n in new[] { 1, 7, 16, 37 })
+        {
+            var x = Inputs.Randn([n, 3], dtype);
+            var where = $"{dtype} [{n}, 3]";
+            Assert.That(Scaling.Factor(x), Is.EqualTo(1.0), where + ": unit scale");
+            var huge = (x * 1e20).to(dtype);
+            double f = Scaling.Factor(huge);
+            Assert.That(f, Is.EqualTo(Scaling.Factor(huge.t().contiguous().t())), where + ": strided path agrees");
+            double scaled = huge.abs().max().to(ScalarType.Float64).item<double>() * f;
+            Assert.That(dtype == ScalarType.Float64 ? f == 1 : scaled is >= 1 and < 2, where + $": 1e20 → max·f = {scaled} (float64 has the range)");
+            Assert.That(Math.ScaleB(1.0, Math.ILogB(f)), Is.EqualTo(f), where + ": a power of two");
+            Assert.That(Scaling.Factor(huge, up: true), Is.EqualTo(f), where + ": up changes nothing for huge");
+            var tiny = (x * 1e-20).to(dtype);
+            Assert.That(Scaling.Factor(tiny), Is.EqualTo(1.0), where + ": tiny left alone by default");
+            if (dtype == ScalarType.Float32) Assert.That(Scaling.Factor(tiny, up: true), Is.GreaterThan(1.0), where + ": tiny scaled up on request");
+            foreach (var bad in new[] { double.NaN, double.PositiveInfinity })
+            {
+                var poisoned = huge.clone();
+                poisoned.view(-1)[n * 3 - 1] = bad;   // the last element: the scan's tail or last lane
+                Assert.That(Scaling.Factor(poisoned), Is.EqualTo(1.0), $"{where}: {bad} → no rescaling");
+            }
+        }
+    }
+
     /// <summary>All-zero inputs (every distance 0, every max 0), sample 1 = sample 0 in every input, all samples equal.</summary>
     [TestCaseSource(typeof(PublicOps), nameof(PublicOps.Names))]
     public void Zero_duplicate_and_identical_samples_give_finite_values_and_gradients(string name)
