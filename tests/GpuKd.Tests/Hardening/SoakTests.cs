@@ -22,7 +22,7 @@ public sealed class SoakTests(KdBackend backend) : BackendFixture(backend)
     int Iterations => SoakSettings.Iterations ?? (SoakSettings.Full ? 10_000 : IsIlgpu ? 5 : 60);
 
     /// <summary>The settling pass: as long as the measured one in the reduced form, capped in the long forms.</summary>
-    int SettleIterations => Math.Min(Iterations, IsIlgpu ? 50 : 500);
+    int SettleIterations => Math.Min(Iterations, 500);
 
     /// <summary>b = 32 with features of ~100 (CPU): a leaked b×D float32 tensor per step would be ≥ 12 KB × steps
     /// (the live-tensor count catches a single one).</summary>
