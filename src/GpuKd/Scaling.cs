@@ -58,23 +58,27 @@ internal static class Scaling
         return double.IsNaN(a) || double.IsNaN(b) ? double.NaN : Math.Max(Math.Abs(a), Math.Abs(b));
     }
 
-    /// <summary>max |v|, NaN if any element is NaN (tracked separately: SIMD max of a NaN is order-dependent).</summary>
+    /// <summary>max |v|, NaN if any element is NaN or ±Inf. Non-finite elements are tracked arithmetically
+    /// (v − v is 0 for finite v, NaN otherwise): a SIMD max or compare of NaN lanes is order- and JIT-dependent.</summary>
     static double Scan<T>(ReadOnlySpan<T> v) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
     {
         var lanes = System.Runtime.InteropServices.MemoryMarshal.Cast<T, System.Numerics.Vector<T>>(v);
         var max = System.Numerics.Vector<T>.Zero;
-        var ordered = System.Numerics.Vector<T>.AllBitsSet;
+        var poison = System.Numerics.Vector<T>.Zero;
         foreach (var l in lanes)
         {
             max = System.Numerics.Vector.Max(max, System.Numerics.Vector.Abs(l));
-            ordered &= System.Numerics.Vector.Equals(l, l);
+            poison += l - l;
         }
-        if (ordered != System.Numerics.Vector<T>.AllBitsSet) return double.NaN;
         T m = T.Zero;
-        for (int k = 0; k < System.Numerics.Vector<T>.Count; k++) m = T.Max(m, max[k]);
+        for (int k = 0; k < System.Numerics.Vector<T>.Count; k++)
+        {
+            if (!T.IsFinite(poison[k])) return double.NaN;
+            m = T.Max(m, max[k]);
+        }
         for (int k = lanes.Length * System.Numerics.Vector<T>.Count; k < v.Length; k++)
         {
-            if (T.IsNaN(v[k])) return double.NaN;
+            if (!T.IsFinite(v[k])) return double.NaN;
             m = T.Max(m, T.Abs(v[k]));
         }
         return double.CreateChecked(m);
