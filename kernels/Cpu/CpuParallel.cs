@@ -14,14 +14,34 @@ public static class CpuParallel
     /// <summary>Scalar operations below which a loop runs on the calling thread.</summary>
     public const long SequentialBelow = 1L << 22;
 
+    static readonly AsyncLocal<int?> ForcedDegree = new();
+
     /// <summary>Runs body(0..count−1), in parallel only when count·workPerItem is large.</summary>
     public static void For(int count, long workPerItem, Action<int> body)
     {
-        if ((long)count * Math.Max(1, workPerItem) < SequentialBelow || count == 1)
+        int? forced = ForcedDegree.Value;
+        if (forced is null ? (long)count * Math.Max(1, workPerItem) < SequentialBelow || count == 1 : forced <= 1)
         {
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        Parallel.For(0, count, body);
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = forced ?? -1 }, body);
+    }
+
+    /// <summary>
+    /// Tests only: until disposed, every loop of the current flow runs on <paramref name="degree"/> threads
+    /// whatever its size (1 = sequential), so that determinism across thread counts can be checked at
+    /// test sizes (issue 8). Results must not change: each index has one owner.
+    /// </summary>
+    internal static IDisposable Force(int degree)
+    {
+        var previous = ForcedDegree.Value;
+        ForcedDegree.Value = degree;
+        return new Restore(() => ForcedDegree.Value = previous);
+    }
+
+    sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
     }
 }

@@ -112,6 +112,7 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         Need(x.Length, (long)rows * d, nameof(x));
         Need(y.Length, (long)rows * d, nameof(y));
+        Need(norms.Length, rows, nameof(norms));
         _scaleRows.Value(checked(rows * d), x, norms, y, d, eps);
     }
 
@@ -120,6 +121,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         Need(ybar.Length, (long)rows * d, nameof(ybar));
         Need(xbar.Length, (long)rows * d, nameof(xbar));
+        Need(y.Length, (long)rows * d, nameof(y));
+        Need(norms.Length, rows, nameof(norms));
         _normBackward.Value(rows, ybar, y, norms, xbar, d, eps);
     }
 
@@ -128,6 +131,7 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         Need(x.Length, (long)rows * d, nameof(x));
         Need(mean.Length, d, nameof(mean));
+        Need(xc.Length, (long)rows * d, nameof(xc));
         _columnMeans.Value(d, x, mean, rows, d, T.One / T.CreateTruncating(rows));
         _subtractMeans.Value(checked(rows * d), x, mean, xc, d);
     }
@@ -145,12 +149,15 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     public void DistanceBackward(ArrayView<T> dbar, ArrayView<T> dist, ArrayView<T> gbar, int n, bool squared, T clampOut)
     {
         Need(gbar.Length, (long)n * n, nameof(gbar));
+        Need(dbar.Length, (long)n * n, nameof(dbar));
+        Need(dist.Length, (long)n * n, nameof(dist));
         _distBackward.Value(n, dbar, dist, gbar, n, squared ? 1 : 0, clampOut);
     }
 
     /// <summary>Leg tables inv, ginv [n, n] from the Gram g of the centred rows x [n, d].</summary>
     public void Legs(ArrayView<T> g, ArrayView<T> x, ArrayView<T> inv, ArrayView<T> ginv, int n, int d, T tiny)
     {
+        Need(g.Length, (long)n * n, nameof(g));
         Need(x.Length, (long)n * d, nameof(x));
         Need(inv.Length, (long)n * n, nameof(inv));
         Need(ginv.Length, (long)n * n, nameof(ginv));
@@ -160,6 +167,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     /// <summary>angles [n, n, n] from g and inv.</summary>
     public void AngleForward(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> angles, int n)
     {
+        Need(g.Length, (long)n * n, nameof(g));
+        Need(inv.Length, (long)n * n, nameof(inv));
         Need(angles.Length, (long)n * n * n, nameof(angles));
         _angleForward.Value(new Index2D(n, n), g, inv, angles, n);
     }
@@ -214,6 +223,7 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     void AnglePasses(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO,
         int mode, T scale, ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3, ArrayView<T> t, ArrayView<T> gbar, int n)
     {
+        foreach (var v in new[] { g, inv, ginv }) Need(v.Length, (long)n * n, "table");
         foreach (var v in new[] { s1, s2, s3, t, gbar }) Need(v.Length, (long)n * n, "scratch");
         _rowPass.Value(new Index2D(n, n), g, inv, ginv, rbar, gO, invO, s1, s2, t, n, mode, scale);
         _apexPass.Value(new Index2D(n, n), g, inv, ginv, rbar, gO, invO, s3, n, mode, scale);

@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd;
@@ -12,12 +13,14 @@ internal static class Validate
     {
         if (x is null) throw new ArgumentNullException(name);
         if (x.dtype != ScalarType.Float32 && x.dtype != ScalarType.Float64)
-            throw new ArgumentException($"{name} must be float32 or float64, got {x.dtype}.", name);
+            throw new ArgumentException($"{name} must be a floating-point tensor (float32, float64; float16/bfloat16 are computed in float32), got {x.dtype}.", name);
         if (x.dim() < minRank || x.dim() > maxRank)
         {
             string want = maxRank == int.MaxValue ? $"at least {minRank}" : minRank == maxRank ? $"{minRank}" : $"{minRank} to {maxRank}";
             throw new ArgumentException($"{name} must have rank {want}, got shape [{string.Join(", ", x.shape)}].", name);
         }
+        if (x.device_type != DeviceType.CPU && x.device_type != DeviceType.CUDA)
+            throw new ArgumentException($"{name} must be a CPU or CUDA tensor, got device {x.device}.", name);
         if (x.numel() == 0)
             throw new ArgumentException($"{name} must not be empty, got shape [{string.Join(", ", x.shape)}].", name);
         if (gpukd.check_inputs)
@@ -26,6 +29,13 @@ internal static class Validate
             if (!finite.item<bool>())
                 throw new ArgumentException($"{name} contains NaN or Inf (check mode is on: gpukd.check_inputs / {gpukd.CheckVariable}).", name);
         }
+    }
+
+    /// <summary>b must live where a lives (same device type and index).</summary>
+    public static void SameDevice(Tensor a, Tensor b, string aName, string bName)
+    {
+        if (b.device_type != a.device_type || b.device_index != a.device_index)
+            throw new ArgumentException($"{bName} must be on the device of {aName} ({a.device}), got {b.device}.", bName);
     }
 
     /// <summary>Mean or Sum (a per-entry result would materialise what the fused op avoids).</summary>

@@ -29,7 +29,7 @@ public static partial class gpukd
         /// Throws <see cref="ArgumentException"/> naming the argument for a bad rank, dtype, an
         /// empty tensor, or a teacher whose batch size, dtype or device differ from the student's.
         /// </remarks>
-        public static Tensor sp_loss(Tensor student, Tensor teacher) => SpLoss.Apply(student, teacher);
+        public static Tensor sp_loss(Tensor student, Tensor teacher) => Precision.Lift(["student", "teacher"], [student, teacher], xs => SpLoss.Apply(xs[0], xs[1]));
 
         /// <summary>
         /// SP loss over several layer pairs: Σ_l w_l · sp_loss(students[l], teachers[l]).
@@ -77,7 +77,7 @@ public static partial class gpukd
         /// <see cref="sp_loss(Tensor, Tensor)"/>), an undefined kernel, γ &lt; 0 or an order outside [0, 64].
         /// </remarks>
         public static Tensor cc_loss(Tensor student, Tensor teacher, CcKernel kernel = CcKernel.TaylorRbf, double gamma = 0.4, int order = 2)
-            => CcLoss.Apply(student, teacher, kernel, gamma, order);
+            => Precision.Lift(["student", "teacher"], [student, teacher], xs => CcLoss.Apply(xs[0], xs[1], kernel, gamma, order));
 
         /// <summary>
         /// IRG edge loss (Liu et al.; REFERENCE.md): per network the edge matrix E = q / max(q), q the squared
@@ -98,14 +98,15 @@ public static partial class gpukd
         /// Grams kept for the backward; backward one b×b buffer. q and E are never stored.
         /// </remarks>
         public static Tensor irg_edge_loss(Tensor student, Tensor teacher, bool differentiate_max = true)
-            => IrgEdgeLoss.Apply(student, teacher, differentiate_max);
+            => Precision.Lift(["student", "teacher"], [student, teacher], xs => IrgEdgeLoss.Apply(xs[0], xs[1], differentiate_max));
 
         /// <summary>IRG vertex loss: MSE (mean over every entry) between student and teacher logits.</summary>
         /// <param name="student_logits">[b, K] (any shape), float32 or float64.</param>
         /// <param name="teacher_logits">The same shape and dtype.</param>
         /// <returns>A 0-d tensor. Cost O(bK); memory: libtorch's MSE.</returns>
         public static Tensor irg_vertex_loss(Tensor student_logits, Tensor teacher_logits)
-            => IrgParts.Mse(student_logits, teacher_logits, nameof(student_logits), nameof(teacher_logits));
+            => Precision.Lift([nameof(student_logits), nameof(teacher_logits)], [student_logits, teacher_logits],
+                              xs => IrgParts.Mse(xs[0], xs[1], nameof(student_logits), nameof(teacher_logits)));
 
         /// <summary>
         /// IRG transformation loss (IRG-t) for one layer transition l1 → l2 of each network: per sample the squared
@@ -121,11 +122,14 @@ public static partial class gpukd
         /// <returns>A 0-d tensor. Cost O(bD) per network; memory O(bD) (libtorch compositions, no b×b tensor).</returns>
         public static Tensor irg_transformation_loss(Tensor student_from, Tensor student_to, Tensor teacher_from, Tensor teacher_to,
             bool differentiate_max = true)
-        {
-            var vs = IrgParts.TransformVector(student_from, student_to, differentiate_max, nameof(student_from), nameof(student_to));
-            var vt = IrgParts.TransformVector(teacher_from, teacher_to, differentiate_max, nameof(teacher_from), nameof(teacher_to));
-            return IrgParts.Mse(vs, vt, nameof(student_from), nameof(teacher_from));
-        }
+            => Precision.Lift([nameof(student_from), nameof(student_to), nameof(teacher_from), nameof(teacher_to)],
+                              [student_from, student_to, teacher_from, teacher_to], xs =>
+            {
+                IrgParts.ValidateAligned([nameof(student_from), nameof(student_to), nameof(teacher_from), nameof(teacher_to)], xs);
+                var vs = IrgParts.TransformVector(xs[0], xs[1], differentiate_max, nameof(student_from), nameof(student_to));
+                var vt = IrgParts.TransformVector(xs[2], xs[3], differentiate_max, nameof(teacher_from), nameof(teacher_to));
+                return IrgParts.Mse(vs, vt, nameof(student_from), nameof(teacher_from));
+            });
 
         /// <summary>
         /// The IRG loss: vertex_weight·vertex + edge_weight·edge + transformation_weight·transformation, with the edge

@@ -29,7 +29,7 @@ public static partial class gpukd
         /// op's gain is fewer passes. Features are centred first (float32-safe with large offsets).
         /// </remarks>
         public static Tensor rkd_distance_loss(Tensor student, Tensor teacher, nn.Reduction reduction = nn.Reduction.Mean)
-            => RkdDistanceLoss.Apply(student, teacher, reduction);
+            => Precision.Lift(["student", "teacher"], [student, teacher], xs => RkdDistanceLoss.Apply(xs[0], xs[1], reduction));
 
         /// <summary>
         /// RKD angle-wise loss (Park et al., the authors' code): for every apex a and legs b, c,
@@ -50,7 +50,7 @@ public static partial class gpukd
         /// where the reference's gradient is ~1e12 × upstream.
         /// </remarks>
         public static Tensor rkd_angle_loss(Tensor student, Tensor teacher, nn.Reduction reduction = nn.Reduction.Mean)
-            => RkdAngleLoss.Apply(student, teacher, reduction);
+            => Precision.Lift(["student", "teacher"], [student, teacher], xs => RkdAngleLoss.Apply(xs[0], xs[1], reduction));
     }
 
     /// <summary>

@@ -50,7 +50,8 @@ public static partial class gpukd
         /// tensor, a teacher whose B, H, W, dtype or device differ, a scale outside (0, 1] or an undefined pool.
         /// </remarks>
         public static Tensor skd_pairwise_loss(Tensor student_feat, Tensor teacher_feat, double scale = 0.5, SkdPool pool = SkdPool.Max, bool detach_norm = true)
-            => SkdPairwise(student_feat, teacher_feat, scale, pool, detach_norm, SkdPairwisePath.Auto);
+            => Precision.Lift([nameof(student_feat), nameof(teacher_feat)], [student_feat, teacher_feat],
+                xs => SkdPairwise(xs[0], xs[1], scale, pool, detach_norm, SkdPairwisePath.Auto));
 
         /// <summary><see cref="skd_pairwise_loss"/> with the evaluation path forced (tests compare the two).</summary>
         internal static Tensor SkdPairwise(Tensor student_feat, Tensor teacher_feat, double scale, SkdPool pool, bool detach_norm, SkdPairwisePath path)
@@ -88,13 +89,14 @@ public static partial class gpukd
         /// tensor, a shape/dtype/device mismatch, a non-positive temperature or an undefined mode.
         /// </remarks>
         public static Tensor skd_pixelwise_loss(Tensor student_logits, Tensor teacher_logits, double temperature = 1.0, SkdPixelwise mode = SkdPixelwise.CrossEntropy)
-        {
-            ValidateMaps(student_logits, teacher_logits, "student_logits", "teacher_logits", sameChannels: true);
-            Validate.Positive(temperature, nameof(temperature));
-            if (!Enum.IsDefined(mode))
-                throw new ArgumentException($"mode must be CrossEntropy or TemperatureKl, got {(int)mode}.", nameof(mode));
-            return SkdPixelwiseLoss.Apply(student_logits, teacher_logits, temperature, mode);
-        }
+            => Precision.Lift([nameof(student_logits), nameof(teacher_logits)], [student_logits, teacher_logits], xs =>
+            {
+                ValidateMaps(xs[0], xs[1], "student_logits", "teacher_logits", sameChannels: true);
+                Validate.Positive(temperature, nameof(temperature));
+                if (!Enum.IsDefined(mode))
+                    throw new ArgumentException($"mode must be CrossEntropy or TemperatureKl, got {(int)mode}.", nameof(mode));
+                return SkdPixelwiseLoss.Apply(xs[0], xs[1], temperature, mode);
+            });
 
         /// <summary>
         /// Holistic structured-KD generator term (WGAN): −λ_d · mean over the batch of D(z_S) (REFERENCE.md).

@@ -32,7 +32,7 @@ public static partial class gpukd
         /// normalisation (the reference's gradient there is ~1e12 × upstream).
         /// </remarks>
         public static Tensor gram_matrix(Tensor x, bool normalize_rows = false)
-            => GramMatrix.Apply(x, normalize_rows);
+            => Precision.Lift(x, x => GramMatrix.Apply(x, normalize_rows));
 
         /// <summary>
         /// Cosine-similarity matrix A_ij = x̂_i·x̂_j with x̂_i = x_i / max(‖x_i‖₂, eps).
@@ -48,7 +48,7 @@ public static partial class gpukd
         /// A row whose norm is ≤ eps passes no gradient (the reference's is ~1/eps × upstream).
         /// </remarks>
         public static Tensor cosine_similarity_matrix(Tensor x, double eps = 1e-12)
-            => CosineSimilarityMatrix.Apply(x, eps);
+            => Precision.Lift(x, x => CosineSimilarityMatrix.Apply(x, eps));
 
         /// <summary>
         /// Pairwise Euclidean distances with RKD <c>pdist</c> semantics: X [b, …] flattened to
@@ -66,7 +66,7 @@ public static partial class gpukd
         /// features (b×D, kept for the backward) and one b×b buffer.
         /// </remarks>
         public static Tensor pairwise_distances(Tensor x, bool squared = false)
-            => PairwiseDistances.Apply(x, squared);
+            => Precision.Lift(x, x => PairwiseDistances.Apply(x, squared));
 
         /// <summary>
         /// RKD triplet angles: for apex a and legs b, c, A[a,b,c] = u_ab·u_ac with
@@ -84,6 +84,6 @@ public static partial class gpukd
         /// A degenerate leg (x_b = x_a, b ≠ a) passes no gradient (the reference's is ~1e12).
         /// </remarks>
         public static Tensor triplet_angles(Tensor x)
-            => TripletAngles.Apply(x);
+            => Precision.Lift(x, x => TripletAngles.Apply(x));
     }
 }

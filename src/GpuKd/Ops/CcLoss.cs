@@ -21,6 +21,8 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
     {
         PairOp.Validate(student, teacher);
         ValidateOptions(kernel, gamma, order);
+        // Every kernel but the raw bilinear one normalises the features: scale-free per side.
+        if (kernel != CcKernel.BilinearRaw) (student, teacher) = (Scaling.Invariant(student), Scaling.Invariant(teacher));
         return apply(student, teacher, (int)kernel, gamma, order);
     }
 

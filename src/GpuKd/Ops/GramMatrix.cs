@@ -18,7 +18,10 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
     public static Tensor Apply(Tensor x, bool normalizeRows)
     {
         Validate.Features(x, nameof(x));
-        return apply(x, normalizeRows);
+        // Row-normalised: scale-free, so huge inputs are brought into range (Scaling).
+        // The raw Gram is left alone: where its entries exceed the dtype's range the value is honestly non-finite
+        // (its gradient (W+Wᵀ)X stays finite), and rescaling it would push the backward's 1/s² past the range.
+        return apply(normalizeRows ? Scaling.Invariant(x) : x, normalizeRows);
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)

@@ -22,7 +22,7 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
     public static Tensor Apply(Tensor student, Tensor teacher, bool differentiateMax)
     {
         PairOp.Validate(student, teacher);
-        return apply(student, teacher, differentiateMax);
+        return apply(Scaling.Invariant(student), Scaling.Invariant(teacher), differentiateMax);   // each side's relation is scale-free
     }
 
     /// <summary>The max of a side's matrix and how many entries equal it (fixed-order combination of the row results).</summary>

@@ -21,10 +21,14 @@ internal static class IrgParts
         if (to.shape[0] != from.shape[0])
             throw new ArgumentException($"{toName} must have the batch size of {fromName} ({from.shape[0]}), got shape [{string.Join(", ", to.shape)}].", toName);
         if (to.dtype != from.dtype) throw new ArgumentException($"{toName} must have the dtype of {fromName} ({from.dtype}), got {to.dtype}.", toName);
+        GpuKd.Validate.SameDevice(from, to, fromName, toName);
         if (to.dim() != from.dim() || (from.dim() != 2 && from.dim() != 4))
             throw new ArgumentException($"{fromName} and {toName} must both be [b, D] or both [b, C, H, W], got [{string.Join(", ", from.shape)}] and [{string.Join(", ", to.shape)}].", toName);
-        var a = from;
-        var c = to;
+        // v/max(v) does not change when both layers of a network are scaled alike: huge (1e20) or tiny (1e-20)
+        // features are brought into range first (their squares, and max², would over- or underflow in float32).
+        double f = Scaling.Factor([from, to], up: true);
+        var a = f == 1 ? from : from * f;
+        var c = f == 1 ? to : to * f;
         if (a.dim() == 4)
         {
             long ha = a.shape[2], wa = a.shape[3], hc = c.shape[2], wc = c.shape[3];
@@ -39,6 +43,21 @@ internal static class IrgParts
             throw new ArgumentException($"{fromName} and {toName} must have equal channel counts or counts that differ by a factor 2, got {ca} and {cc}.", toName);
         var v = (a - c).reshape(a.shape[0], -1).square().sum(1);
         return NormaliseByMax(v, differentiateMax);
+    }
+
+    /// <summary>Every input is valid features and shares the first's batch size, dtype and device (errors name the
+    /// argument at fault, so a mismatched teacher layer is blamed on itself, not on its partner).</summary>
+    public static void ValidateAligned(string[] names, Tensor[] xs)
+    {
+        for (int i = 0; i < xs.Length; i++) GpuKd.Validate.Features(xs[i], names[i]);
+        for (int i = 1; i < xs.Length; i++)
+        {
+            if (xs[i].shape[0] != xs[0].shape[0])
+                throw new ArgumentException($"{names[i]} must have the batch size of {names[0]} ({xs[0].shape[0]}), got shape [{string.Join(", ", xs[i].shape)}].", names[i]);
+            if (xs[i].dtype != xs[0].dtype)
+                throw new ArgumentException($"{names[i]} must have the dtype of {names[0]} ({xs[0].dtype}), got {xs[i].dtype}.", names[i]);
+            GpuKd.Validate.SameDevice(xs[0], xs[i], names[0], names[i]);
+        }
     }
 
     /// <summary>Adjacent channel pairs (2k, 2k + 1) averaged: [b, 2C, …] → [b, C, …].</summary>
@@ -72,6 +91,7 @@ internal static class IrgParts
             throw new ArgumentException($"{teacherName} must have the shape of {studentName} [{string.Join(", ", student.shape)}], got [{string.Join(", ", teacher.shape)}].", teacherName);
         if (teacher.dtype != student.dtype)
             throw new ArgumentException($"{teacherName} must have the dtype of {studentName} ({student.dtype}), got {teacher.dtype}.", teacherName);
+        GpuKd.Validate.SameDevice(student, teacher, studentName, teacherName);
         return nn.functional.mse_loss(student, teacher, nn.Reduction.Mean);
     }
 }

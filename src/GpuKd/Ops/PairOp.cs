@@ -24,8 +24,7 @@ internal static class PairOp
             throw new ArgumentException($"{teacherName} must have the shape of {studentName} [{string.Join(", ", student.shape)}], got [{string.Join(", ", teacher.shape)}].", teacherName);
         if (teacher.dtype != student.dtype)
             throw new ArgumentException($"{teacherName} must have the dtype of {studentName} ({student.dtype}), got {teacher.dtype}.", teacherName);
-        if (teacher.device_type != student.device_type || teacher.device_index != student.device_index)
-            throw new ArgumentException($"{teacherName} must be on the device of {studentName} ({student.device}), got {teacher.device}.", teacherName);
+        GpuKd.Validate.SameDevice(student, teacher, studentName, teacherName);
     }
 
     /// <summary>A loss that needs at least <paramref name="minBatch"/> samples (names the student).</summary>

@@ -19,7 +19,12 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
     public static Tensor Apply(Tensor x, bool squared)
     {
         Validate.Features(x, nameof(x));
-        return apply(x, squared);
+        // d(x) = s·d(x/s) for a power of two s: huge features give their (representable) distances. Squared
+        // distances are left alone: beyond the dtype's range they are honestly non-finite (the gradient stays
+        // finite), and rescaling them would push the backward's 1/s² past the range.
+        if (squared) return apply(x, squared);
+        double f = Scaling.Factor(x);
+        return f == 1 ? apply(x, squared) : apply(x * f, squared) / f;
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)

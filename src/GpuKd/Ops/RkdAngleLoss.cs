@@ -20,7 +20,7 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
     {
         PairOp.Validate(student, teacher);
         Validate.ScalarReduction(reduction, nameof(reduction));
-        return apply(student, teacher, reduction);
+        return apply(Scaling.Invariant(student), Scaling.Invariant(teacher), reduction);   // each side's relation is scale-free
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)

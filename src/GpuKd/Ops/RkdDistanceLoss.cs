@@ -21,7 +21,7 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
         PairOp.Validate(student, teacher);
         PairOp.MinBatch(student, 2);
         Validate.ScalarReduction(reduction, nameof(reduction));
-        return apply(student, teacher, reduction);
+        return apply(Scaling.Invariant(student), Scaling.Invariant(teacher), reduction);   // each side's relation is scale-free
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)

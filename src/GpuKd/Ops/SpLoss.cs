@@ -21,7 +21,7 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
     public static Tensor Apply(Tensor student, Tensor teacher)
     {
         PairOp.Validate(student, teacher);
-        return apply(student, teacher);
+        return apply(Scaling.Invariant(student), Scaling.Invariant(teacher));   // each side's normalised Gram is scale-free
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)

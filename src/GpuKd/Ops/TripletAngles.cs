@@ -20,7 +20,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
     public static Tensor Apply(Tensor x)
     {
         Validate.Features(x, nameof(x));
-        return apply(x);
+        return apply(Scaling.Invariant(x));   // angles are scale-free: huge inputs brought into range
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
