@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Configs;
 using GpuKd.Reference;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -14,8 +13,7 @@ namespace GpuKd.Bench;
 /// libtorch's native tensor memory is not in its "Allocated" column (`./gpukd bench` prints
 /// an estimate of it).
 /// </summary>
-[MemoryDiagnoser, CategoriesColumn, GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
-public abstract class RelationBench
+public abstract class RelationBench : SideBySideBench
 {
     Tensor _x = null!;
     Tensor _upstream = null!;
@@ -53,32 +51,15 @@ public abstract class RelationBench
         _upstream.Dispose();
     }
 
-    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.Forward)]
-    public void ReferenceForward() => Forward(Reference);
-
-    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.Forward)]
-    public void GpuKdForward() => Forward(Fused);
-
-    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.ForwardBackward)]
-    public void ReferenceForwardBackward() => ForwardBackward(Reference);
-
-    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.ForwardBackward)]
-    public void GpuKdForwardBackward() => ForwardBackward(Fused);
-
-    /// <summary>The forward as in training: the input requires a gradient, so the op saves what
-    /// its backward needs (the graph is dropped with the scope).</summary>
-    void Forward(Func<Tensor, Tensor> op)
+    /// <summary>The forward as in training: the input requires a gradient, so the op saves what its backward
+    /// needs (the graph is dropped with the scope); the backward takes a fixed upstream gradient.</summary>
+    protected override void Run(bool fused, bool backward)
     {
         using var scope = torch.NewDisposeScope();
-        op(_x.detach().requires_grad_(true));
+        var y = (fused ? (Func<Tensor, Tensor>)Fused : Reference)(_x.detach().requires_grad_(true));
+        if (backward) y.backward([_upstream]);
     }
 
-    void ForwardBackward(Func<Tensor, Tensor> op)
-    {
-        using var scope = torch.NewDisposeScope();
-        var leaf = _x.detach().requires_grad_(true);
-        op(leaf).backward([_upstream]);
-    }
 }
 
 /// <summary>Gram matrix X Xᵀ.</summary>
@@ -135,12 +116,4 @@ public class TripletAnglesBench : RelationBench
     [Params(128)] public override long D { get; set; }
     protected override Tensor Reference(Tensor x) => ReferenceOps.TripletAngles(x);
     protected override Tensor Fused(Tensor x) => gpukd.functional.triplet_angles(x);
-}
-
-/// <summary>The two benchmark categories; each has its own reference baseline, so BenchmarkDotNet's
-/// Ratio column is GpuKd / reference within a category.</summary>
-public static class Category
-{
-    public const string Forward = "forward";
-    public const string ForwardBackward = "forward+backward";
 }

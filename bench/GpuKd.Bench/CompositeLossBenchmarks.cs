@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Configs;
 using GpuKd.Reference;
 using static TorchSharp.torch;
 
@@ -21,8 +20,7 @@ public class CcKernelBench : LossBench
 /// (IRG-t folds channel pairs), plus logits [b, 100]. One forward (+ backward) of every student
 /// input per invocation; the teacher's tensors carry no gradient.
 /// </summary>
-[MemoryDiagnoser, CategoriesColumn, GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
-public abstract class LayersBench
+public abstract class LayersBench : SideBySideBench
 {
     Tensor[] _students = [], _teachers = [];
     Tensor _studentLogits = null!, _teacherLogits = null!;
@@ -50,25 +48,13 @@ public abstract class LayersBench
         foreach (var t in _students.Concat(_teachers).Append(_studentLogits).Append(_teacherLogits)) t.Dispose();
     }
 
-    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.Forward)]
-    public void ReferenceForward() => Run(Reference, backward: false);
-
-    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.Forward)]
-    public void GpuKdForward() => Run(Fused, backward: false);
-
-    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.ForwardBackward)]
-    public void ReferenceForwardBackward() => Run(Reference, backward: true);
-
-    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.ForwardBackward)]
-    public void GpuKdForwardBackward() => Run(Fused, backward: true);
-
     delegate Tensor Loss(IReadOnlyList<Tensor> students, IReadOnlyList<Tensor> teachers, Tensor studentLogits, Tensor teacherLogits);
 
-    void Run(Loss loss, bool backward)
+    protected override void Run(bool fused, bool backward)
     {
         using var scope = NewDisposeScope();
         var students = _students.Select(s => s.detach().requires_grad_(true)).ToArray();
-        var value = loss(students, _teachers, _studentLogits.detach().requires_grad_(true), _teacherLogits);
+        var value = (fused ? (Loss)Fused : Reference)(students, _teachers, _studentLogits.detach().requires_grad_(true), _teacherLogits);
         if (backward) value.backward();
     }
 }

@@ -1,5 +1,4 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Configs;
 using GpuKd.Reference;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -11,8 +10,7 @@ namespace GpuKd.Bench;
 /// one forward (category "forward") or forward + backward (category "forward+backward") of the
 /// student per invocation, the teacher without gradient, as in training. GpuKd runs its CPU backend; the reference is the authors' composition.
 /// </summary>
-[MemoryDiagnoser, CategoriesColumn, GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
-public abstract class LossBench
+public abstract class LossBench : SideBySideBench
 {
     Tensor _student = null!;
     Tensor _teacher = null!;
@@ -41,22 +39,10 @@ public abstract class LossBench
         _teacher.Dispose();
     }
 
-    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.Forward)]
-    public void ReferenceForward() => Run(Reference, backward: false);
-
-    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.Forward)]
-    public void GpuKdForward() => Run(Fused, backward: false);
-
-    [Benchmark(Baseline = true, Description = "reference"), BenchmarkCategory(Category.ForwardBackward)]
-    public void ReferenceForwardBackward() => Run(Reference, backward: true);
-
-    [Benchmark(Description = "GpuKd"), BenchmarkCategory(Category.ForwardBackward)]
-    public void GpuKdForwardBackward() => Run(Fused, backward: true);
-
-    void Run(Func<Tensor, Tensor, Tensor> loss, bool backward)
+    protected override void Run(bool fused, bool backward)
     {
         using var scope = NewDisposeScope();
-        var value = loss(_student.detach().requires_grad_(true), _teacher);
+        var value = (fused ? (Func<Tensor, Tensor, Tensor>)Fused : Reference)(_student.detach().requires_grad_(true), _teacher);
         if (backward) value.backward();
     }
 }

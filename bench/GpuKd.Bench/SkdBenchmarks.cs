@@ -14,8 +14,7 @@ namespace GpuKd.Bench;
 /// N(Cs² + CsCt + Ct²) forward + N·Cs(Cs + Ct) backward (float64).
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --filter '*SkdPairwise*' --job short
 /// </summary>
-[MemoryDiagnoser]
-public class SkdPairwiseBench
+public class SkdPairwiseBench : SideBySideBench
 {
     Tensor _student = null!, _teacher = null!;
 
@@ -42,15 +41,11 @@ public class SkdPairwiseBench
 
     SkdPool Pool => Pooled ? SkdPool.Max : SkdPool.None;
 
-    [Benchmark(Baseline = true, Description = "reference")]
-    public void Reference() => Run((s, t) => ReferenceSkd.PairwiseLoss(s, t, pool: Pool));
-
-    [Benchmark(Description = "GpuKd")]
-    public void Fused() => Run((s, t) => gpukd.functional.skd_pairwise_loss(s, t, pool: Pool));
-
-    void Run(Func<Tensor, Tensor, Tensor> loss)
+    protected override void Run(bool fused, bool backward)
     {
         using var scope = NewDisposeScope();
-        loss(_student.detach().requires_grad_(true), _teacher).backward();
+        var student = _student.detach().requires_grad_(true);
+        var value = fused ? gpukd.functional.skd_pairwise_loss(student, _teacher, pool: Pool) : ReferenceSkd.PairwiseLoss(student, _teacher, pool: Pool);
+        if (backward) value.backward();
     }
 }
