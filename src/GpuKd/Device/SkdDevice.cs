@@ -13,6 +13,10 @@ namespace GpuKd.Device;
 /// </summary>
 internal static class SkdDevice
 {
+    /// <summary>Launch sequences run so far (pixel-wise, node normalisation): lets the tests see that the ILGPU
+    /// backend really went through these kernels.</summary>
+    internal static long PixelwiseRuns, NodesRuns;
+
     /// <summary>Pixel-wise terms (float64 [B·P]) and the gradients gs/gt (input dtype, null to skip) of NCHW logits
     /// zs, zt [B, K, H, W] (see <see cref="SkdKernels.Pixelwise{T}"/>); same contract as <see cref="Kernels.Cpu.CpuSkdPixelwise"/>.</summary>
     public static void Pixelwise(IlgpuBackend backend, Tensor zs, Tensor zt, Tensor? gs, Tensor? gt, Tensor terms,
@@ -23,6 +27,7 @@ internal static class SkdDevice
         Tensor s64 = wide ? zs.to(ScalarType.Float64) : zs, t64 = wide ? zt.to(ScalarType.Float64) : zt;
         Tensor? gs64 = gs is null ? null : wide ? empty_like(s64) : gs;
         Tensor? gt64 = gt is null ? null : wide ? empty_like(t64) : gt;
+        Interlocked.Increment(ref PixelwiseRuns);
         var args = new SkdPixelArgs<double> { K = k, P = p, Kl = kl ? 1 : 0, GradS = gs is null ? 0 : 1, GradT = gt is null ? 0 : 1, InvT = invT, Scale = scale };
         var device = backend.Device;
         lock (device.Gate)
@@ -48,6 +53,7 @@ internal static class SkdDevice
         var hat = empty(new[] { images, c, m }, dtype: ScalarType.Float64);
         var norm = empty(new[] { images, (long)m }, dtype: ScalarType.Float64);
         using var scope = NewDisposeScope();
+        Interlocked.Increment(ref NodesRuns);
         // A float32 input: widen only the chunk (a copy the size of hat), which then starts at column 0.
         var x64 = x.dtype == ScalarType.Float64 ? x : x.narrow(2, p0, m).to(ScalarType.Float64).contiguous();
         long stride = x64.shape[2], start = x.dtype == ScalarType.Float64 ? p0 : 0;
