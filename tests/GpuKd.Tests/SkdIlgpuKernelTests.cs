@@ -88,6 +88,29 @@ public sealed class SkdIlgpuKernelTests
     }
 
     [Test]
+    public void Ilgpu_results_are_bit_identical_between_calls([Values(ScalarType.Float64, ScalarType.Float32)] ScalarType dtype)
+    {
+        // One thread per pixel (column), no atomics, host sums in a fixed order: repeated calls must not differ at all.
+        using var scope = NewDisposeScope();
+        var zs = Inputs.Randn([2, 19, 17, 15], dtype, salt: 26);
+        var zt = Inputs.Randn([2, 19, 17, 15], dtype, salt: 27);
+        var fs = Inputs.Randn([2, 8, 17, 15], dtype, salt: 28);
+        var ft = Inputs.Randn([2, 5, 17, 15], dtype, salt: 29);
+        foreach (var (name, f, s, t) in new (string, Func<Tensor, Tensor, Tensor>, Tensor, Tensor)[]
+                 {
+                     ("skd_pixelwise_loss", (x, y) => gpukd.functional.skd_pixelwise_loss(x, y, 2.0, SkdPixelwise.TemperatureKl), zs, zt),
+                     ("skd_pairwise_loss full", (x, y) => gpukd.functional.skd_pairwise_loss(x, y, pool: SkdPool.None), fs, ft),
+                     ("skd_pairwise_loss pooled", (x, y) => gpukd.functional.skd_pairwise_loss(x, y), fs, ft),
+                 })
+        {
+            var a = On(KdBackend.Ilgpu, f, s, t);
+            var b = On(KdBackend.Ilgpu, f, s, t);
+            Assert.That(Tolerances.Identical(a.Value, b.Value) && Tolerances.Identical(a.GradS, b.GradS) && Tolerances.Identical(a.GradT, b.GradT),
+                        $"{name} {dtype}: repeated Ilgpu calls differ");
+        }
+    }
+
+    [Test]
     public void Kernel_log_is_within_a_few_ulp()
     {
         foreach (var x in new[] { 1e-300, 1e-8, 0.3, 0.7071, 0.9999999, 1.0, 1.0000001, 1.5, 2.0, 19.0, 1e10, 1e300 })
