@@ -11,9 +11,9 @@ namespace GpuKd.Ops;
 /// (<see cref="CpuSkdPixelwise"/> on the CPU backend, the ILGPU kernel <see cref="Kernels.Ilgpu.SkdKernels.Pixelwise{T}"/>
 /// on the ILGPU backend, both in float64 per pixel), so the forward stores only the gradients and the backward just
 /// scales them by the upstream value. Per-pixel terms are summed on the host in a fixed order (deterministic). CUDA
-/// tensors are staged through CPU memory (DESIGN §6); under ILGPU a float32 input is widened to float64 first (a
-/// float64 copy of both logits and of the gradients: 2·(1 + grads)·B·K·H·W·8 bytes extra, vs the gradients alone on
-/// the CPU backend).
+/// tensors are staged through CPU memory (DESIGN §6); under ILGPU a float32 input is widened to float64 first
+/// (transient float64 copies of both logits and of the g gradients asked for: (2 + g)·B·K·H·W·8 bytes more than the
+/// CPU backend's g float32 gradients).
 /// </summary>
 internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<SkdPixelwiseLoss>
 {
