@@ -4,8 +4,8 @@ namespace GpuKd.Kernels.Ilgpu;
 
 public static partial class KernelCatalog
 {
-    /// <summary>The loss epilogue kernel classes (issue 4): every public static method of each is a kernel.</summary>
-    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(CcKernels), typeof(EdgeKernels)];
+    /// <summary>The loss epilogue kernel classes (issue 4) and the structured-KD kernels (issue 5): every public static method of each is a kernel.</summary>
+    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(CcKernels), typeof(EdgeKernels), typeof(SkdKernels)];
 
     static void AddLossKernels(List<(string, MethodInfo, bool)> list, Type element)
     {

@@ -44,8 +44,9 @@ public static partial class gpukd
         /// direct path: D (N² float64 per image) kept when it fits in 8 MB, else recomputed in row blocks of ≤ 8 MB.
         /// Measured at B = 8, Cs = 128, Ct = 512, full resolution: 64×64 ≈ 100–115 MiB, 128×128 ≈ 210–230 MiB
         /// (gradient included) where the reference (<c>ReferenceSkd.PairwiseLoss</c>) needs 3.2 GiB and ≈ 48 GiB.
-        /// Both inputs get a gradient when they require one. Runs as libtorch float64 ops on the inputs' device
-        /// under every backend setting (there is no ILGPU kernel for it yet).
+        /// Both inputs get a gradient when they require one. The node normalisation is a fused kernel: C# on the CPU
+        /// backend, an ILGPU kernel (float64) on the ILGPU backend for CPU tensors; the float64 Grams and products are
+        /// libtorch GEMMs on the inputs' device under every backend (CUDA tensors are normalised by libtorch ops too).
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a teacher whose B, H, W, dtype or device differ, a scale outside (0, 1] or an undefined pool.
         /// </remarks>
@@ -84,7 +85,9 @@ public static partial class gpukd
         /// scales the stored gradients. Cost: O(B·K·H·W) with 2K exponentials per pixel (4K with gradients).
         /// Peak extra memory: B·H·W doubles of per-pixel terms and one logits-sized gradient per input that requires
         /// grad (no log-softmax or probability tensors). Deterministic (per-pixel terms summed in a fixed order).
-        /// CUDA tensors are staged through CPU memory.
+        /// The pass is a C# kernel on the CPU backend and an ILGPU kernel (one thread per pixel) on the ILGPU backend, both
+        /// in float64; under ILGPU a float32 input is widened first (float64 copies of both logits and of the gradients
+        /// on top of the above). CUDA tensors are staged through CPU memory.
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a shape/dtype/device mismatch, a non-positive temperature or an undefined mode.
         /// </remarks>

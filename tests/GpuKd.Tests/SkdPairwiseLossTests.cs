@@ -7,8 +7,8 @@ namespace GpuKd.Tests;
 
 /// <summary>Structured-KD pair-wise loss: parity with the authors' N×N composition (float64), both evaluation paths
 /// (channel Grams, direct), gradient checks, the student ≈ teacher precision case, Cs ≠ Ct, 1×1 and odd maps.
-/// The op runs libtorch float64 ops under either backend setting; both fixtures run so that a backend switch
-/// never changes its results.</summary>
+/// On the Ilgpu fixture the node normalisation runs as the ILGPU kernel (the float64 Grams stay libtorch GEMMs);
+/// <see cref="SkdIlgpuKernelTests"/> checks the two backends against each other.</summary>
 [TestFixture(KdBackend.Cpu)]
 [TestFixture(KdBackend.Ilgpu)]
 public sealed class SkdPairwiseLossTests(KdBackend backend) : BackendFixture(backend)

@@ -22,7 +22,11 @@ internal enum SkdPairwisePath { Auto, Gram, Direct }
 /// the fallback for an image whose Gram-form loss is below <see cref="ConditionLimit"/> of its terms.
 /// Saved for the backward: the float64 Grams of the Gram-path images, D of direct-path images whose N×N fits in
 /// <see cref="ChunkBytes"/>, and the input rows (views); the normalised nodes (and larger D's blocks) are recomputed.
-/// Runs as libtorch float64 ops on the inputs' own device (CPU or CUDA) under every backend setting.
+/// The node normalisation is a fused kernel (<see cref="CpuSkdNodes"/> on the CPU backend, the ILGPU kernel
+/// <see cref="Kernels.Ilgpu.SkdKernels.Nodes{T}"/> on the ILGPU backend for CPU tensors); the float64 Grams and
+/// products are libtorch float64 GEMMs on the inputs' own device (CPU or CUDA) under every backend setting, and CUDA
+/// tensors are normalised by libtorch ops there too (ILGPU keeps its own CUDA context, so the kernel would need a
+/// round trip through host memory per chunk, DESIGN §6).
 /// </summary>
 internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
 {
@@ -179,9 +183,15 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
                 needT ? PairOp.Like(ctx, 1, gradT!).MoveToOuterDisposeScope() : null!, null!, null!];
     }
 
-    /// <summary>Node-normalised float64 copy of x [B, C, N] and the norms [B, 1, N] (libtorch ops: used for a few nodes).</summary>
+    /// <summary>Node-normalised float64 copy of x [B, C, N] and the norms [B, 1, N] (libtorch ops: used for a few nodes;
+    /// the ILGPU kernel on the ILGPU backend).</summary>
     static (Tensor Hat, Tensor Norm) NodesBatched(Tensor x, bool detach)
     {
+        if (x.device_type == DeviceType.CPU && KdRuntime.For(x) is IlgpuBackend ilgpu)
+        {
+            var (h, nrm) = SkdDevice.Nodes(ilgpu, x.contiguous(), 0, (int)x.shape[2], detach, detach ? DetachedEps : ClampEps);
+            return (h, nrm.unsqueeze(1));
+        }
         var x64 = x.to(ScalarType.Float64);
         var norm = x64.square().sum(1, keepdim: true).sqrt_();
         var div = detach ? norm + DetachedEps : norm.clamp_min(ClampEps);
@@ -258,10 +268,16 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
 
     /// <summary>Node-normalised float64 copy of the pixel columns [p0, p0 + m) of one image x [C, N] (columns are
     /// nodes) and their norms [m]: x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12). CPU tensors go
-    /// through one fused kernel (<see cref="CpuSkdNodes"/>), others through libtorch ops.</summary>
+    /// through one fused kernel (<see cref="CpuSkdNodes"/>, or <see cref="SkdDevice.Nodes"/> on the ILGPU backend),
+    /// others through libtorch ops.</summary>
     internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, long p0, long m, bool detach)
     {
         double eps = detach ? DetachedEps : ClampEps;
+        if (x.device_type == DeviceType.CPU && x.is_contiguous() && KdRuntime.For(x) is IlgpuBackend ilgpu)
+        {
+            var (h, nv) = SkdDevice.Nodes(ilgpu, x.unsqueeze(0), p0, (int)m, detach, eps);
+            return (h[0], nv[0]);
+        }
         if (x.device_type == DeviceType.CPU && x.is_contiguous())
         {
             int c = (int)x.shape[0];

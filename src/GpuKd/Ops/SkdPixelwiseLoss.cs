@@ -8,9 +8,12 @@ namespace GpuKd.Ops;
 /// <summary>
 /// Structured-KD pixel-wise loss over NCHW logits [B, K, H, W], fused: one pass per pixel over the class axis
 /// computes the softmaxes, the pixel's term and, for each input that requires a gradient, its gradient
-/// (<see cref="CpuSkdPixelwise"/>), so the forward stores only the gradients and the backward just scales them by
-/// the upstream value. Per-pixel terms are summed in a fixed order (deterministic). CUDA tensors are staged
-/// through CPU memory (DESIGN §6).
+/// (<see cref="CpuSkdPixelwise"/> on the CPU backend, the ILGPU kernel <see cref="Kernels.Ilgpu.SkdKernels.Pixelwise{T}"/>
+/// on the ILGPU backend, both in float64 per pixel), so the forward stores only the gradients and the backward just
+/// scales them by the upstream value. Per-pixel terms are summed on the host in a fixed order (deterministic). CUDA
+/// tensors are staged through CPU memory (DESIGN §6); under ILGPU a float32 input is widened to float64 first
+/// (transient float64 copies of both logits and of the g gradients asked for: (2 + g)·B·K·H·W·8 bytes more than the
+/// CPU backend's g float32 gradients).
 /// </summary>
 internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<SkdPixelwiseLoss>
 {
@@ -32,14 +35,17 @@ internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<Sk
         var terms = empty(b * (long)p, dtype: ScalarType.Float64);
         var gs = s.requires_grad ? empty_like(zs) : null;
         var gt = t.requires_grad ? empty_like(zt) : null;
-        if (zs.dtype == ScalarType.Float32)
+        var backend = KdRuntime.For(s);
+        if (backend is IlgpuBackend ilgpu)
+            SkdDevice.Pixelwise(ilgpu, zs, zt, gs, gt, terms, b, k, p, 1 / temperature, kl, 1 / count);
+        else if (zs.dtype == ScalarType.Float32)
             CpuSkdPixelwise.Run(TensorMemory.Ptr<float>(zs), TensorMemory.Ptr<float>(zt), gs is null ? null : TensorMemory.Ptr<float>(gs),
                                 gt is null ? null : TensorMemory.Ptr<float>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count);
         else
             CpuSkdPixelwise.Run(TensorMemory.Ptr<double>(zs), TensorMemory.Ptr<double>(zt), gs is null ? null : TensorMemory.Ptr<double>(gs),
                                 gt is null ? null : TensorMemory.Ptr<double>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count);
         var loss = torch.tensor(OpBase.OrderedSum(terms) / count, dtype: s.dtype, device: s.device);
-        PairOp.SaveInputs(ctx, CpuBackend.Instance, s, t);
+        PairOp.SaveInputs(ctx, backend, s, t);
         ctx.save_for_backward([(gs ?? empty(0)).MoveToOuterDisposeScope(), (gt ?? empty(0)).MoveToOuterDisposeScope()]);
         return loss.MoveToOuterDisposeScope();
     }
