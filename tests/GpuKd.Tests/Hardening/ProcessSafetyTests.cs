@@ -31,12 +31,15 @@ public sealed class ProcessSafetyTests
     }
 
     /// <summary>An argument that is valid for sizes n = d = batch = rows = 4: views of 4096 elements (n³ = 64).</summary>
-    static object Arg(Type type, ArrayView<float> big)
+    static object Arg(ParameterInfo parameter, ArrayView<float> big)
     {
+        var type = parameter.ParameterType;
         if (type == typeof(ArrayView<float>)) return big;
         if (type == typeof(int)) return N;
+        if (type == typeof(long)) return parameter.Name == "p0" ? 0L : (long)N;   // an offset, or a size/stride
         if (type == typeof(float)) return 1f;
         if (type == typeof(bool)) return false;
+        if (type == typeof(SkdPixelArgs<float>)) return new SkdPixelArgs<float> { K = N, P = N, GradS = 1, GradT = 1, InvT = 1, Scale = 1 };
         if (type == typeof(EdgeArgs<float>)) return new EdgeArgs<float> { N = N, DSelf = N, DOther = N, Clamp = 1e-12f, Tau = 1e-3f, InvMSelf = 1, InvMOther = 1, Scale = 1 };
         throw new NotSupportedException($"no test value for a launcher parameter of type {type}: add one here");
     }
@@ -57,7 +60,7 @@ public sealed class ProcessSafetyTests
             for (int k = 0; k < ps.Length; k++)
             {
                 if (ps[k].ParameterType != typeof(ArrayView<float>)) continue;
-                var args = ps.Select(p => Arg(p.ParameterType, big)).ToArray();
+                var args = ps.Select(p => Arg(p, big)).ToArray();
                 args[k] = shortView;
                 try
                 {
