@@ -86,18 +86,11 @@ public static class PeakMemory
         foreach (var b in c.Bs)
         foreach (var d in c.Ds)
         {
-            long est = c.ReferenceEstimate(b, d);
-            bool referenceRuns = est <= ReferenceCapBytes;
-            var (oursTime, refTime) = Sweep.Time(c, b, d, referenceRuns);
-            var ours = Child(c.Name, "gpukd", b, d) is { } o0 ? (oursTime.Median, o0.Peak) : ((double Ms, long Peak)?)null;
-            var reference = referenceRuns && refTime is not null && Child(c.Name, "reference", b, d) is { } r0 ? (refTime.Median, r0.Peak) : ((double Ms, long Peak)?)null;
-            rows.Add($"{c.Name},{b},{d},gpukd,{ours?.Ms.ToString("F3", CultureInfo.InvariantCulture)},{ours?.Peak},");
-            rows.Add($"{c.Name},{b},{d},reference,{reference?.Ms.ToString("F3", CultureInfo.InvariantCulture)},{reference?.Peak},{(reference is null ? $"not run: estimated {est} bytes" : "")}");
-            string refMs = reference is { } r ? $"{r.Ms:F2}" : "—";
-            string refMem = reference is { } r2 ? Bytes(r2.Peak) : $"OOM (needs ≈{Bytes(est)})";
-            string speed = reference is { } r3 && ours is { } o ? $"{r3.Ms / o.Ms:F2}×" : "—";
-            string memRatio = ours is { } o2 ? reference is { } r4 ? $"{(double)r4.Peak / Math.Max(o2.Peak, 1):F0}×" : $"≥{(double)est / Math.Max(o2.Peak, 1):F0}× (est.)" : "—";
-            Console.WriteLine($"| {b} | {d} | {refMs} | {(ours is { } o3 ? $"{o3.Ms:F2}" : "failed")} | {speed} | {refMem} | {(ours is { } o4 ? Bytes(o4.Peak) : "—")} | {memRatio} |");
+            var m = Measurement.Take(c, b, d);
+            static string Ms(Sweep.Stats? t) => t?.Median.ToString("F3", CultureInfo.InvariantCulture) ?? "";
+            rows.Add($"{c.Name},{b},{d},gpukd,{(m.OursPeak is null ? "" : Ms(m.Ours))},{m.OursPeak},");
+            rows.Add($"{c.Name},{b},{d},reference,{(m.ReferencePeak is null ? "" : Ms(m.Reference))},{m.ReferencePeak},{(m.ReferencePeak is null ? $"not run: estimated {m.Estimate} bytes" : "")}");
+            Console.WriteLine($"| {b} | {d} | {m.Cells()} |");
         }
         if (csv is not null) File.WriteAllLines(csv, rows);
         return 0;

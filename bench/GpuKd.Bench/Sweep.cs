@@ -84,17 +84,10 @@ public static class Sweep
         foreach (var v in quick ? def.QuickValues : def.Values)
         {
             var (b, d) = def.Size(v);
-            long estimate = c.ReferenceEstimate(b, d);
-            bool referenceRuns = estimate <= PeakMemory.ReferenceCapBytes;
-            var (ours, reference) = Time(c, b, d, referenceRuns);
-            var oursPeak = PeakMemory.Child(c.Name, "gpukd", b, d)?.Peak;
-            var refPeak = referenceRuns ? PeakMemory.Child(c.Name, "reference", b, d)?.Peak : null;
-            rows.Add(new(def.Case, v, b, d, "gpukd", ours.Median, ours.Low, ours.High, oursPeak, null));
-            rows.Add(new(def.Case, v, b, d, "reference", reference?.Median, reference?.Low, reference?.High, refPeak, estimate));
-            string speed = reference is { } r ? $"{r.Median / ours.Median:F2}×" : "—";
-            string refMem = refPeak is { } rp ? PeakMemory.Bytes(rp) : $"OOM (needs ≈{PeakMemory.Bytes(estimate)})";
-            string memRatio = oursPeak is { } op ? refPeak is { } rp2 ? $"{(double)rp2 / Math.Max(op, 1):F1}×" : $"≥{(double)estimate / Math.Max(op, 1):F0}× (est.)" : "—";
-            Console.WriteLine($"| {v} | {(reference is { } r2 ? $"{r2.Median:F2}" : "—")} | {ours.Median:F2} | {speed} | {refMem} | {(oursPeak is { } o ? PeakMemory.Bytes(o) : "failed")} | {memRatio} |");
+            var m = Measurement.Take(c, b, d);
+            rows.Add(new(def.Case, v, b, d, "gpukd", m.Ours.Median, m.Ours.Low, m.Ours.High, m.OursPeak, null));
+            rows.Add(new(def.Case, v, b, d, "reference", m.Reference?.Median, m.Reference?.Low, m.Reference?.High, m.ReferencePeak, m.Estimate));
+            Console.WriteLine($"| {v} | {m.Cells()} |");
         }
         return rows;
     }
