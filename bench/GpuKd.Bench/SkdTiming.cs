@@ -6,7 +6,7 @@ namespace GpuKd.Bench;
 
 /// <summary>
 /// Interleaved in-process timing of the structured-KD pair-wise loss at full resolution (forward + backward of the
-/// student, float32, B = 8, Cs = 128, Ct = 512): run k of every variant follows run k of the others, so a shared,
+/// student, float32, B = 8, Cs = 128, Ct = 512; GPUKD_BENCH_THREADS sets libtorch's threads): run k of every variant follows run k of the others, so a shared,
 /// loaded machine slows them alike and the ratios stay meaningful. Medians of the runs after one warm-up each.
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --skd-time SIDE RUNS [noref]
 /// </summary>
@@ -18,11 +18,14 @@ public static class SkdTiming
         int runs = int.Parse(args[2]);
         bool withReference = !(args.Length > 3 && args[3] == "noref");
         gpukd.backend = KdBackend.Cpu;
+        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
         var s = randn([8, 128, side, side], generator: new Generator(42));
         var t = randn([8, 512, side, side], generator: new Generator(43));
         var variants = new List<(string Name, Action Body)>
         {
             ("gpukd", () => Step((x, y) => gpukd.functional.skd_pairwise_loss(x, y, pool: SkdPool.None))),
+            // The float64-Gram path that near-converged students (loss < 1 % of its terms) take.
+            ("gpukd, float64 Grams forced", () => Step((x, y) => gpukd.functional.SkdPairwise(x, y, 0.5, SkdPool.None, true, GpuKd.Ops.SkdPairwisePath.Gram))),
         };
         if (withReference) variants.Add(("reference", () => Step((x, y) => ReferenceSkd.PairwiseLoss(x, y, pool: SkdPool.None))));
         var times = variants.ToDictionary(v => v.Name, _ => new List<double>());

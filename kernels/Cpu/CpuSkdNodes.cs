@@ -7,7 +7,7 @@ namespace GpuKd.Kernels.Cpu;
 /// Node normalisation of the structured-KD pair-wise loss on an NCHW block: x is [C, N] with row stride N (one image),
 /// the nodes are its columns. For the pixel columns [p0, p0 + m): norm_p = √Σ_c x[c,p]² (in double) and
 /// hat[c, p − p0] = x[c,p] / (norm_p + eps) (the authors', norm held constant) or x[c,p] / max(norm_p, eps), written
-/// to a contiguous float64 [C, m] buffer. One read pass for the norms and one read/write pass for the scaling, in
+/// to a contiguous [C, m] buffer of float64 (the Gram paths in double) or float32 (the single-precision Gram path). One read pass for the norms and one read/write pass for the scaling, in
 /// blocks of pixels (a block's C rows stay in cache between the passes), instead of five libtorch passes and their
 /// temporaries.
 /// </summary>
@@ -15,10 +15,12 @@ public static unsafe class CpuSkdNodes
 {
     const int Block = 256;
 
-    /// <summary>hat [C, m] (float64, contiguous) and norm [m] of the columns [p0, p0 + m) of x [C, ·] with row stride <paramref name="stride"/>;
-    /// <paramref name="offset"/>: divide by norm + eps, else by max(norm, eps).</summary>
-    public static void Normalize<T>(T* x, long stride, int c, long p0, int m, double* hat, double* norm, bool offset, double eps)
+    /// <summary>hat [C, m] (contiguous) and norm [m] of the columns [p0, p0 + m) of x [C, ·] with row stride <paramref name="stride"/>;
+    /// <paramref name="offset"/>: divide by norm + eps, else by max(norm, eps). Norms and quotients in double, then
+    /// rounded once to <typeparamref name="TOut"/>.</summary>
+    public static void Normalize<T, TOut>(T* x, long stride, int c, long p0, int m, TOut* hat, double* norm, bool offset, double eps)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TOut : unmanaged, IFloatingPointIeee754<TOut>
     {
         int blocks = (m + Block - 1) / Block;
         CpuParallel.For(blocks, 3L * c * Block, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (blk) =>
@@ -40,8 +42,8 @@ public static unsafe class CpuSkdNodes
             for (int ch = 0; ch < c; ch++)
             {
                 T* row = x + ch * stride + p0 + q0;
-                double* o = hat + (long)ch * m + q0;
-                for (int q = 0; q < w; q++) o[q] = double.CreateTruncating(row[q]) * inv[q];
+                TOut* o = hat + (long)ch * m + q0;
+                for (int q = 0; q < w; q++) o[q] = TOut.CreateTruncating(double.CreateTruncating(row[q]) * inv[q]);
             }
         });
     }

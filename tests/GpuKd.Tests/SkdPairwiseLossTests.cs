@@ -150,6 +150,70 @@ public sealed class SkdPairwiseLossTests(KdBackend backend) : BackendFixture(bac
     }
 
     [Test]
+    public void Float32_grams_are_kept_only_where_they_meet_the_bar([Values(true, false)] bool detachNorm)
+    {
+        // float32 inputs first take float32 Grams; they are kept when the loss is ≥ 1 % of its largest term (here: random
+        // maps and a student 10 % off the teacher's relations) and redone in float64 below that (3 % and 1 % off), so every
+        // case is within the float32 bar of the float64 N×N oracle, and the float64 fallbacks within 1e-6.
+        using var _ = UseBackend();
+        var t = Inputs.Randn([2, 24, 24, 20], ScalarType.Float32, salt: 21);
+        var cases = new (string Name, Tensor S, Tensor T, SkdImagePath Expected)[]
+        {
+            ("random", Inputs.Randn([2, 12, 24, 20], ScalarType.Float32, salt: 22), t, SkdImagePath.Gram32),
+            ("relu, Cs > Ct", Inputs.Randn([2, 40, 24, 20], ScalarType.Float32, salt: 23).relu(), t.relu(), SkdImagePath.Gram32),
+            ("10 % off", SkdCases.NearStudent(t, 0.1), t, SkdImagePath.Gram32),
+            ("3 % off", SkdCases.NearStudent(t, 0.03), t, SkdImagePath.Gram64),
+            ("1 % off", SkdCases.NearStudent(t, 0.01), t, SkdImagePath.Gram64),
+        };
+        foreach (var (name, s, tt) in cases.Select(c => (c.Name, c.S, c.T)))
+        {
+            using var scope = NewDisposeScope();
+            var expected = cases.Single(c => c.Name == name).Expected;
+            var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.SkdPairwise(x, y, 0.5, SkdPool.None, detachNorm, SkdPairwisePath.Auto), s, tt);
+            var modes = SkdPairwiseLoss.LastModes;
+            var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PairwiseLoss(x, y, 0.5, SkdPool.None, detachNorm), Inputs.Exact64(s), Inputs.Exact64(tt));
+            var label = Label("skd_pairwise_loss float32 Grams", name, $"detach={detachNorm}");
+            Assert.That(modes, Is.EqualTo(new[] { expected, expected }), label + ": path");
+            double tol = expected == SkdImagePath.Gram32 ? Tolerances.Float32Bar / 10 : 1e-6;
+            SkdCases.AssertSame(fused, oracle, tol, label);
+        }
+    }
+
+    [Test]
+    public void Forced_float32_grams_lose_the_answer_when_the_relations_agree()
+    {
+        // Why the gate exists: float32 Grams forced on a student 0.1 % off the teacher miss the bar; Auto does not.
+        using var _ = UseBackend();
+        using var scope = NewDisposeScope();
+        var t = Inputs.Randn([1, 32, 32, 32], ScalarType.Float32, salt: 24);
+        var s = SkdCases.NearStudent(t, 0.001);
+        var oracle = ReferenceSkd.PairwiseLoss(Inputs.Exact64(s), Inputs.Exact64(t), pool: SkdPool.None);
+        var forced = gpukd.functional.SkdPairwise(s, t, 0.5, SkdPool.None, true, SkdPairwisePath.Gram32);
+        var auto = gpukd.functional.SkdPairwise(s, t, 0.5, SkdPool.None, true, SkdPairwisePath.Auto);
+        TestContext.Out.WriteLine($"forced float32 Grams rel. error {Tolerances.RelErr(forced, oracle):E2}, auto {Tolerances.RelErr(auto, oracle):E2}");
+        Assert.That(Tolerances.RelErr(forced, oracle), Is.GreaterThan(Tolerances.Float32Bar), "forced float32 Grams");
+        Assert.That(Tolerances.RelErr(auto, oracle), Is.LessThan(1e-6), "auto");
+    }
+
+    [Test]
+    public void Chunked_float32_grams_match_the_reference()
+    {
+        using var _ = UseBackend();
+        long saved = SkdPairwiseLoss.ChunkBytes;
+        try
+        {
+            SkdPairwiseLoss.ChunkBytes = 512;   // 16 pixels per chunk at 8 channels: several chunks, a ragged last one
+            using var scope = NewDisposeScope();
+            var s = Inputs.Randn([2, 3, 7, 9], ScalarType.Float32, salt: 25).requires_grad_(true);
+            var t = Inputs.Randn([2, 5, 7, 9], ScalarType.Float32, salt: 26).requires_grad_(true);
+            var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.SkdPairwise(x, y, 0.5, SkdPool.None, false, SkdPairwisePath.Gram32), s, t);
+            var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PairwiseLoss(x, y, 0.5, SkdPool.None, false), Inputs.Exact64(s), Inputs.Exact64(t));
+            SkdCases.AssertSame(fused, oracle, Tolerances.Float32Bar / 10, Label("skd_pairwise_loss float32 Grams", "chunked, both gradients"));
+        }
+        finally { SkdPairwiseLoss.ChunkBytes = saved; }
+    }
+
+    [Test]
     public void Identical_relations_give_zero_and_a_zero_gradient()
     {
         using var _ = UseBackend();

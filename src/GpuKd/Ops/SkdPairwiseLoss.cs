@@ -6,7 +6,10 @@ using static TorchSharp.torch;
 namespace GpuKd.Ops;
 
 /// <summary>Which evaluation of the pair-wise similarity loss runs (tests force one; users get Auto).</summary>
-internal enum SkdPairwisePath { Auto, Gram, Direct }
+internal enum SkdPairwisePath { Auto, Gram, Direct, Gram32 }
+
+/// <summary>How one image of the Gram/direct loop was evaluated (kept for its backward).</summary>
+internal enum SkdImagePath : byte { Gram64, Gram32, Direct }
 
 /// <summary>
 /// Structured-KD pair-wise loss on (already pooled) maps s [B, Cs, H, W], t [B, Ct, H, W], fused
@@ -15,9 +18,11 @@ internal enum SkdPairwisePath { Auto, Gram, Direct }
 ///   Σ_ij (A^S − A^T)²_ij = ‖ŜᵀŜ‖² − 2‖ŜᵀT̂‖² + ‖T̂ᵀT̂‖²,  ∂/∂Ŝ = 4(Ŝ(ŜᵀŜ) − T̂(T̂ᵀŜ)),
 /// and the loss is the mean over B·N². In NCHW an image's [C, N] block already is Ŝᵀ, so the channel
 /// Grams are plain GEMMs on it. Precision: the three terms are large and nearly cancel when student ≈
-/// teacher (float32 Grams gave 2.5e-2 relative error at 1 % perturbation), so every product is
-/// accumulated in float64, streamed over pixel chunks of ≤ <see cref="ChunkBytes"/> (O(chunk·C + C²)
-/// memory, whatever N). When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (a few pooled nodes) the direct form
+/// teacher (float32 Grams gave 2.5e-2 relative error at 1 % perturbation). So float32 inputs first take float32 Grams
+/// (single-precision GEMMs over pixel chunks of ≤ <see cref="Float32ChunkPixels"/>, chunk sums in float64) and keep them
+/// only when the loss is at least <see cref="Float32Limit"/> of its largest term (relations that differ by more than
+/// ~10 %, e.g. at the start of training); otherwise, and for float64 inputs, every product is accumulated in float64,
+/// streamed over pixel chunks of ≤ <see cref="ChunkBytes"/> (O(chunk·C + C²) memory, whatever N). When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (a few pooled nodes) the direct form
 /// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and is used instead, streamed over row blocks of D (never N×N at once); it is also
 /// the fallback for an image whose Gram-form loss is below <see cref="ConditionLimit"/> of its terms.
 /// Saved for the backward: the float64 Grams of the Gram-path images, D of direct-path images whose N×N fits in
@@ -36,7 +41,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// <summary>F.normalize's clamp when the gradient goes through the norm.</summary>
     internal const double ClampEps = 1e-12;
 
-    /// <summary>Float64 working set of one pixel chunk (both sides' normalised nodes).</summary>
+    /// <summary>Working set of one pixel chunk (both sides' normalised nodes, float64 or float32).</summary>
     internal static long ChunkBytes = DefaultChunkBytes;
 
     /// <summary>8 MB.</summary>
@@ -55,6 +60,21 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// when the two relations agree to ~1e-5 or the nodes are nearly parallel (features sharing a large offset).</summary>
     internal const double ConditionLimit = 1e-9;
 
+    /// <summary>The float32 Grams are kept for an image only when loss ≥ this fraction ρ of its largest Gram term. Measured
+    /// (scratch experiment over N = 256…4096, Cs/Ct = 16/32 and 128/512, random, ReLU and student ≈ teacher inputs at 10 %
+    /// … 0.1 % noise, 1024-pixel chunks): the float32-Gram loss is off by ≤ 7e-8/ρ relative and its gradient by ≈ 3e-7/√ρ;
+    /// at ρ ≥ 1e-2 that is ≤ 7e-6 and ≤ 3e-6, ten times inside DESIGN §5's 1e-4. Below it the image is redone in float64.
+    /// Random or ReLU features give ρ ≈ 0.05–1.5; a student within 3 % of the teacher's relations ρ ≈ 2e-3 (float64).</summary>
+    internal const double Float32Limit = 1e-2;
+
+    /// <summary>Pixels per float32 chunk at most: the GEMMs' inner dimension, which the float32 rounding error grows with
+    /// (the chunk sums are float64).</summary>
+    internal const long Float32ChunkPixels = 1024;
+
+    /// <summary>How each image of this thread's last Gram/direct-loop call was evaluated (tests read it; null after a
+    /// batched few-node call).</summary>
+    [ThreadStatic] internal static SkdImagePath[]? LastModes;
+
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
@@ -67,10 +87,12 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         var tv = t.detach().reshape(b, ct, n).contiguous();
         var placeholder = empty(0, dtype: ScalarType.Float64, device: s.device);
         var saved = new List<Tensor> { sv, tv };
-        var direct = new bool[b];
+        var mode = new SkdImagePath[b];
+        bool tryFloat32 = !directByCost && (path == SkdPairwisePath.Gram32 || (path == SkdPairwisePath.Auto && s.dtype == ScalarType.Float32));
         double total = 0;
         bool batched = directByCost && b * n * n * 8 <= ChunkBytes && b * (cs + ct) * n * 8 <= 4 * ChunkBytes;
         ctx.save_data("batched", batched);
+        LastModes = null;
         if (batched)
         {
             // A few nodes per image (the authors' pooled 3×3): all images in one batched product, a handful of ops
@@ -83,13 +105,28 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         }
         else for (long i = 0; i < b; i++)
         {
-            direct[i] = directByCost;
+            mode[i] = directByCost ? SkdImagePath.Direct : SkdImagePath.Gram64;
+            if (tryFloat32)
+            {
+                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach, single: true);
+                var (a, c, e) = (SumSquares(gss), SumSquares(gst), SumSquares(gtt));
+                double loss = a - 2 * c + e;
+                if (path == SkdPairwisePath.Gram32 || loss >= Float32Limit * Math.Max(a, e))
+                {
+                    // Keep it: the backward's products run in float32 on the rounded Grams.
+                    mode[i] = SkdImagePath.Gram32;
+                    total += loss;
+                    saved.Add(gss.to(ScalarType.Float32)); saved.Add(gst.to(ScalarType.Float32));
+                    saved.Add(t.requires_grad ? gtt.to(ScalarType.Float32) : placeholder);
+                    continue;
+                }
+            }
             if (!directByCost)
             {
-                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach);
-                double a = gss.square().sum().item<double>(), c = gst.square().sum().item<double>(), e = gtt.square().sum().item<double>();
+                var (gss, gst, gtt) = Grams(sv[i], tv[i], detach, single: false);
+                var (a, c, e) = (SumSquares(gss), SumSquares(gst), SumSquares(gtt));
                 double loss = a - 2 * c + e;
-                if (path == SkdPairwisePath.Auto && !(loss > ConditionLimit * Math.Max(a, e))) direct[i] = true;
+                if (path == SkdPairwisePath.Auto && !(loss > ConditionLimit * Math.Max(a, e))) mode[i] = SkdImagePath.Direct;
                 else
                 {
                     total += loss;
@@ -113,7 +150,8 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             }
             saved.Add(placeholder); saved.Add(placeholder);
         }
-        ctx.save_data("direct", direct);
+        ctx.save_data("mode", mode);
+        LastModes = mode;
         ctx.save_data("detach", detach);
         PairOp.SaveInputs(ctx, CpuBackend.Instance, s, t);
         // Both sides' rows are kept (views of contiguous inputs: no copy): the gradient of one side reads the other
@@ -131,7 +169,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         Tensor sv = saved[0], tv = saved[1];
-        var direct = (bool[])ctx.get_data("direct");
+        var mode = (SkdImagePath[])ctx.get_data("mode");
         bool detach = (bool)ctx.get_data("detach");
         bool batched = (bool)ctx.get_data("batched");
         var sShape = (long[])ctx.get_data("shape0");
@@ -149,33 +187,35 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         }
         else for (long i = 0; i < b; i++)
         {
-            if (direct[i])
+            if (mode[i] == SkdImagePath.Direct)
             {
                 var d = saved[(int)(2 + 3 * i)];
                 if (d.numel() == 0) DirectTiles(sv[i], tv[i], detach, new Grads(gradS?[i], gradT?[i], c));
                 else
                 {
                     // ∂/∂Ŝᵀ = 4ŜᵀD, ∂/∂T̂ᵀ = −4T̂ᵀD (D symmetric).
-                    if (needS) Write(gradS![i], sv[i], 0, n, detach, sh => sh.mm(d).mul_(c));
-                    if (needT) Write(gradT![i], tv[i], 0, n, detach, th => th.mm(d).mul_(-c));
+                    if (needS) Write(gradS![i], sv[i], 0, n, detach, false, sh => sh.mm(d).mul_(c));
+                    if (needT) Write(gradT![i], tv[i], 0, n, detach, false, th => th.mm(d).mul_(-c));
                 }
                 continue;
             }
             Tensor gss = saved[(int)(2 + 3 * i)], gst = saved[(int)(3 + 3 * i)], gtt = saved[(int)(4 + 3 * i)];
-            foreach (var (p0, m) in Chunks(n, sv.shape[1] + tv.shape[1]))
+            bool single = mode[i] == SkdImagePath.Gram32;
+            foreach (var (p0, m) in Chunks(n, sv.shape[1] + tv.shape[1], single))
             {
                 using var chunk = NewDisposeScope();
                 Tensor si = sv[i], ti = tv[i];
-                // ∂/∂Ŝᵀ = 4(ŜᵀŜ·Ŝᵀ − ŜᵀT̂·T̂ᵀ), ∂/∂T̂ᵀ = 4(T̂ᵀT̂·T̂ᵀ − T̂ᵀŜ·Ŝᵀ), in float64 (the two terms nearly cancel).
+                // ∂/∂Ŝᵀ = 4(ŜᵀŜ·Ŝᵀ − ŜᵀT̂·T̂ᵀ), ∂/∂T̂ᵀ = 4(T̂ᵀT̂·T̂ᵀ − T̂ᵀŜ·Ŝᵀ): in float64, or in float32 where the forward
+                // found the two terms far enough apart (relative error ≈ 3e-7/√ρ, see Float32Limit).
                 if (needS)
                 {
-                    var th = Nodes(ti, p0, m, detach).Hat;
-                    Write(gradS![i], si, p0, m, detach, sh => gss.mm(sh).sub_(gst.mm(th)).mul_(c));
+                    var th = Nodes(ti, p0, m, detach, single).Hat;
+                    Write(gradS![i], si, p0, m, detach, single, sh => gss.mm(sh).sub_(gst.mm(th)).mul_(c));
                 }
                 if (needT)
                 {
-                    var sh = Nodes(si, p0, m, detach).Hat;
-                    Write(gradT![i], ti, p0, m, detach, th => gtt.mm(th).sub_(gst.t().mm(sh)).mul_(c));
+                    var sh = Nodes(si, p0, m, detach, single).Hat;
+                    Write(gradT![i], ti, p0, m, detach, single, th => gtt.mm(th).sub_(gst.t().mm(sh)).mul_(c));
                 }
             }
         }
@@ -232,37 +272,58 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             long m = Math.Min(step, n - p0);
             var d = sh.narrow(1, p0, m).t().mm(sh).sub_(th.narrow(1, p0, m).t().mm(th));   // D[p0:p0+m, :]
             if (grads is null) { total += d.square().sum().item<double>(); continue; }
-            if (grads.S is not null) Write(grads.S, s, p0, m, detach, _ => sh.mm(d.t()).mul_(grads.Scale));
-            if (grads.T is not null) Write(grads.T, t, p0, m, detach, _ => th.mm(d.t()).mul_(-grads.Scale));
+            if (grads.S is not null) Write(grads.S, s, p0, m, detach, false, _ => sh.mm(d.t()).mul_(grads.Scale));
+            if (grads.T is not null) Write(grads.T, t, p0, m, detach, false, _ => th.mm(d.t()).mul_(-grads.Scale));
         }
         return total;
     }
 
-    /// <summary>Float64 channel Grams of one image, accumulated over pixel chunks: ŜᵀŜ [Cs, Cs], ŜᵀT̂ [Cs, Ct], T̂ᵀT̂ [Ct, Ct].
+    /// <summary>Channel Grams of one image, summed over pixel chunks in float64: ŜᵀŜ [Cs, Cs], ŜᵀT̂ [Cs, Ct], T̂ᵀT̂ [Ct, Ct].
+    /// <paramref name="single"/>: each chunk's products are float32 GEMMs on float32 nodes (twice the GEMM rate, half the
+    /// bytes), added to the float64 sums; else everything is float64.
     /// (Building only T̂ᵀT̂'s upper block triangle saved no time here: libtorch's GEMM ran the 64- or 128-row blocks
     /// that much slower; measured with <c>--skd-gram-probe</c>.)</summary>
-    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach)
+    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach, bool single)
     {
         long cs = s.shape[0], ct = t.shape[0], n = s.shape[1];
         var gss = zeros(cs, cs, dtype: ScalarType.Float64, device: s.device);
         var gst = zeros(cs, ct, dtype: ScalarType.Float64, device: s.device);
         var gtt = zeros(ct, ct, dtype: ScalarType.Float64, device: s.device);
-        foreach (var (p0, m) in Chunks(n, cs + ct))
+        // float32: one product buffer per Gram, reused chunk after chunk (addmm_ with beta 0 overwrites it).
+        Tensor? pss = null, pst = null, ptt = null;
+        if (single)
+        {
+            pss = empty(cs, cs, dtype: ScalarType.Float32, device: s.device);
+            pst = empty(cs, ct, dtype: ScalarType.Float32, device: s.device);
+            ptt = empty(ct, ct, dtype: ScalarType.Float32, device: s.device);
+        }
+        foreach (var (p0, m) in Chunks(n, cs + ct, single))
         {
             using var chunk = NewDisposeScope();
-            var sh = Nodes(s, p0, m, detach).Hat;
-            var th = Nodes(t, p0, m, detach).Hat;
-            gss.addmm_(sh, sh.t());
-            gst.addmm_(sh, th.t());
-            gtt.addmm_(th, th.t());
+            var sh = Nodes(s, p0, m, detach, single).Hat;
+            var th = Nodes(t, p0, m, detach, single).Hat;
+            if (!single)
+            {
+                gss.addmm_(sh, sh.t());
+                gst.addmm_(sh, th.t());
+                gtt.addmm_(th, th.t());
+                continue;
+            }
+            gss.add_(pss!.addmm_(sh, sh.t(), beta: 0));
+            gst.add_(pst!.addmm_(sh, th.t(), beta: 0));
+            gtt.add_(ptt!.addmm_(th, th.t(), beta: 0));
         }
         return (gss, gst, gtt);
     }
 
-    /// <summary>Pixel chunks [p0, p0 + m) whose float64 nodes of both sides fit in <see cref="ChunkBytes"/>.</summary>
-    static IEnumerable<(long P0, long M)> Chunks(long n, long channels)
+    static double SumSquares(Tensor g) => g.square().sum().item<double>();
+
+    /// <summary>Pixel chunks [p0, p0 + m) whose nodes of both sides fit in <see cref="ChunkBytes"/> (float32: also at most
+    /// <see cref="Float32ChunkPixels"/>).</summary>
+    static IEnumerable<(long P0, long M)> Chunks(long n, long channels, bool single = false)
     {
-        long step = Math.Max(1, ChunkBytes / (8 * Math.Max(1, channels)));
+        long step = Math.Max(1, ChunkBytes / ((single ? 4 : 8) * Math.Max(1, channels)));
+        if (single) step = Math.Min(step, Float32ChunkPixels);
         for (long p0 = 0; p0 < n; p0 += step) yield return (p0, Math.Min(step, n - p0));
     }
 
@@ -270,9 +331,23 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// nodes) and their norms [m]: x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12). CPU tensors go
     /// through one fused kernel (<see cref="CpuSkdNodes"/>, or <see cref="SkdDevice.Nodes"/> on the ILGPU backend),
     /// others through libtorch ops.</summary>
-    internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, long p0, long m, bool detach)
+    internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, long p0, long m, bool detach, bool single = false)
     {
         double eps = detach ? DetachedEps : ClampEps;
+        if (single && x.device_type == DeviceType.CPU && x.is_contiguous() && x.dtype == ScalarType.Float32 && KdRuntime.For(x) is not IlgpuBackend)
+        {
+            // The float32 Gram path's nodes: quotients in double, rounded once to float32.
+            int c = (int)x.shape[0];
+            var hat = empty(c, m, dtype: ScalarType.Float32);
+            var norm = empty(m, dtype: ScalarType.Float64);
+            CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x), x.shape[1], c, p0, (int)m, TensorMemory.Ptr<float>(hat), TensorMemory.Ptr<double>(norm), detach, eps);
+            return (hat, norm);
+        }
+        if (single)
+        {
+            var (h64, n64) = Nodes(x, p0, m, detach);
+            return (h64.to(ScalarType.Float32), n64);
+        }
         if (x.device_type == DeviceType.CPU && x.is_contiguous() && KdRuntime.For(x) is IlgpuBackend ilgpu)
         {
             var (h, nv) = SkdDevice.Nodes(ilgpu, x.unsqueeze(0), p0, (int)m, detach, eps);
@@ -297,17 +372,17 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// <summary>Gradient of one image's pixel block [p0, p0 + m) of a side: ĝ = hatGrad(x̂) is ∂L/∂x̂, then back
     /// through the node normalisation: ĝ/(‖x‖ + 1e-8) with the norm held constant, or (ĝ − x̂(x̂·ĝ))/‖x‖ with the
     /// gradient through it (0 at nodes whose norm is ≤ 1e-12, where the reference's is ~1e12-scaled).</summary>
-    static void Write(Tensor grad, Tensor x, long p0, long m, bool detach, Func<Tensor, Tensor> hatGrad)
+    static void Write(Tensor grad, Tensor x, long p0, long m, bool detach, bool single, Func<Tensor, Tensor> hatGrad)
     {
         using var scope = NewDisposeScope();
-        var (hat, norm) = Nodes(x, p0, m, detach);
+        var (hat, norm) = Nodes(x, p0, m, detach, single);
         var g = hatGrad(hat);
         Tensor gx;
-        if (detach) gx = g.div_(norm + DetachedEps);
+        if (detach) gx = g.div_((norm + DetachedEps).to(g.dtype));
         else
         {
             var dot = (hat * g).sum(0, keepdim: true);
-            gx = g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps)).mul_((norm > ClampEps).to(ScalarType.Float64));
+            gx = g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps).to(g.dtype)).mul_((norm > ClampEps).to(g.dtype));
         }
         grad.narrow(1, p0, m).copy_(gx);
     }
