@@ -23,6 +23,7 @@ namespace GpuKd.Bench;
 ///
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle [--csv FILE]
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak-one rkd-angle gpukd 256 512
+/// GPUKD_PEAK_STEADY=1 measures the second call at each shape instead of the first (<see cref="Steady"/>).
 /// GPUKD_BENCH_THREADS=n sets libtorch's thread count in the children (on a heavily loaded 2-core machine libtorch's
 /// OpenMP regions stall when their threads are descheduled, which penalises many small ops more than a few large ones).
 /// </summary>
@@ -72,6 +73,10 @@ public static class PeakMemory
             (b, side) => 4 * (2 * b * 640 * side * side)) { Shapes = SkdMaps, DName = "H=W" },
     ];
 
+    /// <summary>GPUKD_PEAK_STEADY=1: measure the second call at the case's shape (steady state of a training loop) instead of
+    /// the first (cold: includes one-time buffers of MKL and the allocator). Children inherit it.</summary>
+    internal static bool Steady => Environment.GetEnvironmentVariable("GPUKD_PEAK_STEADY") == "1";
+
     public static int Run(string[] args)
     {
         if (args[0] == "--peak-one") return RunOne(args[1], args[2], long.Parse(args[3]), long.Parse(args[4]));
@@ -80,7 +85,7 @@ public static class PeakMemory
         var rows = new List<string> { "case,b,D,impl,ms,peak_extra_bytes,note" };
         gpukd.backend = KdBackend.Cpu;
         if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
-        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; time: reference and GpuKd alternating in one process (medians); peak extra RSS: each case in a fresh process; libtorch threads: {Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") ?? "default"}");
+        Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; time: reference and GpuKd alternating in one process (medians); peak extra RSS: each case in a fresh process, {(Steady ? "steady state (second call at the shape)" : "first call at the shape")}; libtorch threads: {Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") ?? "default"}");
         Console.WriteLine($"| b | {c.DName} | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var b in c.Bs)
@@ -124,6 +129,14 @@ public static class PeakMemory
         var teacher = randn(tShape, generator: new Generator(43));
         var (wS, wT) = c.Shapes(2, 4);
         using (NewDisposeScope()) f(randn(wS).requires_grad_(true), randn(wT)).backward();   // warm-up
+        if (Steady)
+        {
+            // Steady state: one full step at this shape first, so what a training loop allocates once (MKL's packing
+            // buffers, the allocator's arenas, JIT'd paths) is in the baseline and the peak is the per-step working set.
+            using (NewDisposeScope()) f(student.detach().requires_grad_(true), teacher).backward();
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
         File.WriteAllText("/proc/self/clear_refs", "5");
         long baseline = Status("VmRSS");
         var sw = Stopwatch.StartNew();

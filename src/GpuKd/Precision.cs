@@ -15,14 +15,15 @@ internal static class Precision
 {
     static bool IsReduced(Tensor? x) => x is not null && (x.dtype == ScalarType.Float16 || x.dtype == ScalarType.BFloat16);
 
-    /// <summary>f(x) in float32 when x is float16/bfloat16, cast back; f(x) otherwise.</summary>
+    /// <summary>f(x) in float32 when x is float16/bfloat16, cast back; f(x) otherwise. Every public op enters here, so
+    /// this is also where a leaf input gets its no-copy gradient view (<see cref="Ops.LeafGrad"/>).</summary>
     public static Tensor Lift(Tensor x, Func<Tensor, Tensor> f)
-        => IsReduced(x) ? f(x.to(ScalarType.Float32)).to(x.dtype) : f(x);
+        => IsReduced(x) ? f(x.to(ScalarType.Float32)).to(x.dtype) : f(Ops.LeafGrad.Shield(x));
 
     /// <summary>f(inputs) with every input in float32 when any is float16/bfloat16 (all must then share its dtype).</summary>
     public static Tensor Lift(string[] names, Tensor[] xs, Func<Tensor[], Tensor> f)
     {
-        if (!xs.Any(IsReduced)) return f(xs);
+        if (!xs.Any(IsReduced)) return f(xs.Select(x => Ops.LeafGrad.Shield(x)).ToArray());
         for (int i = 1; i < xs.Length; i++)
             if (xs[i] is not null && xs[0] is not null && xs[i].dtype != xs[0].dtype)
                 throw new ArgumentException($"{names[i]} must have the dtype of {names[0]} ({xs[0].dtype}), got {xs[i].dtype} " +

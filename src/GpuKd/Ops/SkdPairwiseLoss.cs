@@ -69,7 +69,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
 
     /// <summary>Pixels per float32 chunk at most: the GEMMs' inner dimension, which the float32 rounding error grows with
     /// (the chunk sums are float64).</summary>
-    internal const long Float32ChunkPixels = 1024;
+    internal const long Float32ChunkPixels = 512;
 
     /// <summary>How each image of this thread's last Gram/direct-loop call was evaluated (tests read it; null after a
     /// batched few-node call).</summary>
@@ -316,7 +316,8 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         return (gss, gst, gtt);
     }
 
-    static double SumSquares(Tensor g) => g.square().sum().item<double>();
+    /// <summary>‖g‖²_F of a float64 Gram, as a dot product of its flat view (no C×C temporary).</summary>
+    static double SumSquares(Tensor g) { var f = g.flatten(); return f.dot(f).item<double>(); }
 
     /// <summary>Pixel chunks [p0, p0 + m) whose nodes of both sides fit in <see cref="ChunkBytes"/> (float32: also at most
     /// <see cref="Float32ChunkPixels"/>).</summary>
