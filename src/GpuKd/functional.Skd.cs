@@ -30,22 +30,26 @@ public static partial class gpukd
         /// <returns>The loss, a 0-d tensor of the inputs' dtype.</returns>
         /// <remarks>
         /// Never forms the N×N similarity matrices (N = pooled nodes): per image Σ(A_S − A_T)² =
-        /// ‖ŜᵀŜ‖² − 2‖ŜᵀT̂‖² + ‖T̂ᵀT̂‖² from the channel Grams, accumulated in float64 (the three terms nearly cancel
-        /// when student ≈ teacher; float32 Grams lose the answer), streamed over pixel chunks of ≤ 8 MB of float64
-        /// nodes. When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (e.g. the default 3×3 pooled nodes) the direct form
-        /// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and used; it is then smaller than the C×C Grams. An image whose Gram-form loss
-        /// is below 1e-9 of its terms (relations equal to ~1e-5, or nearly parallel nodes as with a large common
-        /// offset, where even float64 cancels) is recomputed by the direct form in row blocks, never whole.
-        /// Cost per image: Gram path N(Cs² + CsCt + Ct²) float64 multiply-adds forward, N·Cs(Cs + Ct) backward for the
-        /// student (N·Ct(Cs + Ct) more for a teacher that requires grad), plus the pooling; direct path N²(Cs + Ct)
-        /// forward, N²·C backward per side.
-        /// Peak extra memory: Gram path B(Cs² + CsCt) float64 Grams kept for the backward (+ B·Ct² for a teacher
-        /// that requires grad), one ≤ 8 MB float64 chunk of nodes at a time, the pooled maps, and the gradient;
-        /// direct path: D (N² float64 per image) kept when it fits in 8 MB, else recomputed in row blocks of ≤ 8 MB.
-        /// Measured at B = 8, Cs = 128, Ct = 512, full resolution: 64×64 ≈ 100–115 MiB, 128×128 ≈ 210–230 MiB
-        /// (gradient included) where the reference (<c>ReferenceSkd.PairwiseLoss</c>) needs 3.2 GiB and ≈ 48 GiB.
+        /// ‖ŜᵀŜ‖² − 2‖ŜᵀT̂‖² + ‖T̂ᵀT̂‖² from the channel Grams. The three terms nearly cancel when the relations agree,
+        /// so the precision is chosen per image: float32 inputs first take float32 Grams (GEMMs over ≤ 512-pixel chunks,
+        /// chunk sums in float64) and keep them when the loss is ≥ 1 % of its largest term (then within ~1e-5 of the
+        /// float64 answer, gradient ~3e-6); otherwise, and for float64 inputs, the Grams are float64, streamed over
+        /// pixel chunks of ≤ 8 MB. When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (e.g. the default 3×3 pooled nodes) the direct
+        /// form D = ŜŜᵀ − T̂T̂ᵀ is cheaper and used; it is then smaller than the C×C Grams. An image whose float64
+        /// Gram-form loss is below 1e-9 of its terms (relations equal to ~1e-5, or nearly parallel nodes as with a
+        /// large common offset, where even float64 cancels) is recomputed by the direct form in row blocks, never whole.
+        /// Cost per image: Gram path N(Cs² + CsCt + Ct²) multiply-adds forward (float32 or float64; an image that falls
+        /// back from float32 pays the float32 pass too), N·Cs(Cs + Ct) backward for the student (N·Ct(Cs + Ct) more for
+        /// a teacher that requires grad), plus the pooling; direct path N²(Cs + Ct) forward, N²·C backward per side.
+        /// Peak extra memory: the gradient; Gram path B(Cs² + CsCt) Grams kept for the backward (float32 or float64;
+        /// + B·Ct² for a teacher that requires grad), one chunk of nodes at a time (float32: ≤ 512 pixels; float64:
+        /// ≤ 8 MB), the pooled maps; direct path: D (N² float64 per image) kept when it fits in 8 MB, else recomputed
+        /// in row blocks of ≤ 8 MB. A leaf input's gradient is not copied (see <c>LeafGrad</c>).
+        /// Measured at B = 8, Cs = 128, Ct = 512, full resolution, float32 (bench/results/peak-skd-pairwise*.md):
+        /// see the README's Structured-KD section for the current numbers against <c>ReferenceSkd.PairwiseLoss</c>
+        /// (3.2 GiB at 64×64, ≈ 48 GiB at 128×128).
         /// Both inputs get a gradient when they require one. The node normalisation is a fused kernel: C# on the CPU
-        /// backend, an ILGPU kernel (float64) on the ILGPU backend for CPU tensors; the float64 Grams and products are
+        /// backend, an ILGPU kernel (float64) on the ILGPU backend for CPU tensors; the Grams and products are
         /// libtorch GEMMs on the inputs' device under every backend (CUDA tensors are normalised by libtorch ops too).
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a teacher whose B, H, W, dtype or device differ, a scale outside (0, 1] or an undefined pool.

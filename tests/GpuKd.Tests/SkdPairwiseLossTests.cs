@@ -159,7 +159,8 @@ public sealed class SkdPairwiseLossTests(KdBackend backend) : BackendFixture(bac
         var t = Inputs.Randn([2, 24, 24, 20], ScalarType.Float32, salt: 21);
         var cases = new (string Name, Tensor S, Tensor T, SkdImagePath Expected)[]
         {
-            ("random", Inputs.Randn([2, 12, 24, 20], ScalarType.Float32, salt: 22), t, SkdImagePath.Gram32),
+            ("random", Inputs.Randn([2, 16, 24, 20], ScalarType.Float32, salt: 22), t, SkdImagePath.Gram32),
+            ("random, 8 channels", Inputs.Randn([2, 8, 24, 20], ScalarType.Float32, salt: 22), t, SkdImagePath.Gram64),
             ("relu, Cs > Ct", Inputs.Randn([2, 40, 24, 20], ScalarType.Float32, salt: 23).relu(), t.relu(), SkdImagePath.Gram32),
             ("10 % off", SkdCases.NearStudent(t, 0.1), t, SkdImagePath.Gram32),
             ("3 % off", SkdCases.NearStudent(t, 0.03), t, SkdImagePath.Gram64),
@@ -176,6 +177,31 @@ public sealed class SkdPairwiseLossTests(KdBackend backend) : BackendFixture(bac
             Assert.That(modes, Is.EqualTo(new[] { expected, expected }), label + ": path");
             double tol = expected == SkdImagePath.Gram32 ? Tolerances.Float32Bar / 10 : 1e-6;
             SkdCases.AssertSame(fused, oracle, tol, label);
+        }
+    }
+
+    [Test]
+    public void Few_nodes_take_float32_products_only_where_they_meet_the_bar([Values(true, false)] bool detachNorm)
+    {
+        // The batched direct path (a few pooled nodes): float32 products for float32 inputs when every image's loss is
+        // ≥ 1 % of its larger ‖A‖², float64 otherwise.
+        using var _ = UseBackend();
+        var t = Inputs.Randn([3, 24, 3, 3], ScalarType.Float32, salt: 27);
+        var cases = new (string Name, Tensor S, Tensor T, SkdImagePath Expected)[]
+        {
+            ("random", Inputs.Randn([3, 40, 3, 3], ScalarType.Float32, salt: 28), t, SkdImagePath.Direct32),
+            ("relu", Inputs.Randn([3, 40, 3, 3], ScalarType.Float32, salt: 29).relu(), t.relu(), SkdImagePath.Direct32),
+            ("1 % off", SkdCases.NearStudent(t, 0.01), t, SkdImagePath.Direct),
+        };
+        foreach (var (name, s, tt, expected) in cases)
+        {
+            using var scope = NewDisposeScope();
+            var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.SkdPairwise(x, y, 0.5, SkdPool.None, detachNorm, SkdPairwisePath.Auto), s, tt);
+            var modes = SkdPairwiseLoss.LastModes;
+            var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PairwiseLoss(x, y, 0.5, SkdPool.None, detachNorm), Inputs.Exact64(s), Inputs.Exact64(tt));
+            var label = Label("skd_pairwise_loss few nodes", name, $"detach={detachNorm}");
+            Assert.That(modes, Is.EqualTo(new[] { expected, expected, expected }), label + ": path");
+            SkdCases.AssertSame(fused, oracle, expected == SkdImagePath.Direct32 ? Tolerances.Float32Bar / 10 : 1e-6, label);
         }
     }
 

@@ -9,7 +9,7 @@ namespace GpuKd.Ops;
 internal enum SkdPairwisePath { Auto, Gram, Direct, Gram32 }
 
 /// <summary>How one image of the Gram/direct loop was evaluated (kept for its backward).</summary>
-internal enum SkdImagePath : byte { Gram64, Gram32, Direct }
+internal enum SkdImagePath : byte { Gram64, Gram32, Direct, Direct32 }
 
 /// <summary>
 /// Structured-KD pair-wise loss on (already pooled) maps s [B, Cs, H, W], t [B, Ct, H, W], fused
@@ -25,7 +25,7 @@ internal enum SkdImagePath : byte { Gram64, Gram32, Direct }
 /// streamed over pixel chunks of ≤ <see cref="ChunkBytes"/> (O(chunk·C + C²) memory, whatever N). When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (a few pooled nodes) the direct form
 /// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and is used instead, streamed over row blocks of D (never N×N at once); it is also
 /// the fallback for an image whose Gram-form loss is below <see cref="ConditionLimit"/> of its terms.
-/// Saved for the backward: the float64 Grams of the Gram-path images, D of direct-path images whose N×N fits in
+/// Saved for the backward: the Grams of the Gram-path images (float32 or float64, as the forward kept them), D of direct-path images whose N×N fits in
 /// <see cref="ChunkBytes"/>, and the input rows (views); the normalised nodes (and larger D's blocks) are recomputed.
 /// The node normalisation is a fused kernel (<see cref="CpuSkdNodes"/> on the CPU backend, the ILGPU kernel
 /// <see cref="Kernels.Ilgpu.SkdKernels.Nodes{T}"/> on the ILGPU backend for CPU tensors); the float64 Grams and
@@ -67,12 +67,19 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// Random or ReLU features give ρ ≈ 0.05–1.5; a student within 3 % of the teacher's relations ρ ≈ 2e-3 (float64).</summary>
     internal const double Float32Limit = 1e-2;
 
+    /// <summary>The float32 products need at least this many channels on each side. MKL's sgemm gave thread-count-dependent
+    /// bits for operands of 5–11 rows and as many columns (e.g. [6×6]·[6×432]: 1 vs 2 libtorch threads differ), none in a
+    /// probe of 5 360 shapes with both dimensions in 12…513 (scratch probe, libtorch 2.10 CPU); and below 16 channels the
+    /// Grams are cheap in float64 anyway. This keeps the float32 paths bit-identical across thread counts
+    /// (<c>SkdRepeatabilityTests</c>).</summary>
+    internal const long MinFloat32Channels = 16;
+
     /// <summary>Pixels per float32 chunk at most: the GEMMs' inner dimension, which the float32 rounding error grows with
     /// (the chunk sums are float64).</summary>
     internal const long Float32ChunkPixels = 512;
 
-    /// <summary>How each image of this thread's last Gram/direct-loop call was evaluated (tests read it; null after a
-    /// batched few-node call).</summary>
+    /// <summary>How each image of this thread's last call was evaluated (tests read it; the batched few-node path reports
+    /// Direct or Direct32 for every image).</summary>
     [ThreadStatic] internal static SkdImagePath[]? LastModes;
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -88,20 +95,42 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         var placeholder = empty(0, dtype: ScalarType.Float64, device: s.device);
         var saved = new List<Tensor> { sv, tv };
         var mode = new SkdImagePath[b];
-        bool tryFloat32 = !directByCost && (path == SkdPairwisePath.Gram32 || (path == SkdPairwisePath.Auto && s.dtype == ScalarType.Float32));
+        bool autoFloat32 = path == SkdPairwisePath.Auto && s.dtype == ScalarType.Float32 && Math.Min(cs, ct) >= MinFloat32Channels;
+        bool tryFloat32 = !directByCost && (path == SkdPairwisePath.Gram32 || autoFloat32);
         double total = 0;
         bool batched = directByCost && b * n * n * 8 <= ChunkBytes && b * (cs + ct) * n * 8 <= 4 * ChunkBytes;
         ctx.save_data("batched", batched);
-        LastModes = null;
         if (batched)
         {
             // A few nodes per image (the authors' pooled 3×3): all images in one batched product, a handful of ops
             // instead of a dozen per image (per-op overhead dominates at these sizes). D [B, N, N] is kept.
-            var sh = NodesBatched(sv, detach).Hat;
-            var th = NodesBatched(tv, detach).Hat;
-            var d = sh.transpose(1, 2).bmm(sh).sub_(th.transpose(1, 2).bmm(th));
-            total = d.square().sum().item<double>();
+            // float32 inputs: float32 products, kept when every image's loss is ≥ Float32Limit of its larger ‖A‖² (D's
+            // entries are differences of float32 dot products; measured error of the loss ≤ 4e-5 even at ρ = 1e-6,
+            // of the gradient ≈ 3e-7/√ρ as in the Gram form). Otherwise float64.
+            Tensor? d = null;
+            if (path == SkdPairwisePath.Gram32 || autoFloat32)
+            {
+                var sh = NodesBatched(sv, detach).Hat.to(ScalarType.Float32);
+                var th = NodesBatched(tv, detach).Hat.to(ScalarType.Float32);
+                var aS = sh.transpose(1, 2).bmm(sh);
+                var aT = th.transpose(1, 2).bmm(th);
+                var termS = aS.square().sum([1, 2], type: ScalarType.Float64);
+                var termT = aT.square().sum([1, 2], type: ScalarType.Float64);
+                var d32 = aS.sub_(aT);
+                var loss = d32.square().sum([1, 2], type: ScalarType.Float64);
+                bool keep = path == SkdPairwisePath.Gram32
+                    || loss.ge(termS.maximum(termT).mul_(Float32Limit)).all().item<bool>();
+                if (keep) { d = d32; total = loss.sum().item<double>(); }
+            }
+            if (d is null)
+            {
+                var sh = NodesBatched(sv, detach).Hat;
+                var th = NodesBatched(tv, detach).Hat;
+                d = sh.transpose(1, 2).bmm(sh).sub_(th.transpose(1, 2).bmm(th));
+                total = d.square().sum().item<double>();
+            }
             saved.Add(d);
+            Array.Fill(mode, d.dtype == ScalarType.Float32 ? SkdImagePath.Direct32 : SkdImagePath.Direct);
         }
         else for (long i = 0; i < b; i++)
         {
@@ -241,11 +270,12 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// <summary>Batched gradient of one side: scale·X̂D back through the node normalisation, in the input's dtype.</summary>
     static Tensor BatchedGrad(Tensor x, Tensor d, double scale, bool detach)
     {
-        var (hat, norm) = NodesBatched(x, detach);
+        var (hat64, norm) = NodesBatched(x, detach);
+        var hat = hat64.to(d.dtype);   // float32 when the forward kept float32 products
         var g = hat.bmm(d).mul_(scale);
-        if (detach) return g.div_(norm + DetachedEps).to(x.dtype);
+        if (detach) return g.div_((norm + DetachedEps).to(g.dtype)).to(x.dtype);
         var dot = (hat * g).sum(1, keepdim: true);
-        return g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps)).mul_((norm > ClampEps).to(ScalarType.Float64)).to(x.dtype);
+        return g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps).to(g.dtype)).mul_((norm > ClampEps).to(g.dtype)).to(x.dtype);
     }
 
     /// <summary>Gradient outputs of one image ([Cs, N], [Ct, N], either null) and the factor 4·upstream/(B·N²).</summary>
@@ -316,8 +346,9 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         return (gss, gst, gtt);
     }
 
-    /// <summary>‖g‖²_F of a float64 Gram, as a dot product of its flat view (no C×C temporary).</summary>
-    static double SumSquares(Tensor g) { var f = g.flatten(); return f.dot(f).item<double>(); }
+    /// <summary>‖g‖²_F of a float64 Gram. (Not BLAS dot: MKL splits long dots across threads, so their bits depend on
+    /// the thread count; libtorch's sum does not.)</summary>
+    static double SumSquares(Tensor g) => g.square().sum().item<double>();
 
     /// <summary>Pixel chunks [p0, p0 + m) whose nodes of both sides fit in <see cref="ChunkBytes"/> (float32: also at most
     /// <see cref="Float32ChunkPixels"/>).</summary>
