@@ -39,7 +39,7 @@ internal static class PtxDump
                                     : EntryPointDescription.FromImplicitlyGroupedKernel(method);
                 var compiled = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
                 File.WriteAllText(Path.Combine(dir, file), compiled.PTXAssembly);
-                // The products' tiles are dynamic shared memory, which ptxas does not see.
+                // The products' tiles and the row reductions' lanes are dynamic shared memory, which ptxas does not see.
                 manifest.Add($"{file}\t{name}\t{(grouped ? "explicit" : "auto")}\t{DynamicShared(name)}");
             }
             catch (Exception e)
@@ -62,6 +62,7 @@ internal static class PtxDump
         _ when kernel.StartsWith("MatMulKernel.") => "2*T*T elements (T=16 on CUDA: 512)",
         _ when kernel.StartsWith("MatMulTiledKernel.MatMul16") => "2*16*65 = 2080 elements",
         _ when kernel.StartsWith("MatMulTiledKernel.") => "bk*(4*TY+1)+bk*(4*TX+1) elements",
+        _ when kernel.StartsWith("RowKernels.RowNorms") => "2*W elements (W=32 on CUDA: 64)",
         _ => "0",
     };
 }

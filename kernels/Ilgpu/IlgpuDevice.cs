@@ -37,6 +37,9 @@ public sealed class IlgpuDevice : IDisposable
     /// GPU; 4×4 (16×16 outputs, ILGPU's CPU group limit of 16 threads) on the CPU simulator.</summary>
     public int TiledGroup => IsCuda ? 16 : 4;
 
+    /// <summary>Threads per row of the grouped row reductions (a power of two): a warp on a GPU, 4 on the CPU simulator.</summary>
+    public int RowGroup => IsCuda ? 32 : 4;
+
     /// <summary>K slice of the register-tiled product staged through shared memory per step.</summary>
     public int TiledSlice => IsCuda ? 16 : 4;
 

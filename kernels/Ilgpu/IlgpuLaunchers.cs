@@ -18,7 +18,7 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>> _matMul;
     readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims, int>> _matMulTiled;
     readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>> _matMul16;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int>> _rowNorms;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, int>> _rowNorms;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _scaleRows;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _normBackward;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>> _columnMeans;
@@ -43,7 +43,7 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _matMul = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>(MatMulKernel.MatMul));
         _matMulTiled = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims, int>(MatMulTiledKernel.MatMul));
         _matMul16 = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>(MatMulTiledKernel.MatMul16));
-        _rowNorms = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int>(RowKernels.RowNorms));
+        _rowNorms = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, int>(RowKernels.RowNorms));
         _scaleRows = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(RowKernels.ScaleRows));
         _normBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(RowKernels.NormalizeRowsBackward));
         _columnMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>(RowKernels.ColumnMeans));
@@ -146,7 +146,9 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         Need(x.Length, (long)rows * d, nameof(x));
         Need(norms.Length, rows, nameof(norms));
-        _rowNorms.Value(rows, x, norms, d);
+        if (rows == 0) return;
+        int w = _device.RowGroup;
+        _rowNorms.Value(new KernelConfig(new Index1D(rows), new Index1D(w), SharedMemoryConfig.RequestDynamic<T>(2 * w)), x, norms, d);
     }
 
     /// <summary>y = x / max(norms[row], eps) for x, y [rows, d].</summary>

@@ -15,7 +15,8 @@ public static partial class KernelCatalog
             Add(list, typeof(MatMulKernel), nameof(MatMulKernel.MatMul), type, explicitlyGrouped: true);
             Add(list, typeof(MatMulTiledKernel), nameof(MatMulTiledKernel.MatMul), type, explicitlyGrouped: true);
             Add(list, typeof(MatMulTiledKernel), nameof(MatMulTiledKernel.MatMul16), type, explicitlyGrouped: true);
-            foreach (var m in new[] { nameof(RowKernels.RowNorms), nameof(RowKernels.ScaleRows), nameof(RowKernels.NormalizeRowsBackward),
+            Add(list, typeof(RowKernels), nameof(RowKernels.RowNorms), type, explicitlyGrouped: true);
+            foreach (var m in new[] { nameof(RowKernels.ScaleRows), nameof(RowKernels.NormalizeRowsBackward),
                                       nameof(RowKernels.ColumnMeans), nameof(RowKernels.ColumnSums), nameof(RowKernels.SubtractColumnMeans) })
                 Add(list, typeof(RowKernels), m, type, false);
             foreach (var m in new[] { nameof(DistanceKernels.Forward), nameof(DistanceKernels.Backward) })

@@ -4,29 +4,60 @@ using ILGPU;
 namespace GpuKd.Kernels.Ilgpu;
 
 /// <summary>Row and column epilogues on a row-major [rows, D] matrix (one thread per
-/// row or column: no atomics, fixed summation order).</summary>
+/// row or column, or one group per row for the norms: no atomics, fixed summation order).</summary>
 public static class RowKernels
 {
     /// <summary>n_r = ‖x_r‖₂, scaled by the row's max |x| first so that huge rows
-    /// (1e20 in float32) do not overflow and tiny ones do not underflow.</summary>
-    public static void RowNorms<T>(Index1D index, ArrayView<T> x, ArrayView<T> norms, int d)
+    /// (1e20 in float32) do not overflow and tiny ones do not underflow. One group of W threads
+    /// (W a power of two) per row, grid = rows groups, dynamic shared memory 2·W elements: lane l
+    /// reads k = l, l + W, … (neighbouring lanes, neighbouring addresses: coalesced, where one
+    /// thread per row read W rows' worth of scattered addresses), then a fixed tree combines the
+    /// lanes — deterministic, no atomics. The max is exact in any order; the sum's order is fixed
+    /// by W (32 on CUDA).</summary>
+    public static void RowNorms<T>(ArrayView<T> x, ArrayView<T> norms, int d)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int r = index;
+        int r = Grid.IdxX, l = Group.IdxX, w = Group.DimX;
+        var shared = SharedMemory.GetDynamic<T>();
+        var red = shared.SubView(0, w);
+        var bad = shared.SubView(w, w);
         long o = (long)r * d;
         // `poison` is 0 for finite rows and NaN when the row holds NaN/Inf: comparisons
         // skip NaN, so it is carried explicitly (never a finite norm for a bad row).
         T m = T.Zero, poison = T.Zero;
-        for (int k = 0; k < d; k++)
+        for (int k = l; k < d; k += w)
         {
             T a = T.Abs(x[o + k]);
             if (a > m) m = a;
             poison += x[o + k] * T.Zero;
         }
-        if (m == T.Zero) { norms[r] = poison; return; }
-        T s = T.Zero;
-        for (int k = 0; k < d; k++) { T v = x[o + k] / m; s += v * v; }
-        norms[r] = m * T.Sqrt(s) + poison;
+        red[l] = m;
+        bad[l] = poison;
+        Group.Barrier();
+        for (int s = w / 2; s > 0; s /= 2)
+        {
+            if (l < s)
+            {
+                T other = red[l + s];
+                if (other > red[l]) red[l] = other;
+                bad[l] += bad[l + s];
+            }
+            Group.Barrier();
+        }
+        m = red[0];
+        poison = bad[0];
+        Group.Barrier();   // every lane has read red[0] before it is reused
+        T sum = T.Zero;
+        if (m != T.Zero)
+            for (int k = l; k < d; k += w) { T v = x[o + k] / m; sum += v * v; }
+        red[l] = sum;
+        Group.Barrier();
+        for (int s = w / 2; s > 0; s /= 2)
+        {
+            if (l < s) red[l] += red[l + s];
+            Group.Barrier();
+        }
+        if (l == 0) norms[r] = m == T.Zero ? poison : m * T.Sqrt(red[0]) + poison;
     }
 
     /// <summary>y = x / max(n_row, eps), elementwise over [rows, D].</summary>
