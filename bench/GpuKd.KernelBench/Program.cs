@@ -66,7 +66,7 @@ namespace GpuKd.KernelBench
                 log.WriteLine($"Validation vs naive float64 CPU references (b={vb}, Ds={vds}, Dt={vdt}, bar {Validation.Bar:g}):");
                 foreach (var (op, what, product, error, passed) in Validation.Run(device, (vb, vds, vdt)))
                 {
-                    log.WriteLine($"  {op,-15} {what,-6} {product.ToString().ToLowerInvariant(),-6} rel.err {error,10:0.00e+00}  {(passed ? "PASS" : "FAIL")}");
+                    log.WriteLine($"  {op,-15} {what,-6} {product.ToString().ToLowerInvariant(),-6} {(what == "exact" ? "bits≠  " : "rel.err")} {error,10:0.00e+00}  {(passed ? "PASS" : "FAIL")}");
                     if (!passed) status = 1;
                 }
             }
