@@ -62,7 +62,8 @@ internal static class PtxDump
         _ when kernel.StartsWith("MatMulKernel.") => "2*T*T elements (T=16 on CUDA: 512)",
         _ when kernel.StartsWith("MatMulTiledKernel.MatMul16") => "2*16*65 = 2080 elements",
         _ when kernel.StartsWith("MatMulTiledKernel.") => "bk*(4*TY+1)+bk*(4*TX+1) elements",
-        _ when kernel.StartsWith("RowKernels.RowNorms") => "2*W elements (W=32 on CUDA: 64)",
+        _ when kernel.StartsWith("RowKernels.RowNorms") => "W elements (W=32 on CUDA)",
+        _ when kernel.StartsWith("DistanceLossKernels.Partials") || kernel.StartsWith("DistanceLossKernels.Residuals") => "W elements (W=32 on CUDA)",
         _ => "0",
     };
 }

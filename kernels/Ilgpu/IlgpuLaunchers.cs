@@ -31,8 +31,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _rowPass;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _apexPass;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _lossPartials;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>> _distLossPartials;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>> _distLossResiduals;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>> _distLossPartials;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>> _distLossResiduals;
     readonly Lazy<Action<Index1D, ArrayView<T>, T, T, int>> _distLossFinish;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _assemble;
 
@@ -55,8 +55,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _angleForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Forward));
         _rowPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.RowPass));
         _apexPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.ApexPass));
-        _distLossPartials = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>(DistanceLossKernels.Partials));
-        _distLossResiduals = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>(DistanceLossKernels.Residuals));
+        _distLossPartials = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>(DistanceLossKernels.Partials));
+        _distLossResiduals = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>(DistanceLossKernels.Residuals));
         _distLossFinish = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, T, T, int>(DistanceLossKernels.Finish));
         _lossPartials = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.LossPartials));
         _assemble = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Assemble));
@@ -141,14 +141,21 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         else _matMulTiled.Value(config, a, b, c, dims, bk);
     }
 
+    /// <summary>One group of <see cref="IlgpuDevice.RowGroup"/> threads per row, one shared element per thread for
+    /// the lane reductions (<see cref="GroupReduce"/>).</summary>
+    KernelConfig RowGroups(int rows)
+    {
+        int w = _device.RowGroup;
+        return new KernelConfig(new Index1D(rows), new Index1D(w), SharedMemoryConfig.RequestDynamic<T>(w));
+    }
+
     /// <summary>norms[r] = ‖x[r, :]‖ (overflow-safe) for x [rows, d].</summary>
     public void RowNorms(ArrayView<T> x, ArrayView<T> norms, int rows, int d)
     {
         Need(x.Length, (long)rows * d, nameof(x));
         Need(norms.Length, rows, nameof(norms));
         if (rows == 0) return;
-        int w = _device.RowGroup;
-        _rowNorms.Value(new KernelConfig(new Index1D(rows), new Index1D(w), SharedMemoryConfig.RequestDynamic<T>(2 * w)), x, norms, d);
+        _rowNorms.Value(RowGroups(rows), x, norms, d);
     }
 
     /// <summary>y = x / max(norms[row], eps) for x, y [rows, d].</summary>
@@ -261,7 +268,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         foreach (var v in new[] { d, dO }) Need(v.Length, (long)n * n, "distances");
         Need(partial.Length, n, nameof(partial));
-        _distLossPartials.Value(n, d, dO, invMu, invMuO, partial, n);
+        if (n == 0) return;
+        _distLossPartials.Value(RowGroups(n), d, dO, invMu, invMuO, partial, n);
     }
 
     /// <summary>RKD distance loss d̄ [n, n] of one side. The μ term needs the sum of the row dots
@@ -270,7 +278,7 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         foreach (var v in new[] { d, dO, dbar }) Need(v.Length, (long)n * n, "distances");
         Need(rowDots.Length, n, nameof(rowDots));
-        _distLossResiduals.Value(n, d, dO, invMu, invMuO, scale, dbar, rowDots, n);
+        _distLossResiduals.Value(RowGroups(n), d, dO, invMu, invMuO, scale, dbar, rowDots, n);
         var dots = new T[n];
         rowDots.SubView(0, n).CopyToCPU(dots);
         T s = T.Zero;

@@ -21,8 +21,9 @@ public static partial class KernelCatalog
                 Add(list, typeof(RowKernels), m, type, false);
             foreach (var m in new[] { nameof(DistanceKernels.Forward), nameof(DistanceKernels.Backward) })
                 Add(list, typeof(DistanceKernels), m, type, false);
-            foreach (var m in new[] { nameof(DistanceLossKernels.Partials), nameof(DistanceLossKernels.Residuals), nameof(DistanceLossKernels.Finish) })
-                Add(list, typeof(DistanceLossKernels), m, type, false);
+            foreach (var m in new[] { nameof(DistanceLossKernels.Partials), nameof(DistanceLossKernels.Residuals) })
+                Add(list, typeof(DistanceLossKernels), m, type, explicitlyGrouped: true);
+            Add(list, typeof(DistanceLossKernels), nameof(DistanceLossKernels.Finish), type, false);
             foreach (var m in new[] { nameof(AngleKernels.Legs), nameof(AngleKernels.Forward), nameof(AngleKernels.RowPass),
                                       nameof(AngleKernels.ApexPass), nameof(AngleKernels.Assemble),
                                       nameof(AngleKernels.LossPartials) })

@@ -9,7 +9,7 @@ public static class RowKernels
 {
     /// <summary>n_r = ‖x_r‖₂, scaled by the row's max |x| first so that huge rows
     /// (1e20 in float32) do not overflow and tiny ones do not underflow. One group of W threads
-    /// (W a power of two) per row, grid = rows groups, dynamic shared memory 2·W elements: lane l
+    /// (W a power of two) per row, grid = rows groups, dynamic shared memory W elements: lane l
     /// reads k = l, l + W, … (neighbouring lanes, neighbouring addresses: coalesced, where one
     /// thread per row read W rows' worth of scattered addresses), then a fixed tree combines the
     /// lanes — deterministic, no atomics. The max is exact in any order; the sum's order is fixed
@@ -18,9 +18,7 @@ public static class RowKernels
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int r = Grid.IdxX, l = Group.IdxX, w = Group.DimX;
-        var shared = SharedMemory.GetDynamic<T>();
-        var red = shared.SubView(0, w);
-        var bad = shared.SubView(w, w);
+        var lanes = SharedMemory.GetDynamic<T>();
         long o = (long)r * d;
         // `poison` is 0 for finite rows and NaN when the row holds NaN/Inf: comparisons
         // skip NaN, so it is carried explicitly (never a finite norm for a bad row).
@@ -31,33 +29,21 @@ public static class RowKernels
             if (a > m) m = a;
             poison += x[o + k] * T.Zero;
         }
-        red[l] = m;
-        bad[l] = poison;
+        lanes[l] = m;
         Group.Barrier();
         for (int s = w / 2; s > 0; s /= 2)
         {
-            if (l < s)
-            {
-                T other = red[l + s];
-                if (other > red[l]) red[l] = other;
-                bad[l] += bad[l + s];
-            }
+            if (l < s && lanes[l + s] > lanes[l]) lanes[l] = lanes[l + s];
             Group.Barrier();
         }
-        m = red[0];
-        poison = bad[0];
-        Group.Barrier();   // every lane has read red[0] before it is reused
+        m = lanes[0];
+        Group.Barrier();   // every lane has read the max before the lanes are reused
+        poison = GroupReduce.Sum(lanes, poison);
         T sum = T.Zero;
         if (m != T.Zero)
             for (int k = l; k < d; k += w) { T v = x[o + k] / m; sum += v * v; }
-        red[l] = sum;
-        Group.Barrier();
-        for (int s = w / 2; s > 0; s /= 2)
-        {
-            if (l < s) red[l] += red[l + s];
-            Group.Barrier();
-        }
-        if (l == 0) norms[r] = m == T.Zero ? poison : m * T.Sqrt(red[0]) + poison;
+        sum = GroupReduce.Sum(lanes, sum);
+        if (l == 0) norms[r] = m == T.Zero ? poison : m * T.Sqrt(sum) + poison;
     }
 
     /// <summary>y = x / max(n_row, eps), elementwise over [rows, D].</summary>
