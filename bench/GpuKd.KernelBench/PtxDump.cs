@@ -40,7 +40,7 @@ internal static class PtxDump
                 var compiled = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
                 File.WriteAllText(Path.Combine(dir, file), compiled.PTXAssembly);
                 // The products' tiles and the row reductions' lanes are dynamic shared memory, which ptxas does not see.
-                manifest.Add($"{file}\t{name}\t{(grouped ? "explicit" : "auto")}\t{DynamicShared(name)}");
+                manifest.Add($"{file}\t{name}\t{(grouped ? "explicit" : "auto")}\t{(grouped ? DynamicShared(name) : "0")}");
             }
             catch (Exception e)
             {
@@ -62,8 +62,6 @@ internal static class PtxDump
         _ when kernel.StartsWith("MatMulKernel.") => "2*T*T elements (T=16 on CUDA: 512)",
         _ when kernel.StartsWith("MatMulTiledKernel.MatMul16") => "2*16*65 = 2080 elements",
         _ when kernel.StartsWith("MatMulTiledKernel.") => "bk*(4*TY+1)+bk*(4*TX+1) elements",
-        _ when kernel.StartsWith("RowKernels.RowNorms") => "W elements (W=32 on CUDA)",
-        _ when kernel.StartsWith("DistanceLossKernels.Partials") || kernel.StartsWith("DistanceLossKernels.Residuals") => "W elements (W=32 on CUDA)",
-        _ => "0",
+        _ => "W elements (one group of W threads per row, W=32 on CUDA)",
     };
 }
