@@ -7,11 +7,12 @@ namespace GpuKd.KernelBench;
 /// <summary>Centred rows and their Gram of one side: the start of the translation-invariant losses.</summary>
 internal readonly record struct CentredSide(ArrayView<float> Mean, ArrayView<float> Xc, ArrayView<float> G);
 
-/// <summary>RKD distance loss (RkdDistanceLoss.cs): μ needs the b² distances summed on the host.</summary>
+/// <summary>RKD distance loss (RkdDistanceLoss.cs): μ is the total of the b² distances, reduced on the device
+/// (column sums, then the b sums in order on the host: <see cref="IlgpuLaunchers{T}.Sum"/>).</summary>
 internal sealed class RkdDistanceOp : KernelOp
 {
     readonly CentredSide _s, _t;
-    readonly ArrayView<float> _ds, _dt, _partial, _dbar, _rowDots, _gbar;
+    readonly ArrayView<float> _ds, _dt, _partial, _dbar, _rowDots, _colSums, _gbar;
     float _invMuS, _invMuT;
 
     public RkdDistanceOp(IlgpuDevice d, float[] xs, float[] xt, int b, int ds, int dt) : base(d, xs, xt, b, ds, dt)
@@ -20,7 +21,7 @@ internal sealed class RkdDistanceOp : KernelOp
         _s = new(Alloc(ds), Alloc((long)b * ds), Alloc(bb));
         _t = new(Alloc(dt), Alloc((long)b * dt), Alloc(bb));
         (_ds, _dt, _dbar, _gbar) = (Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb));
-        (_partial, _rowDots) = (Alloc(b), Alloc(b));
+        (_partial, _rowDots, _colSums) = (Alloc(b), Alloc(b), Alloc(b));
         Grad = Alloc((long)b * ds);
     }
 
@@ -31,7 +32,7 @@ internal sealed class RkdDistanceOp : KernelOp
         K.Centre(x, c.Mean, c.Xc, B, d);
         K.Gram(c.Xc, c.G, 1, B, d);
         K.DistanceForward(c.G, c.Xc, dist, B, d, squared: false, Eps);
-        return (float)((double)B * (B - 1) / HostSum(dist, (long)B * B));
+        return (float)((double)B * (B - 1) / K.Sum(dist, _colSums, B, B));
     }
 
     public override void Forward()
@@ -54,7 +55,7 @@ internal sealed class RkdDistanceOp : KernelOp
 internal sealed class RkdAngleOp : KernelOp
 {
     readonly CentredSide _s, _t;
-    readonly ArrayView<float> _invS, _ginvS, _invT, _ginvT, _partial, _s1, _s2, _s3, _tt, _gbar;
+    readonly ArrayView<float> _invS, _ginvS, _invT, _ginvT, _partial, _colSums, _s1, _s2, _s3, _tt, _gbar;
 
     public RkdAngleOp(IlgpuDevice d, float[] xs, float[] xt, int b, int ds, int dt) : base(d, xs, xt, b, ds, dt)
     {
@@ -63,6 +64,7 @@ internal sealed class RkdAngleOp : KernelOp
         _t = new(Alloc(dt), Alloc((long)b * dt), Alloc(bb));
         (_invS, _ginvS, _invT, _ginvT, _partial) = (Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb));
         (_s1, _s2, _s3, _tt, _gbar) = (Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb));
+        _colSums = Alloc(b);
         Grad = Alloc((long)b * ds);
     }
 
@@ -80,7 +82,7 @@ internal sealed class RkdAngleOp : KernelOp
         Side(Xs, Ds, _s, _invS, _ginvS);
         Side(Xt, Dt, _t, _invT, _ginvT);
         K.AngleLossPartials(_s.G, _invS, _t.G, _invT, _partial, B);
-        Loss = HostSum(_partial, (long)B * B) / ((double)B * B * B);
+        Loss = K.Sum(_partial, _colSums, B, B) / ((double)B * B * B);
     }
 
     public override void Backward()

@@ -1,3 +1,5 @@
+using GpuKd.Kernels.Ilgpu;
+
 namespace GpuKd.KernelBench;
 
 /// <summary>Command-line options (see <see cref="Usage"/>).</summary>
@@ -13,6 +15,8 @@ internal sealed record Options
     public double BudgetMs { get; init; } = 1500;
     public int[]? Batches { get; init; }
     public int[]? Widths { get; init; }
+    public ProductKernel Product { get; init; } = ProductKernel.Auto;
+    public (int B, int Ds, int Dt)? ValidationSize { get; init; }
 
     public const string Usage = """
         GpuKd.KernelBench — times the ILGPU kernels of GpuKd without TorchSharp.
@@ -25,6 +29,8 @@ internal sealed record Options
           --ptx DIR                     write the PTX of every kernel (for ptxas -v), then continue
           --budget-ms MS                time budget per measurement (default 1500; ≥ 3 runs on CUDA, 2 on the CPU)
           --no-validate | --validate-only
+          --validation-size B,DS,DT     validate at this size (default 33,36,20 on CUDA, 9,6,11 on the CPU)
+          --product auto|tiled|naive    the product kernel (default auto; validation runs both unless forced)
         Exit code: 0 ok, 1 a validation check failed or a measurement errored, 2 usage / no CUDA.
         """;
 
@@ -46,6 +52,8 @@ internal sealed record Options
                 "--budget-ms" => o with { BudgetMs = double.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture) },
                 "--no-validate" => o with { Validate = false },
                 "--validate-only" => o with { ValidateOnly = true },
+                "--product" => o with { Product = Enum.Parse<ProductKernel>(Check(Next(), "auto", "tiled", "naive"), ignoreCase: true) },
+                "--validation-size" => o with { ValidationSize = Triple(Next()) },
                 _ => throw new ArgumentException($"unknown option {args[i]}"),
             };
         }
@@ -58,6 +66,12 @@ internal sealed record Options
     {
         var r = v.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => int.TryParse(x, out int n) && n >= 2 ? n : 0).ToArray();
         return r.Length > 0 && r.All(n => n > 0) ? r : throw new ArgumentException($"expected integers ≥ 2 separated by commas, got '{v}'");
+    }
+
+    static (int, int, int) Triple(string text)
+    {
+        var v = Ints(text);
+        return v.Length == 3 ? (v[0], v[1], v[2]) : throw new ArgumentException($"expected B,DS,DT, got '{text}'");
     }
 
     static string Check(string v, params string[] allowed)

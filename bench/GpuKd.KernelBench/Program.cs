@@ -40,6 +40,16 @@ namespace GpuKd.KernelBench
         {
             var acc = device.Accelerator;
             Describe(acc, log);
+            var chosen = device.Product;
+            device.Product = o.Product;
+            try { return RunWith(o, log, device); }
+            finally { device.Product = chosen; }
+        }
+
+        static int RunWith(Options o, TextWriter log, IlgpuDevice device)
+        {
+            var acc = device.Accelerator;
+            log.WriteLine($"Product kernel: {o.Product.ToString().ToLowerInvariant()} (auto: register-tiled 64x64 blocks where they fill a quarter of the SMs, else naive 16x16)");
             int status = 0;
             // PTX first: it needs no GPU, so ptxas still gets its input when CUDA is missing.
             if (o.Ptx is not null && PtxDump.Write(o.Ptx, acc, log) > 0) status = 1;
@@ -52,11 +62,11 @@ namespace GpuKd.KernelBench
 
             if (o.Validate || o.ValidateOnly)
             {
-                var (vb, vds, vdt) = Validation.Size(device);
+                var (vb, vds, vdt) = o.ValidationSize ?? Validation.Size(device);
                 log.WriteLine($"Validation vs naive float64 CPU references (b={vb}, Ds={vds}, Dt={vdt}, bar {Validation.Bar:g}):");
-                foreach (var (op, what, error, passed) in Validation.Run(device))
+                foreach (var (op, what, product, error, passed) in Validation.Run(device, (vb, vds, vdt)))
                 {
-                    log.WriteLine($"  {op,-15} {what,-6} rel.err {error,10:0.00e+00}  {(passed ? "PASS" : "FAIL")}");
+                    log.WriteLine($"  {op,-15} {what,-6} {product.ToString().ToLowerInvariant(),-6} {(what == "exact" ? "bits≠  " : "rel.err")} {error,10:0.00e+00}  {(passed ? "PASS" : "FAIL")}");
                     if (!passed) status = 1;
                 }
             }

@@ -39,8 +39,8 @@ internal static class PtxDump
                                     : EntryPointDescription.FromImplicitlyGroupedKernel(method);
                 var compiled = (PTXCompiledKernel)backend.Compile(entry, KernelSpecialization.Empty);
                 File.WriteAllText(Path.Combine(dir, file), compiled.PTXAssembly);
-                // MatMul's tiles are dynamic shared memory, which ptxas does not see: 2·T² elements.
-                manifest.Add($"{file}\t{name}\t{(grouped ? "explicit" : "auto")}\t{(grouped ? "2*T*T elements (T=16 on CUDA)" : "0")}");
+                // The products' tiles and the row reductions' lanes are dynamic shared memory, which ptxas does not see.
+                manifest.Add($"{file}\t{name}\t{(grouped ? "explicit" : "auto")}\t{(grouped ? DynamicShared(name) : "0")}");
             }
             catch (Exception e)
             {
@@ -56,4 +56,12 @@ internal static class PtxDump
         log.WriteLine($"  {manifest.Count - 1} kernels written, {failed} failed");
         return failed;
     }
+
+    static string DynamicShared(string kernel) => kernel switch
+    {
+        _ when kernel.StartsWith("MatMulKernel.") => "2*T*T elements (T=16 on CUDA: 512)",
+        _ when kernel.StartsWith("MatMulTiledKernel.MatMul16") => "2*16*65 = 2080 elements",
+        _ when kernel.StartsWith("MatMulTiledKernel.") => "bk*(4*TY+1)+bk*(4*TX+1) elements",
+        _ => "W elements (one group of W threads per row, W=32 on CUDA)",
+    };
 }

@@ -13,19 +13,21 @@ namespace GpuKd.Kernels.Ilgpu;
 /// </summary>
 public static class CcKernels
 {
-    /// <summary>partial_i = Σ_j (f(as_ij) − f(at_ij))², one thread per row.</summary>
-    public static void LossRows<T>(Index1D index, ArrayView<T> aS, ArrayView<T> aT, ArrayView<T> partial, int n, int kind, int order, T t, T c0)
+    /// <summary>partial_i = Σ_j (f(as_ij) − f(at_ij))², one group of W threads per row (grid = n groups, dynamic
+    /// shared memory W elements; lanes combined by a fixed tree, <see cref="GroupReduce"/>).</summary>
+    public static void LossRows<T>(ArrayView<T> aS, ArrayView<T> aT, ArrayView<T> partial, int n, int kind, int order, T t, T c0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int i = index;
+        int i = Grid.IdxX;
         long o = (long)i * n;
         T s = T.Zero;
-        for (int j = 0; j < n; j++)
+        for (int j = Group.IdxX; j < n; j += Group.DimX)
         {
             T e = CcFunction.Value(aS[o + j], kind, order, t, c0) - CcFunction.Value(aT[o + j], kind, order, t, c0);
             s += e * e;
         }
-        partial[i] = s;
+        s = GroupReduce.Sum(SharedMemory.GetDynamic<T>(), s);
+        if (Group.IdxX == 0) partial[i] = s;
     }
 
     /// <summary>Ā = scale·(f(A^self) − f(A^other))·f'(A^self), one thread per entry; then X̄ = (Ā + Āᵀ)X̂

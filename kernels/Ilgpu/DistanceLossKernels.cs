@@ -6,35 +6,37 @@ namespace GpuKd.Kernels.Ilgpu;
 /// <summary>
 /// RKD distance-loss epilogue: with ψ = d·invMu and ψ' = dO·invMuO (this side, the other),
 /// loss rows Σ_j h(ψ_ij − ψ'_ij), and the gradient d̄ = r·invMu − [i ≠ j] (Σ r·d)·invMu²/m,
-/// r = scale·h'(ψ − ψ'). One thread per row for the sums (fixed order, no atomics); the host
-/// adds the n row values in order.
+/// r = scale·h'(ψ − ψ'). One group of W threads per row for the sums (grid = n groups, dynamic shared
+/// memory W elements): lane l takes j = l, l + W, … in order — coalesced reads — and a fixed tree
+/// combines the lanes (<see cref="GroupReduce"/>; no atomics); the host adds the n row values in order.
 /// </summary>
 public static class DistanceLossKernels
 {
     /// <summary>partial[i] = Σ_j h(ψ_ij − ψ'_ij), h = smooth-L1 (β = 1).</summary>
-    public static void Partials<T>(Index1D index, ArrayView<T> d, ArrayView<T> dO, T invMu, T invMuO, ArrayView<T> partial, int n)
+    public static void Partials<T>(ArrayView<T> d, ArrayView<T> dO, T invMu, T invMuO, ArrayView<T> partial, int n)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int i = index;
+        int i = Grid.IdxX;
         T half = T.One / (T.One + T.One), sum = T.Zero;
-        for (int j = 0; j < n; j++)
+        for (int j = Group.IdxX; j < n; j += Group.DimX)
         {
             long o = (long)i * n + j;
             T z = T.Abs(d[o] * invMu - dO[o] * invMuO);
             T m = z < T.One ? z : T.One;
             sum += m * (z - half * m);
         }
-        partial[i] = sum;
+        sum = GroupReduce.Sum(SharedMemory.GetDynamic<T>(), sum);
+        if (Group.IdxX == 0) partial[i] = sum;
     }
 
-    /// <summary>Pass 1, one thread per row: r into dbar and rowDots[i] = Σ_j r_ij d_ij.</summary>
-    public static void Residuals<T>(Index1D index, ArrayView<T> d, ArrayView<T> dO, T invMu, T invMuO, T scale,
+    /// <summary>Pass 1, one group per row: r into dbar and rowDots[i] = Σ_j r_ij d_ij.</summary>
+    public static void Residuals<T>(ArrayView<T> d, ArrayView<T> dO, T invMu, T invMuO, T scale,
         ArrayView<T> dbar, ArrayView<T> rowDots, int n)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int i = index;
+        int i = Grid.IdxX;
         T dot = T.Zero;
-        for (int j = 0; j < n; j++)
+        for (int j = Group.IdxX; j < n; j += Group.DimX)
         {
             long o = (long)i * n + j;
             T z = d[o] * invMu - dO[o] * invMuO;
@@ -44,7 +46,8 @@ public static class DistanceLossKernels
             dbar[o] = r;
             dot += r * d[o];
         }
-        rowDots[i] = dot;
+        dot = GroupReduce.Sum(SharedMemory.GetDynamic<T>(), dot);
+        if (Group.IdxX == 0) rowDots[i] = dot;
     }
 
     /// <summary>Pass 2, elementwise: d̄ = r·invMu − muTerm off the diagonal.</summary>

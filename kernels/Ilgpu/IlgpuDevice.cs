@@ -29,6 +29,20 @@ public sealed class IlgpuDevice : IDisposable
     /// CPU simulator, where each group thread is an OS thread and barriers are costly.</summary>
     public int Tile => IsCuda ? 16 : 4;
 
+    /// <summary>Which product kernel <see cref="IlgpuLaunchers{T}"/> launches (default
+    /// <see cref="ProductKernel.Auto"/>; the harness sets it to measure either one).</summary>
+    public ProductKernel Product { get; set; } = ProductKernel.Auto;
+
+    /// <summary>Thread group (TX = TY) of the register-tiled product: 16×16 threads (64×64 outputs) on a
+    /// GPU; 4×4 (16×16 outputs, ILGPU's CPU group limit of 16 threads) on the CPU simulator.</summary>
+    public int TiledGroup => IsCuda ? 16 : 4;
+
+    /// <summary>Threads per row of the grouped row reductions (a power of two): a warp on a GPU, 4 on the CPU simulator.</summary>
+    public int RowGroup => IsCuda ? 32 : 4;
+
+    /// <summary>K slice of the register-tiled product staged through shared memory per step.</summary>
+    public int TiledSlice => IsCuda ? 16 : 4;
+
     /// <summary>Held around every launch sequence: ILGPU streams are not for concurrent use.</summary>
     public object Gate { get; } = new();
 
@@ -84,4 +98,16 @@ public sealed class IlgpuDevice : IDisposable
             _context.Dispose();
         }
     }
+}
+
+/// <summary>The product kernel behind Gram and SymProduct.</summary>
+public enum ProductKernel
+{
+    /// <summary>Register-tiled where it fills the device (enough 64×64 blocks), naive otherwise;
+    /// always register-tiled on the CPU simulator (fewer groups, fewer barriers).</summary>
+    Auto,
+    /// <summary><see cref="MatMulKernel"/>: T×T threads, one output each.</summary>
+    Naive,
+    /// <summary><see cref="MatMulTiledKernel"/>: 4×4 outputs per thread.</summary>
+    Tiled,
 }

@@ -16,11 +16,14 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     readonly Accelerator _acc;
 
     readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>> _matMul;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int>> _rowNorms;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims, int>> _matMulTiled;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>> _matMul16;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, int>> _rowNorms;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _scaleRows;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _normBackward;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>> _columnMeans;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _subtractMeans;
+    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int, int>> _columnSums;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>> _distForward;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _distBackward;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T>> _legs;
@@ -28,8 +31,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _rowPass;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _apexPass;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _lossPartials;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>> _distLossPartials;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>> _distLossResiduals;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>> _distLossPartials;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>> _distLossResiduals;
     readonly Lazy<Action<Index1D, ArrayView<T>, T, T, int>> _distLossFinish;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _assemble;
 
@@ -38,10 +41,13 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _device = device;
         _acc = device.Accelerator;
         _matMul = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>(MatMulKernel.MatMul));
-        _rowNorms = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int>(RowKernels.RowNorms));
+        _matMulTiled = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims, int>(MatMulTiledKernel.MatMul));
+        _matMul16 = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, MatMulDims>(MatMulTiledKernel.MatMul16));
+        _rowNorms = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, int>(RowKernels.RowNorms));
         _scaleRows = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(RowKernels.ScaleRows));
         _normBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(RowKernels.NormalizeRowsBackward));
         _columnMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>(RowKernels.ColumnMeans));
+        _columnSums = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int>(RowKernels.ColumnSums));
         _subtractMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(RowKernels.SubtractColumnMeans));
         _distForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>(DistanceKernels.Forward));
         _distBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(DistanceKernels.Backward));
@@ -49,8 +55,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _angleForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Forward));
         _rowPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.RowPass));
         _apexPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.ApexPass));
-        _distLossPartials = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>(DistanceLossKernels.Partials));
-        _distLossResiduals = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>(DistanceLossKernels.Residuals));
+        _distLossPartials = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>(DistanceLossKernels.Partials));
+        _distLossResiduals = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>(DistanceLossKernels.Residuals));
         _distLossFinish = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, T, T, int>(DistanceLossKernels.Finish));
         _lossPartials = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.LossPartials));
         _assemble = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Assemble));
@@ -93,10 +99,54 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
 
     void MatMul(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, MatMulDims dims, int batch)
     {
-        int t = _device.Tile;
+        if (UseTiled(dims, batch)) MatMulTiled(a, b, c, dims, batch, _device.TiledGroup, _device.TiledGroup, _device.TiledSlice);
+        else MatMulNaive(a, b, c, dims, batch, _device.Tile);
+    }
+
+    /// <summary>The naive product with t×t threads (t·t ≤ the device's group limit).</summary>
+    internal void MatMulNaive(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, MatMulDims dims, int batch, int t)
+    {
         var grid = new Index3D((dims.N + t - 1) / t, (dims.M + t - 1) / t, batch);
         var config = new KernelConfig(grid, new Index3D(t, t, 1), SharedMemoryConfig.RequestDynamic<T>(2 * t * t));
         _matMul.Value(config, a, b, c, dims);
+    }
+
+    /// <summary>Auto: the register-tiled kernel once its 64×64 blocks give at least a quarter of the
+    /// multiprocessors a group (below that the naive kernel's 16× more groups win on a big GPU);
+    /// always on the CPU simulator, where fewer groups mean fewer costly barriers.</summary>
+    bool UseTiled(MatMulDims dims, int batch)
+    {
+        switch (_device.Product)
+        {
+            case ProductKernel.Naive: return false;
+            case ProductKernel.Tiled: return true;
+        }
+        if (!_device.IsCuda) return true;
+        int side = MatMulTiledKernel.Micro * _device.TiledGroup;
+        long groups = (long)((dims.M + side - 1) / side) * ((dims.N + side - 1) / side) * batch;
+        return groups * 4 >= _acc.NumMultiprocessors;
+    }
+
+    /// <summary>The register-tiled product with an explicit group (tx×ty threads, multiples of 4) and K slice
+    /// (dividing tx·ty): the launchers' choice on a device, any legal shape in the kernel tests.</summary>
+    internal void MatMulTiled(ArrayView<T> a, ArrayView<T> b, ArrayView<T> c, MatMulDims dims, int batch, int tx, int ty, int bk)
+    {
+        if (tx % 4 != 0 || ty % 4 != 0 || bk <= 0 || tx * ty % bk != 0)
+            throw new ArgumentException($"tiled product group {tx}x{ty}, slice {bk}: group sides must be multiples of 4 and the slice must divide {tx * ty}.");
+        int m = MatMulTiledKernel.Micro;
+        var grid = new Index3D((dims.N + m * tx - 1) / (m * tx), (dims.M + m * ty - 1) / (m * ty), batch);
+        var config = new KernelConfig(grid, new Index3D(tx, ty, 1), SharedMemoryConfig.RequestDynamic<T>(MatMulTiledKernel.SharedElements(tx, ty, bk)));
+        // The GPU shape has its own entry point with the sizes as constants (unrolled, immediate offsets).
+        if (tx == MatMulTiledKernel.Gpu && ty == MatMulTiledKernel.Gpu && bk == MatMulTiledKernel.Gpu) _matMul16.Value(config, a, b, c, dims);
+        else _matMulTiled.Value(config, a, b, c, dims, bk);
+    }
+
+    /// <summary>One group of <see cref="IlgpuDevice.RowGroup"/> threads per row, one shared element per thread for
+    /// the lane reductions (<see cref="GroupReduce"/>).</summary>
+    KernelConfig RowGroups(int rows)
+    {
+        int w = _device.RowGroup;
+        return new KernelConfig(new Index1D(rows), new Index1D(w), SharedMemoryConfig.RequestDynamic<T>(w));
     }
 
     /// <summary>norms[r] = ‖x[r, :]‖ (overflow-safe) for x [rows, d].</summary>
@@ -104,7 +154,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         Need(x.Length, (long)rows * d, nameof(x));
         Need(norms.Length, rows, nameof(norms));
-        _rowNorms.Value(rows, x, norms, d);
+        if (rows == 0) return;
+        _rowNorms.Value(RowGroups(rows), x, norms, d);
     }
 
     /// <summary>y = x / max(norms[row], eps) for x, y [rows, d].</summary>
@@ -134,6 +185,21 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         Need(xc.Length, (long)rows * d, nameof(xc));
         _columnMeans.Value(d, x, mean, rows, d, T.One / T.CreateTruncating(rows));
         _subtractMeans.Value(checked(rows * d), x, mean, xc, d);
+    }
+
+    /// <summary>Σ of all entries of x [rows, d] without copying them to the host: compensated column sums on the
+    /// device (<see cref="RowKernels.ColumnSums{T}"/>) into <paramref name="columnSums"/> (d scratch elements), then
+    /// those d values added in index order in double here. Synchronises once; deterministic.</summary>
+    public double Sum(ArrayView<T> x, ArrayView<T> columnSums, int rows, int d)
+    {
+        Need(x.Length, (long)rows * d, nameof(x));
+        Need(columnSums.Length, d, nameof(columnSums));
+        _columnSums.Value(d, x, columnSums, rows, d);
+        var host = new T[d];
+        columnSums.SubView(0, d).CopyToCPU(host);   // a blocking copy: waits for the kernel
+        double s = 0;
+        foreach (var v in host) s += double.CreateTruncating(v);
+        return s;
     }
 
     /// <summary>RKD pdist from the Gram g [n, n] of the centred rows x [n, d] into dist [n, n].</summary>
@@ -202,7 +268,8 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         foreach (var v in new[] { d, dO }) Need(v.Length, (long)n * n, "distances");
         Need(partial.Length, n, nameof(partial));
-        _distLossPartials.Value(n, d, dO, invMu, invMuO, partial, n);
+        if (n == 0) return;
+        _distLossPartials.Value(RowGroups(n), d, dO, invMu, invMuO, partial, n);
     }
 
     /// <summary>RKD distance loss d̄ [n, n] of one side. The μ term needs the sum of the row dots
@@ -211,7 +278,7 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         foreach (var v in new[] { d, dO, dbar }) Need(v.Length, (long)n * n, "distances");
         Need(rowDots.Length, n, nameof(rowDots));
-        _distLossResiduals.Value(n, d, dO, invMu, invMuO, scale, dbar, rowDots, n);
+        _distLossResiduals.Value(RowGroups(n), d, dO, invMu, invMuO, scale, dbar, rowDots, n);
         var dots = new T[n];
         rowDots.SubView(0, n).CopyToCPU(dots);
         T s = T.Zero;

@@ -11,6 +11,6 @@ public static partial class KernelCatalog
     {
         foreach (var owner in LossKernelTypes)
             foreach (var m in owner.GetMethods(BindingFlags.Public | BindingFlags.Static).Select(m => m.Name).Distinct().Order())
-                Add(list, owner, m, element, explicitlyGrouped: false);
+                Add(list, owner, m, element, explicitlyGrouped: !owner.GetMethod(m)!.GetParameters()[0].ParameterType.Name.StartsWith("Index"));
     }
 }

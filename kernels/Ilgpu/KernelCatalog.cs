@@ -13,13 +13,17 @@ public static partial class KernelCatalog
         foreach (var type in new[] { typeof(float), typeof(double) })
         {
             Add(list, typeof(MatMulKernel), nameof(MatMulKernel.MatMul), type, explicitlyGrouped: true);
-            foreach (var m in new[] { nameof(RowKernels.RowNorms), nameof(RowKernels.ScaleRows), nameof(RowKernels.NormalizeRowsBackward),
-                                      nameof(RowKernels.ColumnMeans), nameof(RowKernels.SubtractColumnMeans) })
+            Add(list, typeof(MatMulTiledKernel), nameof(MatMulTiledKernel.MatMul), type, explicitlyGrouped: true);
+            Add(list, typeof(MatMulTiledKernel), nameof(MatMulTiledKernel.MatMul16), type, explicitlyGrouped: true);
+            Add(list, typeof(RowKernels), nameof(RowKernels.RowNorms), type, explicitlyGrouped: true);
+            foreach (var m in new[] { nameof(RowKernels.ScaleRows), nameof(RowKernels.NormalizeRowsBackward),
+                                      nameof(RowKernels.ColumnMeans), nameof(RowKernels.ColumnSums), nameof(RowKernels.SubtractColumnMeans) })
                 Add(list, typeof(RowKernels), m, type, false);
             foreach (var m in new[] { nameof(DistanceKernels.Forward), nameof(DistanceKernels.Backward) })
                 Add(list, typeof(DistanceKernels), m, type, false);
-            foreach (var m in new[] { nameof(DistanceLossKernels.Partials), nameof(DistanceLossKernels.Residuals), nameof(DistanceLossKernels.Finish) })
-                Add(list, typeof(DistanceLossKernels), m, type, false);
+            foreach (var m in new[] { nameof(DistanceLossKernels.Partials), nameof(DistanceLossKernels.Residuals) })
+                Add(list, typeof(DistanceLossKernels), m, type, explicitlyGrouped: true);
+            Add(list, typeof(DistanceLossKernels), nameof(DistanceLossKernels.Finish), type, false);
             foreach (var m in new[] { nameof(AngleKernels.Legs), nameof(AngleKernels.Forward), nameof(AngleKernels.RowPass),
                                       nameof(AngleKernels.ApexPass), nameof(AngleKernels.Assemble),
                                       nameof(AngleKernels.LossPartials) })

@@ -16,10 +16,11 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
 {
     static readonly ConditionalWeakTable<IlgpuDevice, IlgpuLossLaunchers<T>> PerDevice = new();
 
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _spLossRows;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>> _spBackwardRows;
+    readonly IlgpuDevice _device;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>> _spLossRows;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>> _spBackwardRows;
 
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>> _ccLossRows;
+    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>> _ccLossRows;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T, T>> _ccBackward;
 
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>> _edgeRowMax;
@@ -30,10 +31,11 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
 
     IlgpuLossLaunchers(IlgpuDevice device)
     {
+        _device = device;
         var acc = device.Accelerator;
-        _spLossRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(SpKernels.LossRows));
-        _spBackwardRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>(SpKernels.BackwardRows));
-        _ccLossRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>(CcKernels.LossRows));
+        _spLossRows = new(() => acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T>(SpKernels.LossRows));
+        _spBackwardRows = new(() => acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, T, T>(SpKernels.BackwardRows));
+        _ccLossRows = new(() => acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>(CcKernels.LossRows));
         _ccBackward = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T, T>(CcKernels.Backward));
         _edgeRowMax = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>(EdgeKernels.RowMax));
         _edgeLossRows = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, EdgeArgs<T>>(EdgeKernels.LossRows));
@@ -46,6 +48,13 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
     /// <summary>The launchers of <paramref name="device"/> (created once per device).</summary>
     public static IlgpuLossLaunchers<T> For(IlgpuDevice device) => PerDevice.GetValue(device, d => new IlgpuLossLaunchers<T>(d));
 
+    /// <summary>One group of <see cref="IlgpuDevice.RowGroup"/> threads per row, W shared elements for the lane tree.</summary>
+    KernelConfig RowGroups(int rows)
+    {
+        int w = _device.RowGroup;
+        return new KernelConfig(new Index1D(rows), new Index1D(w), SharedMemoryConfig.RequestDynamic<T>(w));
+    }
+
     static void Need(long have, long need, string what)
     {
         if (have < need) throw new ArgumentException($"{what}: view holds {have} elements, {need} needed.", what);
@@ -56,7 +65,7 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
     {
         foreach (var (v, name) in new[] { (gs, nameof(gs)), (gt, nameof(gt)) }) Need(v.Length, (long)n * n, name);
         foreach (var (v, name) in new[] { (ns, nameof(ns)), (nt, nameof(nt)), (partial, nameof(partial)) }) Need(v.Length, n, name);
-        _spLossRows.Value(n, gs, ns, gt, nt, partial, n, eps);
+        if (n > 0) _spLossRows.Value(RowGroups(n), gs, ns, gt, nt, partial, n, eps);
     }
 
     /// <summary>SP backward epilogue (see <see cref="SpKernels.BackwardRows{T}"/>) into gbar [n, n].</summary>
@@ -64,7 +73,7 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
     {
         foreach (var (v, name) in new[] { (gself, nameof(gself)), (gother, nameof(gother)), (gbar, nameof(gbar)) }) Need(v.Length, (long)n * n, name);
         foreach (var (v, name) in new[] { (nself, nameof(nself)), (nother, nameof(nother)) }) Need(v.Length, n, name);
-        _spBackwardRows.Value(n, gself, nself, gother, nother, gbar, n, eps, scale);
+        if (n > 0) _spBackwardRows.Value(RowGroups(n), gself, nself, gother, nother, gbar, n, eps, scale);
     }
 
     /// <summary>CC loss per row (see <see cref="CcKernels.LossRows{T}"/>): A [n, n] per side, partial [n].</summary>
@@ -73,7 +82,7 @@ public sealed class IlgpuLossLaunchers<T> where T : unmanaged, IFloatingPointIee
         Need(aS.Length, (long)n * n, nameof(aS));
         Need(aT.Length, (long)n * n, nameof(aT));
         Need(partial.Length, n, nameof(partial));
-        _ccLossRows.Value(n, aS, aT, partial, n, kind, order, t, c0);
+        if (n > 0) _ccLossRows.Value(RowGroups(n), aS, aT, partial, n, kind, order, t, c0);
     }
 
     /// <summary>CC backward epilogue (see <see cref="CcKernels.Backward{T}"/>) into abar [n, n].</summary>

@@ -19,8 +19,8 @@ public class KernelBenchTests
         int rc = Harness.Run(Options.Parse(["--accelerator", "cpu", "--validate-only"]), log, Shared);
         string text = log.ToString();
         Assert.That(rc, Is.EqualTo(0), text);
-        // 4 relation outputs + 5 losses × (value, gradient), each below the 1e-4 bar.
-        Assert.That(text.Split('\n').Count(l => l.TrimEnd().EndsWith("PASS")), Is.EqualTo(14), text);
+        // 4 relation outputs + 5 losses × (value, gradient), each below the 1e-4 bar, and the exact-Gram check, for both product kernels.
+        Assert.That(text.Split('\n').Count(l => l.TrimEnd().EndsWith("PASS")), Is.EqualTo(30), text);
         Assert.That(text, Does.Not.Contain("FAIL"));
     }
 
@@ -51,6 +51,8 @@ public class KernelBenchTests
     [TestCase("--ops", "gram,nonsense")]
     [TestCase("--frobnicate")]
     [TestCase("--batches", "1")]
+    [TestCase("--product", "cublas")]
+    [TestCase("--validation-size", "9,6")]
     public void BadOptionsAreRejectedWithTheirName(params string[] args)
         => Assert.That(() => Options.Parse(args), Throws.ArgumentException.With.Message.Contains(args[^1] == "gram,nonsense" ? "nonsense" : args[^1]));
 }
