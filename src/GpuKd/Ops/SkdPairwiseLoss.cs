@@ -110,8 +110,8 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             Tensor? d = null;
             if (path == SkdPairwisePath.Gram32 || autoFloat32)
             {
-                var sh = NodesBatched(sv, detach).Hat.to(ScalarType.Float32);
-                var th = NodesBatched(tv, detach).Hat.to(ScalarType.Float32);
+                var sh = NodesBatched(sv, detach, single: true).Hat;
+                var th = NodesBatched(tv, detach, single: true).Hat;
                 var aS = sh.transpose(1, 2).bmm(sh);
                 var aT = th.transpose(1, 2).bmm(th);
                 var termS = aS.square().sum([1, 2], type: ScalarType.Float64);
@@ -252,26 +252,44 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
                 needT ? PairOp.Like(ctx, 1, gradT!).MoveToOuterDisposeScope() : null!, null!, null!];
     }
 
-    /// <summary>Node-normalised float64 copy of x [B, C, N] and the norms [B, 1, N] (libtorch ops: used for a few nodes;
-    /// the ILGPU kernel on the ILGPU backend).</summary>
-    static (Tensor Hat, Tensor Norm) NodesBatched(Tensor x, bool detach)
+    /// <summary>Node-normalised copy of x [B, C, N] (float64, or float32 when <paramref name="single"/>) and the norms
+    /// [B, 1, N] (float64): the fused <see cref="CpuSkdNodes"/> kernel image by image on the CPU backend, the ILGPU kernel on
+    /// the ILGPU backend, libtorch ops for other devices.</summary>
+    static (Tensor Hat, Tensor Norm) NodesBatched(Tensor x, bool detach, bool single = false)
     {
+        var outType = single ? ScalarType.Float32 : ScalarType.Float64;
+        double eps = detach ? DetachedEps : ClampEps;
         if (x.device_type == DeviceType.CPU && KdRuntime.For(x) is IlgpuBackend ilgpu)
         {
-            var (h, nrm) = SkdDevice.Nodes(ilgpu, x.contiguous(), 0, (int)x.shape[2], detach, detach ? DetachedEps : ClampEps);
-            return (h, nrm.unsqueeze(1));
+            var (h, nrm) = SkdDevice.Nodes(ilgpu, x.contiguous(), 0, (int)x.shape[2], detach, eps);
+            return (h.to(outType), nrm.unsqueeze(1));
+        }
+        if (x.device_type == DeviceType.CPU && x.is_contiguous() && (x.dtype == ScalarType.Float32 || x.dtype == ScalarType.Float64))
+        {
+            long b = x.shape[0], c = x.shape[1], n = x.shape[2];
+            var hat = empty(b, c, n, dtype: outType);
+            var norm = empty(b, 1, n, dtype: ScalarType.Float64);
+            double* nv = TensorMemory.Ptr<double>(norm);
+            for (long i = 0; i < b; i++)
+            {
+                long off = i * c * n;
+                if (x.dtype == ScalarType.Float32 && single) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x) + off, n, (int)c, 0, (int)n, TensorMemory.Ptr<float>(hat) + off, nv + i * n, detach, eps);
+                else if (x.dtype == ScalarType.Float32) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x) + off, n, (int)c, 0, (int)n, TensorMemory.Ptr<double>(hat) + off, nv + i * n, detach, eps);
+                else if (single) CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x) + off, n, (int)c, 0, (int)n, TensorMemory.Ptr<float>(hat) + off, nv + i * n, detach, eps);
+                else CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x) + off, n, (int)c, 0, (int)n, TensorMemory.Ptr<double>(hat) + off, nv + i * n, detach, eps);
+            }
+            return (hat, norm);
         }
         var x64 = x.to(ScalarType.Float64);
-        var norm = x64.square().sum(1, keepdim: true).sqrt_();
-        var div = detach ? norm + DetachedEps : norm.clamp_min(ClampEps);
-        return (x64 / div, norm);
+        var norm64 = x64.square().sum(1, keepdim: true).sqrt_();
+        var div = detach ? norm64 + DetachedEps : norm64.clamp_min(ClampEps);
+        return ((x64 / div).to(outType), norm64);
     }
 
     /// <summary>Batched gradient of one side: scale·X̂D back through the node normalisation, in the input's dtype.</summary>
     static Tensor BatchedGrad(Tensor x, Tensor d, double scale, bool detach)
     {
-        var (hat64, norm) = NodesBatched(x, detach);
-        var hat = hat64.to(d.dtype);   // float32 when the forward kept float32 products
+        var (hat, norm) = NodesBatched(x, detach, single: d.dtype == ScalarType.Float32);   // as the forward kept D
         var g = hat.bmm(d).mul_(scale);
         if (detach) return g.div_((norm + DetachedEps).to(g.dtype)).to(x.dtype);
         var dot = (hat * g).sum(1, keepdim: true);
