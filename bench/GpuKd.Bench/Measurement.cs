@@ -17,6 +17,12 @@ internal sealed record Measurement(Sweep.Stats Ours, Sweep.Stats? Reference, lon
         return new(ours, reference, oursPeak, refPeak, estimate);
     }
 
+    /// <summary>GPUKD_BENCH_THREADS=n: libtorch's thread count for this process (every timing mode honours it).</summary>
+    public static void ApplyThreadSetting()
+    {
+        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) TorchSharp.torch.set_num_threads(int.Parse(threads));
+    }
+
     /// <summary>The markdown cells: reference ms | GpuKd ms | speed-up | reference peak | GpuKd peak | memory ratio.</summary>
     public string Cells()
     {

@@ -84,7 +84,7 @@ public static class PeakMemory
         string? csv = args.Length > 3 && args[2] == "--csv" ? args[3] : null;
         var rows = new List<string> { "case,b,D,impl,ms,peak_extra_bytes,note" };
         gpukd.backend = KdBackend.Cpu;
-        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
+        Measurement.ApplyThreadSetting();
         Console.WriteLine($"{c.Name}: forward+backward, float32, CPU backend; time: reference and GpuKd alternating in one process (medians); peak extra RSS: each case in a fresh process, {(Steady ? "steady state (second call at the shape)" : "first call at the shape")}; libtorch threads: {Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") ?? "default"}");
         Console.WriteLine($"| b | {c.DName} | reference ms | GpuKd ms | speed-up | reference peak extra | GpuKd peak extra | memory ratio |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -123,7 +123,7 @@ public static class PeakMemory
         var c = Cases.Single(x => x.Name == name);
         var f = impl == "gpukd" ? c.Ours : c.Reference;
         gpukd.backend = KdBackend.Cpu;
-        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
+        Measurement.ApplyThreadSetting();
         var (sShape, tShape) = c.Shapes(b, d);
         var student = randn(sShape, generator: new Generator(42));
         var teacher = randn(tShape, generator: new Generator(43));

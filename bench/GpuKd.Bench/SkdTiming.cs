@@ -18,7 +18,7 @@ public static class SkdTiming
         int runs = int.Parse(args[2]);
         bool withReference = !(args.Length > 3 && args[3] == "noref");
         gpukd.backend = KdBackend.Cpu;
-        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
+        Measurement.ApplyThreadSetting();
         var s = randn([8, 128, side, side], generator: new Generator(42));
         var t = randn([8, 512, side, side], generator: new Generator(43));
         var variants = new List<(string Name, Action Body)>

@@ -61,7 +61,7 @@ public static class Sweep
         Directory.CreateDirectory(outDir);
         Directory.CreateDirectory(imgDir);
         gpukd.backend = KdBackend.Cpu;
-        if (Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS") is string threads) set_num_threads(int.Parse(threads));
+        Measurement.ApplyThreadSetting();
         foreach (var def in defs)
         {
             var rows = Measure(def, quick);

@@ -269,26 +269,36 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             var (h, nrm) = SkdDevice.Nodes(ilgpu, x.contiguous(), 0, (int)x.shape[2], detach, eps);
             return (h.to(outType), nrm.unsqueeze(1));
         }
-        if (x.device_type == DeviceType.CPU && x.is_contiguous() && (x.dtype == ScalarType.Float32 || x.dtype == ScalarType.Float64))
+        if (CpuKernelApplies(x))
         {
-            long b = x.shape[0], c = x.shape[1], n = x.shape[2];
-            var hat = empty(b, c, n, dtype: outType);
-            var norm = empty(b, 1, n, dtype: ScalarType.Float64);
-            double* nv = TensorMemory.Ptr<double>(norm);
-            for (long i = 0; i < b; i++)
-            {
-                long off = i * c * n;
-                if (x.dtype == ScalarType.Float32 && single) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x) + off, n, (int)c, 0, (int)n, TensorMemory.Ptr<float>(hat) + off, nv + i * n, detach, eps);
-                else if (x.dtype == ScalarType.Float32) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x) + off, n, (int)c, 0, (int)n, TensorMemory.Ptr<double>(hat) + off, nv + i * n, detach, eps);
-                else if (single) CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x) + off, n, (int)c, 0, (int)n, TensorMemory.Ptr<float>(hat) + off, nv + i * n, detach, eps);
-                else CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x) + off, n, (int)c, 0, (int)n, TensorMemory.Ptr<double>(hat) + off, nv + i * n, detach, eps);
-            }
+            var hat = empty(x.shape[0], x.shape[1], x.shape[2], dtype: outType);
+            var norm = empty(x.shape[0], 1, x.shape[2], dtype: ScalarType.Float64);
+            for (long i = 0; i < x.shape[0]; i++) NormalizeCpu(x[i], 0, x.shape[2], hat[i], norm[i], detach, eps);
             return (hat, norm);
         }
         var x64 = x.to(ScalarType.Float64);
         var norm64 = x64.square().sum(1, keepdim: true).sqrt_();
         var div = detach ? norm64 + DetachedEps : norm64.clamp_min(ClampEps);
         return ((x64 / div).to(outType), norm64);
+    }
+
+    /// <summary>The CPU node kernel reads x directly: a contiguous float32/float64 CPU tensor under the CPU backend.</summary>
+    static bool CpuKernelApplies(Tensor x)
+        => x.device_type == DeviceType.CPU && x.is_contiguous() && (x.dtype == ScalarType.Float32 || x.dtype == ScalarType.Float64)
+           && KdRuntime.For(x) is not IlgpuBackend;
+
+    /// <summary><see cref="CpuSkdNodes.Normalize"/> of the pixel columns [p0, p0 + m) of x [C, N] into hat [C, m] (float32 or
+    /// float64, contiguous) and norm [m] (float64): the one place that picks the kernel's element types.</summary>
+    static void NormalizeCpu(Tensor x, long p0, long m, Tensor hat, Tensor norm, bool detach, double eps)
+    {
+        int c = (int)x.shape[0];
+        long stride = x.shape[1];
+        double* nv = TensorMemory.Ptr<double>(norm);
+        bool inF = x.dtype == ScalarType.Float32, outF = hat.dtype == ScalarType.Float32;
+        if (inF && outF) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x), stride, c, p0, (int)m, TensorMemory.Ptr<float>(hat), nv, detach, eps);
+        else if (inF) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x), stride, c, p0, (int)m, TensorMemory.Ptr<double>(hat), nv, detach, eps);
+        else if (outF) CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x), stride, c, p0, (int)m, TensorMemory.Ptr<float>(hat), nv, detach, eps);
+        else CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x), stride, c, p0, (int)m, TensorMemory.Ptr<double>(hat), nv, detach, eps);
     }
 
     /// <summary>Batched gradient of one side: scale·X̂D back through the node normalisation, in the input's dtype.</summary>
@@ -382,46 +392,30 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         for (long p0 = 0; p0 < n; p0 += step) yield return (p0, Math.Min(step, n - p0));
     }
 
-    /// <summary>Node-normalised float64 copy of the pixel columns [p0, p0 + m) of one image x [C, N] (columns are
-    /// nodes) and their norms [m]: x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12). CPU tensors go
-    /// through one fused kernel (<see cref="CpuSkdNodes"/>, or <see cref="SkdDevice.Nodes"/> on the ILGPU backend),
-    /// others through libtorch ops.</summary>
+    /// <summary>Node-normalised copy (float64, or float32 when <paramref name="single"/>: quotients in double, rounded once)
+    /// of the pixel columns [p0, p0 + m) of one image x [C, N] (columns are nodes) and their float64 norms [m]:
+    /// x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12). CPU tensors go through one fused kernel
+    /// (<see cref="CpuSkdNodes"/>, or <see cref="SkdDevice.Nodes"/> on the ILGPU backend), others through libtorch ops.</summary>
     internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, long p0, long m, bool detach, bool single = false)
     {
+        var outType = single ? ScalarType.Float32 : ScalarType.Float64;
         double eps = detach ? DetachedEps : ClampEps;
-        if (single && x.device_type == DeviceType.CPU && x.is_contiguous() && x.dtype == ScalarType.Float32 && KdRuntime.For(x) is not IlgpuBackend)
+        if (CpuKernelApplies(x))
         {
-            // The float32 Gram path's nodes: quotients in double, rounded once to float32.
-            int c = (int)x.shape[0];
-            var hat = empty(c, m, dtype: ScalarType.Float32);
+            var hat = empty(x.shape[0], m, dtype: outType);
             var norm = empty(m, dtype: ScalarType.Float64);
-            CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x), x.shape[1], c, p0, (int)m, TensorMemory.Ptr<float>(hat), TensorMemory.Ptr<double>(norm), detach, eps);
+            NormalizeCpu(x, p0, m, hat, norm, detach, eps);
             return (hat, norm);
-        }
-        if (single)
-        {
-            var (h64, n64) = Nodes(x, p0, m, detach);
-            return (h64.to(ScalarType.Float32), n64);
         }
         if (x.device_type == DeviceType.CPU && x.is_contiguous() && KdRuntime.For(x) is IlgpuBackend ilgpu)
         {
             var (h, nv) = SkdDevice.Nodes(ilgpu, x.unsqueeze(0), p0, (int)m, detach, eps);
-            return (h[0], nv[0]);
-        }
-        if (x.device_type == DeviceType.CPU && x.is_contiguous())
-        {
-            int c = (int)x.shape[0];
-            var hat = empty(c, m, dtype: ScalarType.Float64);
-            var norm = empty(m, dtype: ScalarType.Float64);
-            double* h = TensorMemory.Ptr<double>(hat), n = TensorMemory.Ptr<double>(norm);
-            if (x.dtype == ScalarType.Float32) CpuSkdNodes.Normalize(TensorMemory.Ptr<float>(x), x.shape[1], c, p0, (int)m, h, n, detach, eps);
-            else CpuSkdNodes.Normalize(TensorMemory.Ptr<double>(x), x.shape[1], c, p0, (int)m, h, n, detach, eps);
-            return (hat, norm);
+            return (h[0].to(outType), nv[0]);
         }
         var x64 = x.narrow(1, p0, m).to(ScalarType.Float64);
         var nrm = x64.square().sum(0, keepdim: false).sqrt_();
         var div = detach ? nrm + DetachedEps : nrm.clamp_min(ClampEps);
-        return (x64 / div, nrm);
+        return ((x64 / div).to(outType), nrm);
     }
 
     /// <summary>Gradient of one image's pixel block [p0, p0 + m) of a side: ĝ = hatGrad(x̂) is ∂L/∂x̂, then back
