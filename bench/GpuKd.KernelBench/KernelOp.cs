@@ -1,4 +1,5 @@
 using GpuKd.Kernels.Ilgpu;
+using GpuKd.Kernels.Launch;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -24,6 +25,19 @@ internal abstract class KernelOp : IDisposable
     protected IlgpuLaunchers<float> K { get; }
     protected IlgpuLossLaunchers<float> L { get; }
 
+    /// <summary>The op programs' device over this op's buffers (<c>kernels/Programs</c>: the sequences the library runs).</summary>
+    protected IlgpuAcceleratorDevice P { get; }
+
+    /// <summary>The buffer of a view of this op's memory, for the programs. ILGPU 1.5.3 keeps a view's buffer and
+    /// offset internal, so they are read by reflection (harness only; the library binds tensors, never views).</summary>
+    protected static Buf<float> Buf(ArrayView<float> v)
+        => new((nint)((MemoryBuffer)ViewBuffer.GetValue(v)!).NativePtr + (nint)((long)ViewIndex.GetValue(v)! * sizeof(float)), v.Length);
+
+    static readonly System.Reflection.FieldInfo ViewBuffer = Field("<Buffer>k__BackingField"), ViewIndex = Field("<Index>k__BackingField");
+
+    static System.Reflection.FieldInfo Field(string name) => typeof(ArrayView<float>).GetField(name, System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)
+        ?? throw new InvalidOperationException($"ILGPU ArrayView has no field {name} (ILGPU version changed?)");
+
     /// <summary>Batch and the student / teacher widths.</summary>
     protected int B { get; }
     protected int Ds { get; }
@@ -47,6 +61,7 @@ internal abstract class KernelOp : IDisposable
         Device = device;
         K = device.For<float>();
         L = IlgpuLossLaunchers<float>.For(device);
+        P = new IlgpuAcceleratorDevice(device.Accelerator, device.Gate) { Traits = device.IsCuda ? DeviceTraits.Cuda(device.Accelerator.NumMultiprocessors) with { Product = device.Product } : DeviceTraits.CpuSimulator with { Product = device.Product } };
         B = b; Ds = ds; Dt = dt;
         Xs = Upload(xs);
         Xt = Upload(xt);
@@ -66,14 +81,19 @@ internal abstract class KernelOp : IDisposable
     {
         var buffer = Acc.Allocate1D<float>(Math.Max(1, n));
         _buffers.Add(buffer);
+        P.Register(buffer);
         return buffer.View.SubView(0, n);
     }
+
+    /// <summary>A one-element device buffer holding <paramref name="v"/> (e.g. a loss's upstream gradient of 1).</summary>
+    protected ArrayView<float> Upload1(float v) => Upload([v]);
 
     ArrayView<float> Upload(float[] data)
     {
         var buffer = Acc.Allocate1D<float>(data.Length);
         buffer.CopyFromCPU(data);
         _buffers.Add(buffer);
+        P.Register(buffer);
         return buffer.View;
     }
 
@@ -98,6 +118,7 @@ internal abstract class KernelOp : IDisposable
 
     public void Dispose()
     {
+        P.Dispose();
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
     }

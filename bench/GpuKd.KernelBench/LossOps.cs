@@ -1,5 +1,6 @@
 using GpuKd.Kernels.Cpu;
 using GpuKd.Kernels.Ilgpu;
+using GpuKd.Kernels.Programs;
 using ILGPU;
 
 namespace GpuKd.KernelBench;
@@ -7,89 +8,62 @@ namespace GpuKd.KernelBench;
 /// <summary>Centred rows and their Gram of one side: the start of the translation-invariant losses.</summary>
 internal readonly record struct CentredSide(ArrayView<float> Mean, ArrayView<float> Xc, ArrayView<float> G);
 
-/// <summary>RKD distance loss (RkdDistanceLoss.cs): μ is the total of the b² distances, reduced on the device
-/// (column sums, then the b sums in order on the host: <see cref="IlgpuLaunchers{T}.Sum"/>).</summary>
+/// <summary>RKD distance loss (RkdDistanceLoss.cs): the library's program (<see cref="RkdPrograms{T}"/>); μ and the
+/// loss total reduced on the device, the loss read back once.</summary>
 internal sealed class RkdDistanceOp : KernelOp
 {
-    readonly CentredSide _s, _t;
-    readonly ArrayView<float> _ds, _dt, _partial, _dbar, _rowDots, _colSums, _gbar;
-    float _invMuS, _invMuT;
+    readonly RkdDistanceSide<float> _s, _t;
+    readonly ArrayView<float> _loss, _one;
 
     public RkdDistanceOp(IlgpuDevice d, float[] xs, float[] xt, int b, int ds, int dt) : base(d, xs, xt, b, ds, dt)
     {
         long bb = (long)b * b;
-        _s = new(Alloc(ds), Alloc((long)b * ds), Alloc(bb));
-        _t = new(Alloc(dt), Alloc((long)b * dt), Alloc(bb));
-        (_ds, _dt, _dbar, _gbar) = (Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb));
-        (_partial, _rowDots, _colSums) = (Alloc(b), Alloc(b), Alloc(b));
+        _s = new(Buf(Alloc((long)b * ds)), Buf(Alloc(bb)), Buf(Alloc(1)));
+        _t = new(Buf(Alloc((long)b * dt)), Buf(Alloc(bb)), Buf(Alloc(1)));
+        (_loss, _one) = (Alloc(1), Upload1(1f));
         Grad = Alloc((long)b * ds);
     }
 
     public override bool IsLoss => true;
 
-    float Side(ArrayView<float> x, int d, CentredSide c, ArrayView<float> dist)
-    {
-        K.Centre(x, c.Mean, c.Xc, B, d);
-        K.Gram(c.Xc, c.G, 1, B, d);
-        K.DistanceForward(c.G, c.Xc, dist, B, d, squared: false, Eps);
-        return (float)((double)B * (B - 1) / K.Sum(dist, _colSums, B, B));
-    }
-
     public override void Forward()
     {
-        _invMuS = Side(Xs, Ds, _s, _ds);
-        _invMuT = Side(Xt, Dt, _t, _dt);
-        K.DistanceLossPartials(_ds, _dt, _invMuS, _invMuT, _partial, B);
-        Loss = HostSum(_partial, B) / ((double)B * B);
+        using (P.Sequence()) RkdPrograms<float>.DistanceForward(P, Buf(Xs), Buf(Xt), _s, _t, Buf(_loss), B, Ds, Dt, (double)B * B);
+        Loss = Read(_loss, 1)[0];
     }
 
     public override void Backward()
     {
-        K.DistanceLossBackward(_ds, _dt, _invMuS, _invMuT, (float)(1.0 / ((double)B * B)), _dbar, _rowDots, B);
-        K.DistanceBackward(_dbar, _ds, _gbar, B, squared: false, MathF.Sqrt(Eps));
-        K.SymProduct(_gbar, _s.Xc, Grad, 1, B, Ds);
+        using (P.Sequence()) RkdPrograms<float>.DistanceBackward(P, _s, _t, Buf(_one), Buf(Grad), B, Ds, (double)B * B);
     }
 }
 
-/// <summary>RKD angle loss (RkdAngleLoss.cs): O(b²) memory, the b³ work in three streaming passes.</summary>
+/// <summary>RKD angle loss (RkdAngleLoss.cs): the library's program; O(b²) memory, the b³ work in three streaming passes.</summary>
 internal sealed class RkdAngleOp : KernelOp
 {
-    readonly CentredSide _s, _t;
-    readonly ArrayView<float> _invS, _ginvS, _invT, _ginvT, _partial, _colSums, _s1, _s2, _s3, _tt, _gbar;
+    readonly RkdAngleSide<float> _s, _t;
+    readonly ArrayView<float> _loss, _one;
 
     public RkdAngleOp(IlgpuDevice d, float[] xs, float[] xt, int b, int ds, int dt) : base(d, xs, xt, b, ds, dt)
     {
         long bb = (long)b * b;
-        _s = new(Alloc(ds), Alloc((long)b * ds), Alloc(bb));
-        _t = new(Alloc(dt), Alloc((long)b * dt), Alloc(bb));
-        (_invS, _ginvS, _invT, _ginvT, _partial) = (Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb));
-        (_s1, _s2, _s3, _tt, _gbar) = (Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb), Alloc(bb));
-        _colSums = Alloc(b);
+        _s = new(Buf(Alloc((long)b * ds)), Buf(Alloc(bb)), Buf(Alloc(bb)), Buf(Alloc(bb)));
+        _t = new(Buf(Alloc((long)b * dt)), Buf(Alloc(bb)), Buf(Alloc(bb)), Buf(Alloc(bb)));
+        (_loss, _one) = (Alloc(1), Upload1(1f));
         Grad = Alloc((long)b * ds);
     }
 
     public override bool IsLoss => true;
 
-    void Side(ArrayView<float> x, int d, CentredSide c, ArrayView<float> inv, ArrayView<float> ginv)
-    {
-        K.Centre(x, c.Mean, c.Xc, B, d);
-        K.Gram(c.Xc, c.G, 1, B, d);
-        K.Legs(c.G, c.Xc, inv, ginv, B, d, Eps);
-    }
-
     public override void Forward()
     {
-        Side(Xs, Ds, _s, _invS, _ginvS);
-        Side(Xt, Dt, _t, _invT, _ginvT);
-        K.AngleLossPartials(_s.G, _invS, _t.G, _invT, _partial, B);
-        Loss = K.Sum(_partial, _colSums, B, B) / ((double)B * B * B);
+        using (P.Sequence()) RkdPrograms<float>.AngleForward(P, Buf(Xs), Buf(Xt), _s, _t, Buf(_loss), B, Ds, Dt, (double)B * B * B);
+        Loss = Read(_loss, 1)[0];
     }
 
     public override void Backward()
     {
-        float scale = (float)(1.0 / ((double)B * B * B));
-        K.AngleLossBackward(_s.G, _invS, _ginvS, _t.G, _invT, scale, _s1, _s2, _s3, _tt, _gbar, B);
-        K.SymProduct(_gbar, _s.Xc, Grad, 1, B, Ds);
+        using (P.Sequence()) RkdPrograms<float>.AngleBackward(P, _s, _t, Buf(_one), Buf(Grad), B, Ds, (double)B * B * B);
     }
 }
 

@@ -1,9 +1,10 @@
 using GpuKd.Kernels.Ilgpu;
+using GpuKd.Kernels.Programs;
 using ILGPU;
 
 namespace GpuKd.KernelBench;
 
-/// <summary>G = XXᵀ of the student features (gram_matrix).</summary>
+/// <summary>Gram matrix (GramMatrix.cs): the library's program (<see cref="RelationPrograms{T}.GramForward"/>).</summary>
 internal sealed class GramOp : KernelOp
 {
     public GramOp(IlgpuDevice d, float[] xs, float[] xt, int b, int ds, int dt) : base(d, xs, xt, b, ds, dt)
@@ -11,10 +12,13 @@ internal sealed class GramOp : KernelOp
 
     public override bool IsLoss => false;
 
-    public override void Forward() => K.Gram(Xs, Output, 1, B, Ds);
+    public override void Forward()
+    {
+        using (P.Sequence()) RelationPrograms<float>.GramForward(P, Buf(Xs), Buf(Output), default, Buf(Output), B, Ds, normalize: false, Eps);
+    }
 }
 
-/// <summary>A = X̂X̂ᵀ with unit rows (cosine_similarity_matrix).</summary>
+/// <summary>Cosine-similarity matrix (CosineSimilarityMatrix.cs): norms, unit rows, Gram.</summary>
 internal sealed class CosineOp : KernelOp
 {
     readonly ArrayView<float> _norms, _unit;
@@ -30,22 +34,18 @@ internal sealed class CosineOp : KernelOp
 
     public override void Forward()
     {
-        K.RowNorms(Xs, _norms, B, Ds);
-        K.ScaleRows(Xs, _norms, _unit, B, Ds, Eps);
-        K.Gram(_unit, Output, 1, B, Ds);
+        using (P.Sequence()) RelationPrograms<float>.CosineForward(P, Buf(Xs), Buf(_norms), Buf(_unit), Buf(Output), 1, B, Ds, Eps);
     }
 }
 
-/// <summary>RKD pdist of centred rows (pairwise_distances, not squared).</summary>
+/// <summary>RKD pdist (PairwiseDistances.cs): centred Gram, distance epilogue.</summary>
 internal sealed class PdistOp : KernelOp
 {
-    readonly ArrayView<float> _mean, _xc, _g;
+    readonly ArrayView<float> _xc;
 
     public PdistOp(IlgpuDevice d, float[] xs, float[] xt, int b, int ds, int dt) : base(d, xs, xt, b, ds, dt)
     {
-        _mean = Alloc(ds);
         _xc = Alloc((long)b * ds);
-        _g = Alloc((long)b * b);
         Output = Alloc((long)b * b);
     }
 
@@ -53,20 +53,17 @@ internal sealed class PdistOp : KernelOp
 
     public override void Forward()
     {
-        K.Centre(Xs, _mean, _xc, B, Ds);
-        K.Gram(_xc, _g, 1, B, Ds);
-        K.DistanceForward(_g, _xc, Output, B, Ds, squared: false, Eps);
+        using (P.Sequence()) RelationPrograms<float>.DistanceForward(P, Buf(Xs), Buf(_xc), Buf(Output), B, Ds, squared: false, Eps);
     }
 }
 
-/// <summary>RKD triplet angles ψ [b, b, b] (triplet_angles): the only op with a b³ output.</summary>
+/// <summary>Triplet angles (TripletAngles.cs): centred Gram, leg tables, the b³ angle pass.</summary>
 internal sealed class AnglesOp : KernelOp
 {
-    readonly ArrayView<float> _mean, _xc, _g, _inv, _ginv;
+    readonly ArrayView<float> _xc, _g, _inv, _ginv;
 
     public AnglesOp(IlgpuDevice d, float[] xs, float[] xt, int b, int ds, int dt) : base(d, xs, xt, b, ds, dt)
     {
-        _mean = Alloc(ds);
         _xc = Alloc((long)b * ds);
         _g = Alloc((long)b * b);
         _inv = Alloc((long)b * b);
@@ -78,9 +75,6 @@ internal sealed class AnglesOp : KernelOp
 
     public override void Forward()
     {
-        K.Centre(Xs, _mean, _xc, B, Ds);
-        K.Gram(_xc, _g, 1, B, Ds);
-        K.Legs(_g, _xc, _inv, _ginv, B, Ds, Eps);
-        K.AngleForward(_g, _inv, Output, B);
+        using (P.Sequence()) RelationPrograms<float>.AnglesForward(P, Buf(Xs), Buf(_xc), Buf(_g), Buf(_inv), Buf(_ginv), Buf(Output), B, Ds, Eps);
     }
 }

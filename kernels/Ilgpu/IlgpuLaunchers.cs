@@ -31,9 +31,6 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _rowPass;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _apexPass;
     readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _lossPartials;
-    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>> _distLossPartials;
-    readonly Lazy<Action<KernelConfig, ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>> _distLossResiduals;
-    readonly Lazy<Action<Index1D, ArrayView<T>, T, T, int>> _distLossFinish;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _assemble;
 
     internal IlgpuLaunchers(IlgpuDevice device)
@@ -55,9 +52,6 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _angleForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Forward));
         _rowPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.RowPass));
         _apexPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.ApexPass));
-        _distLossPartials = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, T, T, ArrayView<T>, int>(DistanceLossKernels.Partials));
-        _distLossResiduals = new(() => _acc.LoadStreamKernel<ArrayView<T>, ArrayView<T>, T, T, T, ArrayView<T>, ArrayView<T>, int>(DistanceLossKernels.Residuals));
-        _distLossFinish = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, T, T, int>(DistanceLossKernels.Finish));
         _lossPartials = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.LossPartials));
         _assemble = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Assemble));
     }
@@ -261,30 +255,6 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     {
         foreach (var v in new[] { gO, invO }) Need(v.Length, (long)n * n, "table");
         AnglePasses(g, inv, ginv, g, gO, invO, 1, scale, s1, s2, s3, t, gbar, n);
-    }
-
-    /// <summary>RKD distance loss rows: partial [n] = Σ_j h(d·invMu − dO·invMuO).</summary>
-    public void DistanceLossPartials(ArrayView<T> d, ArrayView<T> dO, T invMu, T invMuO, ArrayView<T> partial, int n)
-    {
-        foreach (var v in new[] { d, dO }) Need(v.Length, (long)n * n, "distances");
-        Need(partial.Length, n, nameof(partial));
-        if (n == 0) return;
-        _distLossPartials.Value(RowGroups(n), d, dO, invMu, invMuO, partial, n);
-    }
-
-    /// <summary>RKD distance loss d̄ [n, n] of one side. The μ term needs the sum of the row dots
-    /// first, so this synchronises once and adds them on the host in a fixed order.</summary>
-    public void DistanceLossBackward(ArrayView<T> d, ArrayView<T> dO, T invMu, T invMuO, T scale, ArrayView<T> dbar, ArrayView<T> rowDots, int n)
-    {
-        foreach (var v in new[] { d, dO, dbar }) Need(v.Length, (long)n * n, "distances");
-        Need(rowDots.Length, n, nameof(rowDots));
-        _distLossResiduals.Value(RowGroups(n), d, dO, invMu, invMuO, scale, dbar, rowDots, n);
-        var dots = new T[n];
-        rowDots.SubView(0, n).CopyToCPU(dots);
-        T s = T.Zero;
-        foreach (var v in dots) s += v;
-        T muTerm = s * invMu * invMu / T.CreateTruncating((long)n * (n - 1));
-        _distLossFinish.Value(checked(n * n), dbar, invMu, muTerm, n);
     }
 
     void AnglePasses(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO,

@@ -54,16 +54,4 @@ internal interface IKdBackend
 
     /// <summary>Ḡ [n, n] from the upstream gradient rbar [n, n, n].</summary>
     Tensor AngleBackward(Tensor g, Tensor inv, Tensor ginv, Tensor rbar);
-
-    /// <summary>RKD distance loss row sums [n]: Σ_j smooth-L1(d·invMu − dO·invMuO).</summary>
-    Tensor DistanceLossPartials(Tensor d, Tensor dO, double invMu, double invMuO);
-
-    /// <summary>RKD distance loss d̄ [n, n] of the side with distances d (μ differentiated).</summary>
-    Tensor DistanceLossBackward(Tensor d, Tensor dO, double invMu, double invMuO, double scale);
-
-    /// <summary>RKD angle loss partial sums [n, n]: Σ_c smooth-L1(ψ_abc − ψ'_abc), ψ' from (gO, invO).</summary>
-    Tensor AngleLossPartials(Tensor g, Tensor inv, Tensor gO, Tensor invO);
-
-    /// <summary>RKD angle loss Ḡ [n, n] of one side, with ∂L/∂ψ = scale·clamp(ψ − ψ', −1, 1) recomputed.</summary>
-    Tensor AngleLossBackward(Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO, double scale);
 }

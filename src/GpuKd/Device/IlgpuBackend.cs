@@ -128,42 +128,4 @@ internal sealed class IlgpuBackend(IlgpuDevice device) : IKdBackend
         return gbar;
     }
 
-    public Tensor DistanceLossPartials(Tensor d, Tensor dO, double invMu, double invMuO)
-    {
-        int n = (int)d.shape[0];
-        var partial = empty(n, dtype: d.dtype);
-        Run(d, (b, k) => k.DistanceLossPartials(b.In<float>(d), b.In<float>(dO), (float)invMu, (float)invMuO, b.Out<float>(partial), n),
-               (b, k) => k.DistanceLossPartials(b.In<double>(d), b.In<double>(dO), invMu, invMuO, b.Out<double>(partial), n));
-        return partial;
-    }
-
-    public Tensor DistanceLossBackward(Tensor d, Tensor dO, double invMu, double invMuO, double scale)
-    {
-        int n = (int)d.shape[0];
-        var dbar = empty_like(d);
-        Run(d, (b, k) => k.DistanceLossBackward(b.In<float>(d), b.In<float>(dO), (float)invMu, (float)invMuO, (float)scale, b.Out<float>(dbar), b.Scratch<float>(n), n),
-               (b, k) => k.DistanceLossBackward(b.In<double>(d), b.In<double>(dO), invMu, invMuO, scale, b.Out<double>(dbar), b.Scratch<double>(n), n));
-        return dbar;
-    }
-
-    public Tensor AngleLossPartials(Tensor g, Tensor inv, Tensor gO, Tensor invO)
-    {
-        int n = (int)g.shape[0];
-        var partial = empty_like(g);
-        Run(g, (b, k) => k.AngleLossPartials(b.In<float>(g), b.In<float>(inv), b.In<float>(gO), b.In<float>(invO), b.Out<float>(partial), n),
-               (b, k) => k.AngleLossPartials(b.In<double>(g), b.In<double>(inv), b.In<double>(gO), b.In<double>(invO), b.Out<double>(partial), n));
-        return partial;
-    }
-
-    public Tensor AngleLossBackward(Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO, double scale)
-    {
-        int n = (int)g.shape[0];
-        long nn = (long)n * n;
-        var gbar = empty_like(g);
-        Run(g, (b, k) => k.AngleLossBackward(b.In<float>(g), b.In<float>(inv), b.In<float>(ginv), b.In<float>(gO), b.In<float>(invO), (float)scale,
-                    b.Scratch<float>(nn), b.Scratch<float>(nn), b.Scratch<float>(nn), b.Scratch<float>(nn), b.Out<float>(gbar), n),
-               (b, k) => k.AngleLossBackward(b.In<double>(g), b.In<double>(inv), b.In<double>(ginv), b.In<double>(gO), b.In<double>(invO), scale,
-                    b.Scratch<double>(nn), b.Scratch<double>(nn), b.Scratch<double>(nn), b.Scratch<double>(nn), b.Out<double>(gbar), n));
-        return gbar;
-    }
 }

@@ -1,4 +1,6 @@
 using GpuKd.Kernels.Ilgpu;
+using GpuKd.Kernels.Launch;
+using GpuKd.Kernels.Launch.Cuda;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -15,6 +17,52 @@ internal static class KdRuntime
 {
     static readonly object Sync = new();
     static IlgpuBackend? _ilgpu, _ilgpuCpu;
+    static TorchDevice? _simulator;
+    static readonly Dictionary<int, TorchDevice> CudaDevices = new();
+
+    /// <summary>Tests: run the op programs on this device (a CUDA device over a recording driver) whatever the tensors.</summary>
+    internal static readonly AsyncLocal<TorchDevice?> Override = new();
+
+    /// <summary>The device that runs the op programs for inputs like <paramref name="x"/>: libtorch's CUDA device in
+    /// place for a CUDA tensor; ILGPU's CPU accelerator over CPU tensors when an ILGPU backend is chosen; null for
+    /// the CPU fast path (libtorch GEMM + SIMD C#).</summary>
+    public static TorchDevice? Programs(Tensor x)
+    {
+        if (Override.Value is { } forced) return forced;
+        var choice = gpukd.backend;
+        if (x.device_type == DeviceType.CUDA)
+        {
+            if (choice == KdBackend.Cpu) throw new ArgumentException("The CPU backend needs CPU tensors; x is on " + x.device + ".", nameof(x));
+            return Cuda(x.device);
+        }
+        if (choice is KdBackend.Ilgpu or KdBackend.IlgpuCpu) return Simulator();
+        return null;
+    }
+
+    /// <summary>ILGPU's CPU accelerator behind the programs (shares the ILGPU backend's accelerator and gate).</summary>
+    static TorchDevice Simulator()
+    {
+        lock (Sync)
+        {
+            if (_simulator is not null) return _simulator;
+            var device = IlgpuCpu().Device;
+            return _simulator = new TorchDevice(new IlgpuAcceleratorDevice(device.Accelerator, device.Gate), new torch.Device(DeviceType.CPU));
+        }
+    }
+
+    /// <summary>The CUDA device of a libtorch CUDA device: its primary context, libtorch's current stream.</summary>
+    static TorchDevice Cuda(torch.Device device)
+    {
+        int ordinal = Math.Max(device.index, 0);
+        lock (Sync)
+        {
+            if (CudaDevices.TryGetValue(ordinal, out var d)) return d;
+            var driver = CudaDriverApi.TryLoad() ?? throw new InvalidOperationException("A CUDA tensor, but the CUDA driver (libcuda.so.1) could not be loaded.");
+            d = new TorchDevice(new CudaDevice(driver, ordinal, () => LibtorchStreams.Current(ordinal)), device);
+            CudaDevices[ordinal] = d;
+            return d;
+        }
+    }
 
     static KdRuntime() => AppDomain.CurrentDomain.ProcessExit += (_, _) => Release();
 
@@ -51,6 +99,7 @@ internal static class KdRuntime
     {
         lock (Sync)
         {
+            _simulator = null;
             _ilgpu?.Device.Dispose();
             _ilgpuCpu?.Device.Dispose();
             _ilgpu = _ilgpuCpu = null;

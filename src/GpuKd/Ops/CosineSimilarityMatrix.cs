@@ -1,4 +1,5 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -26,6 +27,14 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
         var x = (Tensor)vars[0];
         double eps = (double)vars[1];
         using var scope = NewDisposeScope();
+        if (KdRuntime.Programs(x) is { } dev)
+        {
+            OpBase.SaveInput(ctx, x, null);
+            OpBase.SaveDevice(ctx, dev);
+            ctx.save_data("eps", eps);
+            return OpBase.ByType(x, () => OnDevice<float>(dev, ctx, x, eps), () => OnDevice<double>(dev, ctx, x, eps)).MoveToOuterDisposeScope();
+        }
+        OpBase.SaveDevice(ctx, null);
         var backend = KdRuntime.For(x);
         var batched = x.dim() == 3 ? x : x.unsqueeze(0);
         long batch = batched.shape[0], n = batched.shape[1], c = batched.shape[2];
@@ -45,6 +54,9 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
         if (!OpBase.Needs(ctx)) return [null!, null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+            return [OpBase.Like(ctx, OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, ctx, saved, grad), () => BackwardOnDevice<double>(dev, ctx, saved, grad)))
+                .MoveToOuterDisposeScope(), null!];
         Tensor unit = saved[0], norms = saved[1];
         var backend = OpBase.Backend(ctx);
         var abar = OpBase.Upstream(grad, unit.dtype);
@@ -53,5 +65,31 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
         var unitBar = backend.SymProduct(abar, unit.reshape(batch, n, c)).reshape(batch * n, c);
         var xbar = backend.NormalizeRowsBackward(unitBar, unit, norms, (double)ctx.get_data("eps"));
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
+    }
+
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor x, double eps)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var batched = x.dim() == 3 ? x : x.unsqueeze(0);
+        int batch = (int)batched.shape[0], n = (int)batched.shape[1], c = (int)batched.shape[2];
+        var rows = batched.reshape(batch * n, c).contiguous();
+        var (norms, nb) = dev.Keep<T>(batch * n);
+        var (unit, ub) = dev.Keep<T>(batch * n, c);
+        var (a, ab) = dev.Keep<T>(batch, n, n);
+        using (dev.Sequence()) RelationPrograms<T>.CosineForward(dev, dev.Bind<T>(rows), nb, ub, ab, batch, n, c, eps);
+        ctx.save_for_backward([unit.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
+        return x.dim() == 3 ? a : a.squeeze(0);
+    }
+
+    static Tensor BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> saved, Tensor grad)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        Tensor unit = saved[0], norms = saved[1];
+        var abar = grad.to(TorchDevice.DType<T>()).contiguous();
+        int n = (int)abar.shape[^1], c = (int)unit.shape[1], batch = (int)(unit.shape[0] / n);
+        var (xbar, xb) = dev.Keep<T>(batch * n, c);
+        using (dev.Sequence())
+            RelationPrograms<T>.CosineBackward(dev, dev.Bind<T>(abar), dev.Bind<T>(unit), dev.Bind<T>(norms), xb, batch, n, c, (double)ctx.get_data("eps"));
+        return xbar;
     }
 }

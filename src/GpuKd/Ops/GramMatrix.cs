@@ -1,4 +1,5 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -29,6 +30,14 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         var x = (Tensor)vars[0];
         bool normalize = (bool)vars[1];
         using var scope = NewDisposeScope();
+        if (KdRuntime.Programs(x) is { } dev)
+        {
+            OpBase.SaveInput(ctx, x, null);
+            OpBase.SaveDevice(ctx, dev);
+            ctx.save_data("normalize", normalize);
+            return OpBase.ByType(x, () => OnDevice<float>(dev, ctx, x, normalize), () => OnDevice<double>(dev, ctx, x, normalize)).MoveToOuterDisposeScope();
+        }
+        OpBase.SaveDevice(ctx, null);
         var backend = KdRuntime.For(x);
         var rows = OpBase.Rows(x);
         var g = backend.Gram(rows.unsqueeze(0)).squeeze(0);
@@ -50,6 +59,9 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         if (!OpBase.Needs(ctx)) return [null!, null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+            return [OpBase.Like(ctx, OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, ctx, saved, grad), () => BackwardOnDevice<double>(dev, ctx, saved, grad)))
+                .MoveToOuterDisposeScope(), null!];
         var rows = saved[0];
         var backend = OpBase.Backend(ctx);
         var gbar = OpBase.Upstream(grad, rows.dtype);
@@ -57,5 +69,31 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
             gbar = backend.NormalizeRowsBackward(gbar, saved[1], saved[2], Eps);
         var xbar = backend.SymProduct(gbar.unsqueeze(0), rows.unsqueeze(0)).squeeze(0);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
+    }
+
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor x, bool normalize)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var rows = OpBase.DeviceRows(x);
+        int b = (int)rows.shape[0], d = (int)rows.shape[1];
+        var (g, gb) = dev.Keep<T>(b, b);
+        var (norms, nb) = normalize ? dev.Keep<T>(b) : (g, gb);
+        var (result, rb) = normalize ? dev.Keep<T>(b, b) : (g, gb);
+        using (dev.Sequence()) RelationPrograms<T>.GramForward(dev, dev.Bind<T>(rows), gb, nb, rb, b, d, normalize, Eps);
+        ctx.save_for_backward([rows.MoveToOuterDisposeScope(), result.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
+        return result;
+    }
+
+    static Tensor BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> saved, Tensor grad)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        Tensor rows = saved[0], result = saved[1], norms = saved[2];
+        int b = (int)rows.shape[0], d = (int)rows.shape[1];
+        var gbar = grad.to(TorchDevice.DType<T>()).contiguous();
+        var (xbar, xb) = dev.Keep<T>(b, d);
+        using (dev.Sequence())
+            RelationPrograms<T>.GramBackward(dev, dev.Bind<T>(gbar), dev.Bind<T>(rows), dev.Bind<T>(result), dev.Bind<T>(norms), xb, b, d,
+                (bool)ctx.get_data("normalize"), Eps);
+        return xbar;
     }
 }

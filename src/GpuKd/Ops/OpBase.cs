@@ -11,20 +11,32 @@ internal static class OpBase
     /// DESIGN §6, until the primary-context launch path exists).</summary>
     public static Tensor Rows(Tensor x) => x.reshape(x.shape[0], -1).cpu().contiguous();
 
+    /// <summary>x flattened to [b, D], contiguous, where it is (the program path: no host copy).</summary>
+    public static Tensor DeviceRows(Tensor x) => x.reshape(x.shape[0], -1).contiguous();
+
+    /// <summary>Runs <paramref name="f32"/> or <paramref name="f64"/> for the element type of <paramref name="like"/>.</summary>
+    public static TR ByType<TR>(Tensor like, Func<TR> f32, Func<TR> f64) => like.dtype == ScalarType.Float32 ? f32() : f64();
+
     /// <summary>Records what the backward needs to know about input x: whether it wants a
     /// gradient (TorchSharp has no needs_input_grad), its shape and its device.
     /// The backend chosen in the forward is recorded too: the backward may run on another
     /// thread, where a <see cref="gpukd.use_backend"/> scope does not reach.</summary>
-    public static void SaveInput(autograd.AutogradContext ctx, Tensor x, IKdBackend backend)
+    public static void SaveInput(autograd.AutogradContext ctx, Tensor x, IKdBackend? backend)
     {
-        ctx.save_data("backend", backend);
+        ctx.save_data("backend", (object?)backend ?? false);
         ctx.save_data("needs", x.requires_grad);
         ctx.save_data("shape", x.shape);
         ctx.save_data("device", x.device);
     }
 
     /// <summary>The backend the forward ran on.</summary>
-    public static IKdBackend Backend(autograd.AutogradContext ctx) => (IKdBackend)ctx.get_data("backend");
+    public static IKdBackend Backend(autograd.AutogradContext ctx) => ctx.get_data("backend") as IKdBackend ?? throw new InvalidOperationException("internal: the forward ran as a program");
+
+    /// <summary>Records the program device the forward ran on (null: the CPU fast path).</summary>
+    public static void SaveDevice(autograd.AutogradContext ctx, TorchDevice? dev) => ctx.save_data("programs", (object?)dev ?? false);
+
+    /// <summary>The program device the forward ran on, or null for the CPU fast path.</summary>
+    public static TorchDevice? ProgramDevice(autograd.AutogradContext ctx) => ctx.get_data("programs") as TorchDevice;
 
     /// <summary>True if the input recorded by <see cref="SaveInput"/> wants a gradient.</summary>
     public static bool Needs(autograd.AutogradContext ctx) => (bool)ctx.get_data("needs");

@@ -35,9 +35,9 @@ internal static class PairOp
     }
 
     /// <summary>Records the backend and, per input, requires_grad, shape and device.</summary>
-    public static void SaveInputs(autograd.AutogradContext ctx, IKdBackend backend, params Tensor[] inputs)
+    public static void SaveInputs(autograd.AutogradContext ctx, IKdBackend? backend, params Tensor[] inputs)
     {
-        ctx.save_data("backend", backend);
+        ctx.save_data("backend", (object?)backend ?? false);
         for (int i = 0; i < inputs.Length; i++)
         {
             ctx.save_data($"needs{i}", inputs[i].requires_grad);

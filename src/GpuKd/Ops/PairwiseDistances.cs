@@ -1,4 +1,5 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -32,6 +33,14 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         var x = (Tensor)vars[0];
         bool squared = (bool)vars[1];
         using var scope = NewDisposeScope();
+        if (KdRuntime.Programs(x) is { } dev)
+        {
+            OpBase.SaveInput(ctx, x, null);
+            OpBase.SaveDevice(ctx, dev);
+            ctx.save_data("squared", squared);
+            return OpBase.ByType(x, () => OnDevice<float>(dev, ctx, x, squared), () => OnDevice<double>(dev, ctx, x, squared)).MoveToOuterDisposeScope();
+        }
+        OpBase.SaveDevice(ctx, null);
         var backend = KdRuntime.For(x);
         var (centred, g) = OpBase.CentredGram(backend, x);
         var dist = backend.DistanceForward(g, centred, squared, Clamp);
@@ -46,10 +55,37 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         if (!OpBase.Needs(ctx)) return [null!, null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+            return [OpBase.Like(ctx, OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, ctx, saved, grad), () => BackwardOnDevice<double>(dev, ctx, saved, grad)))
+                .MoveToOuterDisposeScope(), null!];
         Tensor centred = saved[0], dist = saved[1];
         var backend = OpBase.Backend(ctx);
         var gbar = backend.DistanceBackward(OpBase.Upstream(grad, dist.dtype), dist, (bool)ctx.get_data("squared"), Clamp);
         var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
+    }
+
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor x, bool squared)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var rows = OpBase.DeviceRows(x);
+        int b = (int)rows.shape[0], d = (int)rows.shape[1];
+        var (xc, xcb) = dev.Keep<T>(b, d);
+        var (dist, db) = dev.Keep<T>(b, b);
+        using (dev.Sequence()) RelationPrograms<T>.DistanceForward(dev, dev.Bind<T>(rows), xcb, db, b, d, squared, Clamp);
+        ctx.save_for_backward([xc.MoveToOuterDisposeScope(), dist.MoveToOuterDisposeScope()]);
+        return dist;
+    }
+
+    static Tensor BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> saved, Tensor grad)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        Tensor xc = saved[0], dist = saved[1];
+        int b = (int)xc.shape[0], d = (int)xc.shape[1];
+        var dbar = grad.to(TorchDevice.DType<T>()).contiguous();
+        var (xbar, xb) = dev.Keep<T>(b, d);
+        using (dev.Sequence())
+            RelationPrograms<T>.DistanceBackward(dev, dev.Bind<T>(dbar), dev.Bind<T>(xc), dev.Bind<T>(dist), xb, b, d, (bool)ctx.get_data("squared"), Clamp);
+        return xbar;
     }
 }

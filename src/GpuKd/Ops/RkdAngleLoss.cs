@@ -1,4 +1,6 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Launch;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,6 +12,9 @@ namespace GpuKd.Ops;
 /// per side the centred Gram and the leg tables, then one streaming pass over (a, b, c) that
 /// leaves b² partial sums. Backward: the three deterministic passes of the angle op with
 /// ∂L/∂ψ recomputed from both sides' tables, then one product per side.
+/// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="RkdPrograms{T}"/>: one launch
+/// sequence per autograd call, the loss total reduced on the device. On CPU tensors by default, the CPU fast
+/// path (libtorch GEMM, SIMD passes that use ψ_abc = ψ_acb).
 /// Saved: per side Xc (b×D), G, inv, ginv (b² each).
 /// </summary>
 internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
@@ -27,36 +32,95 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
     {
         var (student, teacher, reduction) = ((Tensor)vars[0], (Tensor)vars[1], (nn.Reduction)vars[2]);
         using var scope = NewDisposeScope();
-        var backend = KdRuntime.For(student);
-        var (cs, gs) = OpBase.CentredGram(backend, student);
-        var (ct, gt) = OpBase.CentredGram(backend, teacher);
-        var (invS, ginvS) = backend.Legs(gs, cs, TripletAngles.Tiny);
-        var (invT, ginvT) = backend.Legs(gt, ct, TripletAngles.Tiny);
         long b = student.shape[0];
         double count = reduction == nn.Reduction.Mean ? (double)b * b * b : 1.0;
-        var loss = PairOp.Mean(backend.AngleLossPartials(gs, invS, gt, invT), count, student);
-
-        PairOp.SaveInputs(ctx, backend, student, teacher);
         ctx.save_data("count", count);
+        var dev = KdRuntime.Programs(student);
+        OpBase.SaveDevice(ctx, dev);
+        if (dev is not null)
+        {
+            PairOp.SaveInputs(ctx, null, student, teacher);
+            return OpBase.ByType(student, () => OnDevice<float>(dev, ctx, student, teacher, count), () => OnDevice<double>(dev, ctx, student, teacher, count))
+                .MoveToOuterDisposeScope();
+        }
+
+        var cpu = CpuBackend.Instance;
+        var (cs, gs) = OpBase.CentredGram(cpu, student);
+        var (ct, gt) = OpBase.CentredGram(cpu, teacher);
+        var (invS, ginvS) = cpu.Legs(gs, cs, TripletAngles.Tiny);
+        var (invT, ginvT) = cpu.Legs(gt, ct, TripletAngles.Tiny);
+        var loss = PairOp.Mean(cpu.AngleLossPartials(gs, invS, gt, invT), count, student);
+
+        PairOp.SaveInputs(ctx, cpu, student, teacher);
         ctx.save_for_backward([.. new[] { cs, gs, invS, ginvS, ct, gt, invT, ginvT }.Select(t => t.MoveToOuterDisposeScope())]);
         return loss.MoveToOuterDisposeScope();
+    }
+
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor student, Tensor teacher, double count)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        int b = (int)student.shape[0];
+        Tensor xs = OpBase.DeviceRows(student), xt = OpBase.DeviceRows(teacher);
+        int ds = (int)xs.shape[1], dt = (int)xt.shape[1];
+        var saved = new List<Tensor>();
+        RkdAngleSide<T> Side(int d)
+        {
+            Buf<T> Keep(params long[] shape) { var (t, buf) = dev.Keep<T>(shape); saved.Add(t); return buf; }
+            return new(Keep(b, d), Keep(b, b), Keep(b, b), Keep(b, b));
+        }
+        var (loss, lossBuf) = dev.Keep<T>();
+        using (dev.Sequence())
+        {
+            RkdAngleSide<T> s = Side(ds), t = Side(dt);
+            RkdPrograms<T>.AngleForward(dev, dev.Bind<T>(xs), dev.Bind<T>(xt), s, t, lossBuf, b, ds, dt, count);
+        }
+        ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
+        return loss;
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
         using var scope = NewDisposeScope();
-        var backend = OpBase.Backend(ctx);
         var s = ctx.get_saved_variables();
+        double count = (double)ctx.get_data("count");
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+            return OpBase.ByType(s[0], () => BackwardOnDevice<float>(dev, ctx, s, grad, count), () => BackwardOnDevice<double>(dev, ctx, s, grad, count));
+
+        var cpu = CpuBackend.Instance;
         Tensor cs = s[0], gs = s[1], invS = s[2], ginvS = s[3], ct = s[4], gt = s[5], invT = s[6], ginvT = s[7];
-        double scale = PairOp.Upstream(grad) / (double)ctx.get_data("count");
+        double scale = PairOp.Upstream(grad) / count;
 
         // ∂L/∂ψ^T = h'(ψ^T − ψ^S)·scale: the same pass with the sides swapped (h' is odd).
         Tensor? Side(int i, Tensor c, Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO)
         {
             if (!PairOp.Needs(ctx, i)) return null;
-            var gbar = backend.AngleLossBackward(g, inv, ginv, gO, invO, scale);
-            return PairOp.Like(ctx, i, backend.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
+            var gbar = cpu.AngleLossBackward(g, inv, ginv, gO, invO, scale);
+            return PairOp.Like(ctx, i, cpu.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
         }
         return [Side(0, cs, gs, invS, ginvS, gt, invT)!, Side(1, ct, gt, invT, ginvT, gs, invS)!, null!];
+    }
+
+    static List<Tensor> BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> s, Tensor grad, double count)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        int b = (int)s[0].shape[0];
+        var up = grad.to(TorchDevice.DType<T>()).contiguous();
+        var sides = new RkdAngleSide<T>[2];
+        var result = new Tensor?[2];
+        using (dev.Sequence())
+        {
+            for (int k = 0; k < 2; k++)
+                sides[k] = new(dev.Bind<T>(s[4 * k]), dev.Bind<T>(s[4 * k + 1]), dev.Bind<T>(s[4 * k + 2]), dev.Bind<T>(s[4 * k + 3]));
+            var upBuf = dev.Bind<T>(up);
+            for (int k = 0; k < 2; k++)
+            {
+                if (!PairOp.Needs(ctx, k)) continue;
+                int dim = (int)s[4 * k].shape[1];
+                var (xbar, xbarBuf) = dev.Keep<T>(b, dim);
+                RkdPrograms<T>.AngleBackward(dev, sides[k], sides[1 - k], upBuf, xbarBuf, b, dim, count);
+                result[k] = xbar;
+            }
+        }
+        return [.. result.Select((r, k) => r is null ? null! : PairOp.Like(ctx, k, r).MoveToOuterDisposeScope()), null!];
     }
 }

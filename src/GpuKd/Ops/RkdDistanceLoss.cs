@@ -1,16 +1,18 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Launch;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd.Ops;
 
 /// <summary>
-/// RKD distance loss (authors' code): ψ = pdist(x)/μ with μ the mean of the positive entries
-/// (every off-diagonal one, m = b(b−1)), L = mean over b² of h(ψ^S − ψ^T), h = smooth-L1.
-/// μ carries gradient on each side that requires one. Backward per side, with
-/// r = ±h'(ψ^S − ψ^T)·upstream/b²: d̄ = r/μ − [i ≠ j](Σ r·d)/(m μ²), then the distance
-/// backward (Ḡ) and one product. The loss epilogue is one fused pass per direction
-/// (no b² temporaries). Saved per side: Xc (b×D) and d (b²).
+/// RKD distance loss, L = (1/b²) Σ_ij h(d^S_ij/μ_S − d^T_ij/μ_T), μ = mean positive distance, h = smooth-L1
+/// (β = 1). Per side: centred Gram, the distance epilogue, μ; then one fused pass of row partial sums. Backward:
+/// the loss epilogue's d̄ (μ differentiated), the distance backward, one product per side.
+/// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="RkdPrograms{T}"/>: μ and the loss
+/// total stay on the device. Saved: per side Xc (b×D), d (b×b), 1/μ (one element on a device).
+/// Peak extra memory: O(b² + bD).
 /// </summary>
 internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanceLoss>
 {
@@ -28,23 +30,30 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
     {
         var (student, teacher, reduction) = ((Tensor)vars[0], (Tensor)vars[1], (nn.Reduction)vars[2]);
         using var scope = NewDisposeScope();
-        var backend = KdRuntime.For(student);
-        var (cs, ds, invMuS) = Side(backend, student);
-        var (ct, dt, invMuT) = Side(backend, teacher);
         long b = student.shape[0];
         double count = reduction == nn.Reduction.Mean ? (double)b * b : 1.0;
-        var loss = PairOp.Mean(backend.DistanceLossPartials(ds, dt, invMuS, invMuT), count, student);
-
-        PairOp.SaveInputs(ctx, backend, student, teacher);
         ctx.save_data("count", count);
+        var dev = KdRuntime.Programs(student);
+        OpBase.SaveDevice(ctx, dev);
+        if (dev is not null)
+        {
+            PairOp.SaveInputs(ctx, null, student, teacher);
+            return OpBase.ByType(student, () => OnDevice<float>(dev, ctx, student, teacher, count), () => OnDevice<double>(dev, ctx, student, teacher, count))
+                .MoveToOuterDisposeScope();
+        }
+
+        var cpu = CpuBackend.Instance;
+        var (cs, ds, invMuS) = Side(cpu, student);
+        var (ct, dt, invMuT) = Side(cpu, teacher);
+        var loss = PairOp.Mean(cpu.DistanceLossPartials(ds, dt, invMuS, invMuT), count, student);
+
+        PairOp.SaveInputs(ctx, cpu, student, teacher);
         ctx.save_data("invMu", (invMuS, invMuT));
         ctx.save_for_backward([.. new[] { cs, ds, ct, dt }.Select(t => t.MoveToOuterDisposeScope())]);
         return loss.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Centred rows, RKD pdist and 1/μ, μ the mean of the b(b−1) off-diagonal
-    /// distances (the diagonal is exactly 0; every other entry is ≥ 1e-6), summed in order.</summary>
-    static (Tensor Centred, Tensor Dist, double InvMu) Side(IKdBackend backend, Tensor x)
+    static (Tensor Centred, Tensor Dist, double InvMu) Side(CpuBackend backend, Tensor x)
     {
         var (centred, g) = OpBase.CentredGram(backend, x);
         var dist = backend.DistanceForward(g, centred, squared: false, PairwiseDistances.Clamp);
@@ -52,23 +61,72 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
         return (centred, dist, (double)(b * (b - 1)) / OpBase.OrderedSum(dist));
     }
 
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor student, Tensor teacher, double count)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        int b = (int)student.shape[0];
+        Tensor xs = OpBase.DeviceRows(student), xt = OpBase.DeviceRows(teacher);
+        int ds = (int)xs.shape[1], dt = (int)xt.shape[1];
+        var saved = new List<Tensor>();
+        RkdDistanceSide<T> Side(int d)
+        {
+            Buf<T> Keep(params long[] shape) { var (t, buf) = dev.Keep<T>(shape); saved.Add(t); return buf; }
+            return new(Keep(b, d), Keep(b, b), Keep(1));
+        }
+        var (loss, lossBuf) = dev.Keep<T>();
+        using (dev.Sequence())
+        {
+            RkdDistanceSide<T> s = Side(ds), t = Side(dt);
+            RkdPrograms<T>.DistanceForward(dev, dev.Bind<T>(xs), dev.Bind<T>(xt), s, t, lossBuf, b, ds, dt, count);
+        }
+        ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
+        return loss;
+    }
+
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
         using var scope = NewDisposeScope();
-        var backend = OpBase.Backend(ctx);
         var s = ctx.get_saved_variables();
+        double count = (double)ctx.get_data("count");
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+            return OpBase.ByType(s[0], () => BackwardOnDevice<float>(dev, ctx, s, grad, count), () => BackwardOnDevice<double>(dev, ctx, s, grad, count));
+
+        var cpu = CpuBackend.Instance;
         Tensor cs = s[0], ds = s[1], ct = s[2], dt = s[3];
         var (invMuS, invMuT) = ((double, double))ctx.get_data("invMu");
-        double scale = PairOp.Upstream(grad) / (double)ctx.get_data("count");
+        double scale = PairOp.Upstream(grad) / count;
 
         // ∂L/∂ψ^T = h'(ψ^T − ψ^S)·scale: the student's formula with the sides swapped (h' is odd).
         Tensor? Side(int i, Tensor c, Tensor d, Tensor dO, double invMu, double invMuO)
         {
             if (!PairOp.Needs(ctx, i)) return null;
-            var dbar = backend.DistanceLossBackward(d, dO, invMu, invMuO, scale);
-            var gbar = backend.DistanceBackward(dbar, d, squared: false, PairwiseDistances.Clamp);
-            return PairOp.Like(ctx, i, backend.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
+            var dbar = cpu.DistanceLossBackward(d, dO, invMu, invMuO, scale);
+            var gbar = cpu.DistanceBackward(dbar, d, squared: false, PairwiseDistances.Clamp);
+            return PairOp.Like(ctx, i, cpu.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
         }
         return [Side(0, cs, ds, dt, invMuS, invMuT)!, Side(1, ct, dt, ds, invMuT, invMuS)!, null!];
+    }
+
+    static List<Tensor> BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> s, Tensor grad, double count)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        int b = (int)s[0].shape[0];
+        var up = grad.to(TorchDevice.DType<T>()).contiguous();
+        var sides = new RkdDistanceSide<T>[2];
+        var result = new Tensor?[2];
+        using (dev.Sequence())
+        {
+            for (int k = 0; k < 2; k++) sides[k] = new(dev.Bind<T>(s[3 * k]), dev.Bind<T>(s[3 * k + 1]), dev.Bind<T>(s[3 * k + 2]));
+            var upBuf = dev.Bind<T>(up);
+            for (int k = 0; k < 2; k++)
+            {
+                if (!PairOp.Needs(ctx, k)) continue;
+                int dim = (int)s[3 * k].shape[1];
+                var (xbar, xbarBuf) = dev.Keep<T>(b, dim);
+                RkdPrograms<T>.DistanceBackward(dev, sides[k], sides[1 - k], upBuf, xbarBuf, b, dim, count);
+                result[k] = xbar;
+            }
+        }
+        return [.. result.Select((r, k) => r is null ? null! : PairOp.Like(ctx, k, r).MoveToOuterDisposeScope()), null!];
     }
 }

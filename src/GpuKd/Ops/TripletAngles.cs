@@ -1,4 +1,5 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -27,6 +28,13 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
     {
         var x = (Tensor)vars[0];
         using var scope = NewDisposeScope();
+        if (KdRuntime.Programs(x) is { } dev)
+        {
+            OpBase.SaveInput(ctx, x, null);
+            OpBase.SaveDevice(ctx, dev);
+            return OpBase.ByType(x, () => OnDevice<float>(dev, ctx, x), () => OnDevice<double>(dev, ctx, x)).MoveToOuterDisposeScope();
+        }
+        OpBase.SaveDevice(ctx, null);
         var backend = KdRuntime.For(x);
         var (centred, g) = OpBase.CentredGram(backend, x);
         var (inv, ginv) = backend.Legs(g, centred, Tiny);
@@ -42,10 +50,40 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
         if (!OpBase.Needs(ctx)) return [null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+            return [OpBase.Like(ctx, OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, saved, grad), () => BackwardOnDevice<double>(dev, saved, grad)))
+                .MoveToOuterDisposeScope()];
         Tensor centred = saved[0], g = saved[1], inv = saved[2], ginv = saved[3];
         var backend = OpBase.Backend(ctx);
         var gbar = backend.AngleBackward(g, inv, ginv, OpBase.Upstream(grad, g.dtype));
         var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope()];
+    }
+
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor x)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var rows = OpBase.DeviceRows(x);
+        int b = (int)rows.shape[0], d = (int)rows.shape[1];
+        var (xc, xcb) = dev.Keep<T>(b, d);
+        var (g, gb) = dev.Keep<T>(b, b);
+        var (inv, ib) = dev.Keep<T>(b, b);
+        var (ginv, gib) = dev.Keep<T>(b, b);
+        var (angles, ab) = dev.Keep<T>(b, b, b);
+        using (dev.Sequence()) RelationPrograms<T>.AnglesForward(dev, dev.Bind<T>(rows), xcb, gb, ib, gib, ab, b, d, Tiny);
+        ctx.save_for_backward([xc.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope(), inv.MoveToOuterDisposeScope(), ginv.MoveToOuterDisposeScope()]);
+        return angles;
+    }
+
+    static Tensor BackwardOnDevice<T>(TorchDevice dev, IList<Tensor> saved, Tensor grad)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        Tensor xc = saved[0], g = saved[1], inv = saved[2], ginv = saved[3];
+        int b = (int)xc.shape[0], d = (int)xc.shape[1];
+        var rbar = grad.to(TorchDevice.DType<T>()).contiguous();
+        var (xbar, xb) = dev.Keep<T>(b, d);
+        using (dev.Sequence())
+            RelationPrograms<T>.AnglesBackward(dev, dev.Bind<T>(rbar), dev.Bind<T>(xc), dev.Bind<T>(g), dev.Bind<T>(inv), dev.Bind<T>(ginv), xb, b, d);
+        return xbar;
     }
 }
