@@ -49,15 +49,21 @@ public static class ArgPacker
         _ => throw new ArgumentException($"a {a.GetType().Name} cannot be a kernel argument."),
     };
 
-    static byte[] StructBytes(object boxed)
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, Func<object, byte[]>> StructWriters = new();
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, int> Sizes = new();
+
+    /// <summary>The bytes of a boxed unmanaged struct (generic ones too, which the marshaller refuses) as laid out in memory.</summary>
+    static byte[] StructBytes(object boxed) => StructWriters.GetOrAdd(boxed.GetType(), t =>
+        (Func<object, byte[]>)typeof(ArgPacker).GetMethod(nameof(BytesOf), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(t).CreateDelegate(typeof(Func<object, byte[]>)))(boxed);
+
+    static byte[] BytesOf<TStruct>(object boxed) where TStruct : unmanaged
     {
-        int size = Marshal.SizeOf(boxed.GetType());
-        var bytes = new byte[size];
-        var handle = GCHandle.Alloc(boxed, GCHandleType.Pinned);
-        try { Marshal.Copy(handle.AddrOfPinnedObject(), bytes, 0, size); }
-        finally { handle.Free(); }
-        return bytes;
+        TStruct v = (TStruct)boxed;
+        return MemoryMarshal.AsBytes(new ReadOnlySpan<TStruct>(ref v)).ToArray();
     }
+
+    static int UnmanagedSize<TStruct>() where TStruct : unmanaged => System.Runtime.CompilerServices.Unsafe.SizeOf<TStruct>();
 
     /// <summary>The byte size of a kernel parameter of .NET type <paramref name="t"/> (a view: 16).</summary>
     public static int SizeOf(Type t)
@@ -65,6 +71,7 @@ public static class ArgPacker
         if (t.IsGenericType && t.GetGenericTypeDefinition() == typeof(ArrayView<>)) return 16;
         if (t == typeof(Index2D)) return 8;
         if (t == typeof(Index1D)) return 4;
-        return Marshal.SizeOf(t);
+        return Sizes.GetOrAdd(t, type => (int)typeof(ArgPacker).GetMethod(nameof(UnmanagedSize), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+            .MakeGenericMethod(type).Invoke(null, null)!);
     }
 }

@@ -63,7 +63,7 @@ internal sealed class TorchDevice : IKdDevice
     {
         if (!t.is_contiguous()) throw new InvalidOperationException("internal: tensor must be contiguous");
         if (t.dtype != DType<T>()) throw new InvalidOperationException($"internal: a {t.dtype} tensor bound as {typeof(T).Name}");
-        if (t.device != Device && !(t.device_type == Device.type && t.device_index == Math.Max(Device.index, 0)))
+        if (t.device_type != Device.type || (Device.type == DeviceType.CUDA && t.device_index != Math.Max(Device.index, 0)))
             throw new InvalidOperationException($"internal: a tensor on {t.device} bound on {Device}");
         var buf = new Buf<T>(t.numel() == 0 ? 0 : DataPtr(t), t.numel());
         if (_scopes.Value!.Count > 0) _known.Value![(buf.Ptr, buf.Length)] = t;

@@ -1,0 +1,151 @@
+using GpuKd.Device;
+using GpuKd.Kernels.Launch;
+using GpuKd.Kernels.Launch.Cuda;
+using CudaArchitecture = ILGPU.Runtime.Cuda.CudaArchitecture;
+using CudaDevice = GpuKd.Kernels.Launch.Cuda.CudaDevice;
+using NUnit.Framework;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Tests.Launch;
+
+/// <summary>
+/// The library's CUDA path, run end to end against a recording driver (no GPU here): each op's forward and
+/// backward as a TorchSharp user calls them, through the real binding, programs, PTX compile, argument packing
+/// and sequences. What a GPU would be asked to do is then checked: only kernel launches, all on the caller's
+/// stream, inside one context push/pop per autograd call, with view arguments that point into live tensors —
+/// and no copy and no synchronisation at all.
+/// </summary>
+[NonParallelizable]
+public class CudaPathTests
+{
+    const nint CallerStream = 0x5EED;
+
+    public static IEnumerable<TestCaseData> Ops()
+    {
+        yield return Case("gram_matrix", x => gpukd.functional.gram_matrix(x[0]), 1);
+        yield return Case("gram_matrix_normalize_rows", x => gpukd.functional.gram_matrix(x[0], normalize_rows: true), 1);
+        yield return Case("cosine_similarity_matrix", x => gpukd.functional.cosine_similarity_matrix(x[0]), 1);
+        yield return Case("pairwise_distances", x => gpukd.functional.pairwise_distances(x[0]), 1);
+        yield return Case("triplet_angles", x => gpukd.functional.triplet_angles(x[0]), 1);
+        yield return Case("rkd_distance_loss", x => gpukd.functional.rkd_distance_loss(x[0], x[1]), 2);
+        yield return Case("rkd_angle_loss", x => gpukd.functional.rkd_angle_loss(x[0], x[1]), 2);
+    }
+
+    static TestCaseData Case(string name, Func<Tensor[], Tensor> f, int inputs) => new TestCaseData(name, f, inputs).SetName($"OnlyLaunchesInPlace({name})");
+
+    static (RecordingDriver Driver, CudaDevice Cuda, IDisposable Scope) Fake()
+    {
+        var driver = new RecordingDriver();
+        var cuda = new CudaDevice(driver, 0, () => CallerStream);
+        KdRuntime.Override.Value = new TorchDevice(cuda, new torch.Device(DeviceType.CPU));
+        return (driver, cuda, new Reset(cuda));
+    }
+
+    sealed class Reset(CudaDevice cuda) : IDisposable
+    {
+        public void Dispose() { KdRuntime.Override.Value = null; cuda.Dispose(); }
+    }
+
+    [TestCaseSource(nameof(Ops))]
+    public void OnlyLaunchesInPlace(string name, Func<Tensor[], Tensor> op, int inputs)
+    {
+        var (driver, _, reset) = Fake();
+        using var _ = reset;
+        using var scope = NewDisposeScope();
+        var xs = new[] { randn(9, 6, dtype: ScalarType.Float32).requires_grad_(), randn(9, 5, dtype: ScalarType.Float32).requires_grad_() }[..inputs];
+        var y = op(xs);
+        int forwardLaunches = driver.Launches.Count, forwardPushes = driver.Pushes;
+        Assert.That(forwardPushes, Is.EqualTo(1), $"{name}: one launch sequence (context push) for the forward");
+        y.sum().backward();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(driver.Copies, Is.Zero, $"{name}: host copies");
+            Assert.That(driver.Syncs, Is.Zero, $"{name}: synchronisations");
+            Assert.That(driver.Pushes, Is.EqualTo(2), $"{name}: one sequence per autograd call (forward, backward)");
+            Assert.That(driver.Pops, Is.EqualTo(driver.Pushes), $"{name}: every push popped");
+            Assert.That(driver.MaxDepth, Is.EqualTo(1), $"{name}: no nested context pushes");
+            Assert.That(forwardLaunches, Is.GreaterThan(0));
+            Assert.That(driver.Launches.Count, Is.GreaterThan(forwardLaunches), $"{name}: the backward launches kernels");
+            Assert.That(driver.Launches.Select(l => l.Stream).Distinct(), Is.EqualTo(new[] { CallerStream }), $"{name}: every launch on the caller's stream");
+            Assert.That(driver.Allocs, Is.Zero, $"{name}: temporaries come from libtorch, not the driver");
+            foreach (var x in xs) Assert.That(x.grad, Is.Not.Null, $"{name}: a gradient for every input");
+        });
+        // The first launch of every op reads the first input in place: its data pointer is a view argument.
+        var first = driver.Launches[0];
+        var entry = EntryOf(first.Entry);
+        var xPtr = xs[0].storage<float>().data_ptr();
+        Assert.That(RecordingDriver.Views(first, entry).Select(v => v.Ptr), Does.Contain((long)xPtr), $"{name}: the input is read in place");
+    }
+
+    /// <summary>The PTX entry of a recorded launch (entries are named after the kernel method).</summary>
+    static PtxEntry EntryOf(string entryName)
+    {
+        foreach (var k in Kernels.Ilgpu.KernelCatalog.All().Where(k => k.Method.GetGenericArguments()[0] == typeof(float)))
+        {
+            var id = KernelId.Of(k.Method.DeclaringType!, k.Method.Name, typeof(float));
+            var e = PtxCache.Get(id, CudaArchitecture.SM_90).Entry;
+            if (e.Name == entryName) return e;
+        }
+        throw new AssertionException($"no kernel has entry {entryName}");
+    }
+
+    [Test]
+    public void RkdAngleLossIsOneSequencePerAutogradCall()
+    {
+        var (driver, _, reset) = Fake();
+        using var _ = reset;
+        using var scope = NewDisposeScope();
+        var s = randn(17, 8, dtype: ScalarType.Float32).requires_grad_();
+        var t = randn(17, 12, dtype: ScalarType.Float32);
+        var loss = gpukd.functional.rkd_angle_loss(s, t);
+        Assert.That(driver.Pushes, Is.EqualTo(1));
+        int forward = driver.Launches.Count;
+        loss.backward();
+        Assert.That(driver.Pushes, Is.EqualTo(2));
+        // Forward: per side centre (2) + Gram (1) + legs (1); the loss pass, column sums, total. Backward (student only):
+        // three angle passes, one product, the upstream scale.
+        Assert.That(forward, Is.EqualTo(2 * 4 + 3));
+        Assert.That(driver.Launches.Count - forward, Is.EqualTo(5));
+        Assert.That(driver.Copies + driver.Syncs, Is.Zero);
+    }
+
+    [Test]
+    public void DriverErrorNamesTheKernelAndLeavesNoContextPushed()
+    {
+        var (driver, _, reset) = Fake();
+        using var _ = reset;
+        using var scope = NewDisposeScope();
+        driver.FailLaunchWith = 700;
+        var x = randn(5, 3, dtype: ScalarType.Float32);
+        var e = Assert.Throws<CudaException>(() => gpukd.functional.pairwise_distances(x));
+        Assert.That(e!.Message, Does.Contain("CUDA_ERROR_ILLEGAL_ADDRESS").And.Contain("RowKernels.ColumnMeans<Single>").And.Contain("cuLaunchKernel"));
+        Assert.That(driver.Pops, Is.EqualTo(driver.Pushes), "the failed sequence popped its context");
+        driver.FailLaunchWith = null;
+        Assert.That(() => gpukd.functional.pairwise_distances(x), Throws.Nothing, "the device stays usable");
+    }
+
+    [Test]
+    public void LaunchGeometryFollowsTheKernelKind()
+    {
+        var (driver, _, reset) = Fake();
+        using var _ = reset;
+        using var scope = NewDisposeScope();
+        gpukd.functional.pairwise_distances(randn(70, 3, dtype: ScalarType.Float64));
+        var forward = driver.Launches.Single(l => l.Entry == "Kernel_Forward");
+        Assert.That(forward.Block, Is.EqualTo(new uint[] { CudaDevice.Block2X, CudaDevice.Block2Y, 1 }));
+        Assert.That(forward.Grid, Is.EqualTo(new uint[] { 3, 9, 1 }), "⌈70/32⌉ × ⌈70/8⌉ covers the 70×70 extent");
+        var means = driver.Launches.First(l => l.Entry == "Kernel_ColumnMeans");
+        Assert.That(means.Block[0], Is.EqualTo(CudaDevice.Block1));
+        var product = driver.Launches.Single(l => l.Entry.StartsWith("Kernel_MatMul"));
+        Assert.That(product.SharedBytes, Is.GreaterThan(0), "the product's tiles are dynamic shared memory");
+    }
+
+    [Test]
+    public void NoCudaStreamFunctionsHereMeansTheDefaultStream()
+    {
+        Assume.That(LibtorchStreams.Available, Is.False, "a CUDA libtorch is loaded: its current stream is used");
+        Assert.That((long)LibtorchStreams.Current(0), Is.Zero);
+    }
+}
