@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd;
@@ -39,12 +40,30 @@ internal static class Scaling
     /// <summary>x · 2^−k as above (x itself when no rescaling is needed): for inputs the op's result does not depend on.</summary>
     public static Tensor Invariant(Tensor x, bool up = false)
     {
+        if (x.device_type == TorchSharp.DeviceType.CUDA) return x * DeviceFactor(x, up);
         double f = Factor(x, up);
         return f == 1 ? x : x * f;
     }
 
     /// <summary>max |x|; NaN if x holds a NaN. A contiguous CPU tensor is scanned in place (SIMD, no native call:
     /// at small b the ops are overhead-bound); otherwise two reductions (no |x| temporary).</summary>
+    /// <summary>The factor of <see cref="Factor(Tensor, bool)"/> as a 0-dim tensor computed where x lives, by the same
+    /// rule (a power of two bringing max|x| into range; 1 for a NaN/Inf/zero input): on CUDA the host-side scan would
+    /// copy and synchronise, which no op does there. Costs one reduction and one multiply over x.</summary>
+    public static Tensor DeviceFactor(Tensor x, bool up = false)
+    {
+        using var scope = NewDisposeScope();
+        int maxExp = x.dtype == ScalarType.Float64 ? 1024 : 128;
+        int minExp = x.dtype == ScalarType.Float64 ? -1022 : -126;
+        var m = x.detach().abs().amax().to(ScalarType.Float64);
+        var e = m.log2().floor();
+        var far = e > maxExp / 4;
+        if (up) far = far | (e < minExp / 4);
+        var use = m.isfinite() & (m > 0) & far;
+        var f = torch.where(use, torch.exp2(-e), torch.ones_like(m));
+        return f.to(x.dtype).MoveToOuterDisposeScope();
+    }
+
     static double MaxAbs(Tensor x)
     {
         if (x.device_type == TorchSharp.DeviceType.CPU && x.is_contiguous())

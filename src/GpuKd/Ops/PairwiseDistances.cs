@@ -24,6 +24,11 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         // distances are left alone: beyond the dtype's range they are honestly non-finite (the gradient stays
         // finite), and rescaling them would push the backward's 1/s² past the range.
         if (squared) return apply(x, squared);
+        if (x.device_type == DeviceType.CUDA)
+        {
+            using var fd = Scaling.DeviceFactor(x);
+            return apply(x * fd, squared) / fd;
+        }
         double f = Scaling.Factor(x);
         return f == 1 ? apply(x, squared) : apply(x * f, squared) / f;
     }

@@ -1,0 +1,28 @@
+using NUnit.Framework;
+using static TorchSharp.torch;
+
+namespace GpuKd.Tests.Launch;
+
+/// <summary>On CUDA the scale-free ops bring huge (or, for IRG, tiny) inputs into range with a factor computed on
+/// the device (no host read, no synchronisation). It must be the very factor the host rule gives.</summary>
+public class DeviceScalingTests
+{
+    [TestCase(ScalarType.Float32, 1.0), TestCase(ScalarType.Float32, 3e20), TestCase(ScalarType.Float32, 1e35), TestCase(ScalarType.Float32, 1e-30)]
+    [TestCase(ScalarType.Float64, 1.0), TestCase(ScalarType.Float64, 1e100), TestCase(ScalarType.Float64, 1e300), TestCase(ScalarType.Float64, 1e-290)]
+    [TestCase(ScalarType.Float32, double.NaN), TestCase(ScalarType.Float64, double.PositiveInfinity), TestCase(ScalarType.Float64, 0.0)]
+    public void DeviceFactorEqualsTheHostRule(ScalarType dtype, double magnitude)
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(7, 5, dtype: ScalarType.Float64);
+        x = x / x.abs().max() * 0.75;
+        if (double.IsFinite(magnitude)) x = x * magnitude;
+        else x[3, 2] = tensor(magnitude, dtype: ScalarType.Float64);
+        x = x.to(dtype);
+        foreach (bool up in new[] { false, true })
+        {
+            double host = Scaling.Factor(x, up);
+            double device = Scaling.DeviceFactor(x, up).to(ScalarType.Float64).item<double>();
+            Assert.That(device, Is.EqualTo(host), $"{dtype} max {magnitude} up={up}");
+        }
+    }
+}
