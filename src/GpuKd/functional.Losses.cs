@@ -42,6 +42,8 @@ public static partial class gpukd
         public static Tensor sp_loss(IReadOnlyList<Tensor> students, IReadOnlyList<Tensor> teachers, IReadOnlyList<double>? weights = null)
         {
             LossLists.CheckPairs(students, teachers, weights);
+            Validate.FiniteList(students, nameof(students));
+            Validate.FiniteList(teachers, nameof(teachers));
             Tensor? total = null;
             for (int l = 0; l < students.Count; l++)
             {
@@ -169,6 +171,8 @@ public static partial class gpukd
             if (teacher_layers is null) throw new ArgumentNullException(nameof(teacher_layers));
             if (student_layers.Count == 0) throw new ArgumentException("student_layers must hold at least one tensor.", nameof(student_layers));
             if (teacher_layers.Count == 0) throw new ArgumentException("teacher_layers must hold at least one tensor.", nameof(teacher_layers));
+            Validate.FiniteList(student_layers, nameof(student_layers));
+            Validate.FiniteList(teacher_layers, nameof(teacher_layers));
             if (!Enum.IsDefined(pairing)) throw new ArgumentException($"pairing must be OneToOne or OneToMany, got {(int)pairing}.", nameof(pairing));
             if (pairing == IrgPairing.OneToOne && teacher_layers.Count != student_layers.Count)
                 throw new ArgumentException($"teacher_layers must hold one tensor per student layer ({student_layers.Count}) for one-to-one pairing, got {teacher_layers.Count}.", nameof(teacher_layers));
