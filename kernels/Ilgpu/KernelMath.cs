@@ -11,6 +11,22 @@ namespace GpuKd.Kernels.Ilgpu;
 public static class KernelMath
 {
     /// <summary>
+    /// max(a, b) that returns NaN when either is NaN, on every backend. <c>T.Max</c>/<c>Math.Max</c> propagate NaN in
+    /// .NET, but ILGPU compiles them to PTX <c>max</c>, which returns the other operand: a NaN norm under
+    /// <c>T.Max(norm, eps)</c> became eps on CUDA only (the CPU accelerator runs the .NET method), a silent finite
+    /// answer. Written as comparisons, which compile alike everywhere.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T MaxNaN<T>(T a, T b) where T : unmanaged, IFloatingPointIeee754<T>
+        => T.IsNaN(a) || a > b ? a : b;
+
+    /// <summary>x clamped below at <paramref name="lo"/> (a finite constant); a NaN x stays NaN on every backend
+    /// (the comparison is false for NaN, so x is kept).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T AtLeast<T>(T x, T lo) where T : unmanaged, IFloatingPointIeee754<T>
+        => x < lo ? lo : x;
+
+    /// <summary>
     /// e^x from plain arithmetic: a = |x| halved m times to ≤ 1, a 22-term Taylor series of e^a
     /// (positive terms: no cancellation; truncation below 1e-21 relative), squared m times, inverted
     /// for x &lt; 0. Each squaring doubles the relative error, so it is ≈ 2^m ulp: 1–2 ulp for |x| ≤ 1,

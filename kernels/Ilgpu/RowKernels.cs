@@ -49,7 +49,7 @@ public static class RowKernels
     /// <summary>y = x / max(n_row, eps), elementwise over [rows, D].</summary>
     public static void ScaleRows<T>(Index1D i, ArrayView<T> x, ArrayView<T> norms, ArrayView<T> y, int d, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => y[i] = x[i] / T.Max(norms[i / d], eps);
+        => y[i] = x[i] / KernelMath.AtLeast(norms[i / d], eps);   // not T.Max: PTX max would turn a NaN norm into eps
 
     /// <summary>Backward of y = x/max(‖x‖, eps): x̄ = (ȳ − y(y·ȳ))/n where n &gt; eps, else 0
     /// (a degenerate row passes no gradient; the reference's would be ȳ/eps).</summary>

@@ -40,8 +40,8 @@ public static class SkdKernels
         for (int c = 0; c < a.K; c++)
         {
             long e = o + (long)c * a.P;
-            ms = T.Max(ms, zs[e] * a.InvT);
-            mt = T.Max(mt, zt[e] * a.InvT);
+            ms = KernelMath.MaxNaN(ms, zs[e] * a.InvT);   // not T.Max: PTX max drops NaN
+            mt = KernelMath.MaxNaN(mt, zt[e] * a.InvT);
         }
         T sumS = T.Zero, sumT = T.Zero;
         for (int c = 0; c < a.K; c++)
@@ -86,7 +86,7 @@ public static class SkdKernels
         for (int ch = 0; ch < c; ch++) { T v = x[ch * stride + p0 + q]; s += v * v; }
         T nq = T.Sqrt(s);
         norm[q] = nq;
-        T inv = T.One / (offset != 0 ? nq + eps : T.Max(nq, eps));
+        T inv = T.One / (offset != 0 ? nq + eps : KernelMath.AtLeast(nq, eps));
         for (int ch = 0; ch < c; ch++) hat[(long)ch * m + q] = x[ch * stride + p0 + q] * inv;
     }
 }

@@ -19,7 +19,7 @@ public static class SpKernels
     {
         int i = Grid.IdxX;
         long o = (long)i * n;
-        T ds = T.Max(ns[i], eps), dt = T.Max(nt[i], eps);
+        T ds = KernelMath.AtLeast(ns[i], eps), dt = KernelMath.AtLeast(nt[i], eps);   // not T.Max: PTX max drops NaN
         T s = T.Zero;
         for (int j = Group.IdxX; j < n; j += Group.DimX)
         {
@@ -45,7 +45,7 @@ public static class SpKernels
         T ni = nself[i];
         // The same branch for the whole group (one row), so no lane skips the barriers below.
         if (!(ni > eps) && !T.IsNaN(ni)) { for (int j = l; j < n; j += w) gbar[o + j] = T.Zero; return; }
-        T dother = T.Max(nother[i], eps);
+        T dother = KernelMath.AtLeast(nother[i], eps);
         T dot = T.Zero;
         for (int j = l; j < n; j += w)
         {

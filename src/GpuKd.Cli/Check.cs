@@ -29,6 +29,7 @@ internal static class Check
         (Ops.Sp,             [32, 2, 4, 6], [8, 12]),
         (Ops.Cc,             [32, 48],      [8, 12]),
         (Ops.IrgEdge,        [32, 48],      [8, 12]),
+        (Ops.IrgTransformation, [16, 3, 5, 5], [6, 3, 5, 5]),   // adaptive pooling 5×5 → 2×2, l2's channel pairs folded
         // Structured KD: small enough for the ILGPU simulator (the pixel-wise pass and the pair-wise node normalisation
         // are ILGPU kernels there; the pair-wise Grams stay libtorch GEMMs), so the same sizes on both backends.
         (Ops.SkdPairwise,     [2, 8, 33, 33], [2, 8, 33, 33]),
@@ -71,6 +72,25 @@ internal static class Check
                 }
         table.Print(w);
         w.WriteLine();
+
+        // NaN / ±Inf propagation: one element of sample 1 (the middle of its row) poisoned; the value must come out
+        // non-finite, or finite and equal to the float64 reference on the same input (a −∞ feature that max pooling
+        // drops, a −∞ logit: the published maths gives a finite answer there).
+        w.WriteLine("NaN / Inf propagation: one element poisoned, float32; the value must be non-finite (or the reference's own finite value)");
+        var nanTable = new Table("op", "backend", "NaN", "+Inf", "-Inf", "result", "note");
+        foreach (var (op, _, ilgpuShape) in Cases)
+            foreach (var backend in Backends)
+            {
+                var cells = Poisons.Select(p => RunPoisoned(op, backend, ilgpuShape, p, seed++)).ToArray();
+                bool pass = cells.All(c => c.Error is null && c.Ok);
+                rows++;
+                if (!pass) failed++;
+                var error = cells.FirstOrDefault(c => c.Error is not null).Error;
+                nanTable.Add([op.Name, backend.ToString(), .. cells.Select(c => c.Error is null ? c.Outcome : "-"), pass ? "PASS" : "FAIL",
+                              error is null ? "" : Footnote(notes, error)]);
+            }
+        nanTable.Print(w);
+        w.WriteLine();
         for (int i = 0; i < notes.Count; i++) w.WriteLine($"  [{i + 1}] {Fmt.Clip(notes[i], 200)}");
         if (notes.Count > 0) w.WriteLine();
         w.WriteLine($"check: {rows - failed} passed, {failed} failed ({clock.Elapsed.TotalSeconds:0.0} s)");
@@ -92,6 +112,36 @@ internal static class Check
     };
 
     readonly record struct Result(double ValueErr, double GradErr, string? Error);
+
+    static readonly double[] Poisons = [double.NaN, double.PositiveInfinity, double.NegativeInfinity];
+
+    /// <summary>Outcome of one poisoned run: "non-finite", "= ref" (finite and equal to the float64 reference, which is
+    /// itself finite), or "FINITE" (a silent wrong answer).</summary>
+    readonly record struct Poisoned(bool Ok, string Outcome, string? Error);
+
+    static Poisoned RunPoisoned(OpVariant op, KdBackend backend, long[] shape, double poison, int seed)
+    {
+        try
+        {
+            using var scope = torch.NewDisposeScope();
+            var gen = new torch.Generator((ulong)seed);
+            var x = torch.randn(shape, dtype: ScalarType.Float64, generator: gen);
+            long row = x.numel() / shape[0];
+            using (torch.no_grad()) x.select(0, 1).flatten()[row / 2] = poison;
+            Tensor got;
+            using (gpukd.use_backend(backend)) got = op.GpuKd(x.to_type(ScalarType.Float32));
+            using var finite = got.isfinite().all();
+            if (!finite.item<bool>()) return new(true, "non-finite", null);
+            var reference = op.Reference(x).to_type(ScalarType.Float64);
+            using var refFinite = reference.isfinite().all();
+            bool equal = refFinite.item<bool>() && RelErr(got, reference) <= Bar(ScalarType.Float32);
+            return equal ? new(true, "= ref", null) : new(false, "FINITE", null);
+        }
+        catch (Exception e)
+        {
+            return new(false, "-", Fmt.Error(e));
+        }
+    }
 
     static Result RunOne(OpVariant op, KdBackend backend, ScalarType dtype, long[] shape, int seed)
     {

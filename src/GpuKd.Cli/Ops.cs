@@ -131,6 +131,25 @@ internal static class Ops
         // per side normalised features, similarity, the Taylor terms and the kernel; backward their gradients
         (b, d) => 16 * b * b + 4 * b * d);
 
+    /// <summary>The other three maps of an IRG transformation check around a student l1 map x [b, C, H, W]: student l2
+    /// [b, 2C, ⌊H/2⌋, ⌊W/2⌋] (adaptive pooling, not an integer ratio for odd sizes; l2's channel pairs folded), and a
+    /// teacher l1 / l2 pair of the same shapes, fixed from a seed in x's dtype.</summary>
+    static (Tensor To, Tensor TeacherFrom, Tensor TeacherTo) TransformationPartners(Tensor x)
+    {
+        var g = new TorchSharp.torch.Generator(778);
+        long b = x.shape[0], c = x.shape[1], h = Math.Max(1, x.shape[2] / 2), w = Math.Max(1, x.shape[3] / 2);
+        Tensor R(params long[] s) => randn(s, ScalarType.Float64, generator: g).to(x.dtype);
+        return (R(b, 2 * c, h, w), R(b, c, x.shape[2], x.shape[3]), R(b, 2 * c, h, w));
+    }
+
+    public static readonly OpVariant IrgTransformation = new(
+        "irg transformation",
+        x => { var (to, tf, tt) = TransformationPartners(x); return gpukd.functional.irg_transformation_loss(x, to, tf, tt); },
+        x => { var (to, tf, tt) = TransformationPartners(x); return ReferenceLosses.IrgTransformationLoss(x, to, tf, tt); },
+        // libtorch compositions: pooled maps and per-sample vectors, O(bD) on both sides
+        (b, d) => 3 * b * d,
+        (b, d) => 3 * b * d);
+
     public static readonly OpVariant IrgEdge = new(
         "irg edge loss",
         x => gpukd.functional.irg_edge_loss(x, TeacherFor(x)),

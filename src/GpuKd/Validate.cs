@@ -31,6 +31,20 @@ internal static class Validate
         }
     }
 
+    /// <summary>In check mode, every tensor of a list argument must be finite; the exception names the list (its
+    /// ParamName) and the index (in the message). A no-op when check mode is off; null entries are left to the op.</summary>
+    public static void FiniteList(IReadOnlyList<Tensor?> xs, string name)
+    {
+        if (!gpukd.check_inputs) return;
+        for (int i = 0; i < xs.Count; i++)
+        {
+            if (xs[i] is not { } x || !x.is_floating_point() || x.numel() == 0) continue;
+            using var finite = x.isfinite().all();
+            if (!finite.item<bool>())
+                throw new ArgumentException($"{name}[{i}] contains NaN or Inf (check mode is on: gpukd.check_inputs / {gpukd.CheckVariable}).", name);
+        }
+    }
+
     /// <summary>b must live where a lives (same device type and index).</summary>
     public static void SameDevice(Tensor a, Tensor b, string aName, string bName)
     {

@@ -42,6 +42,8 @@ public static partial class gpukd
         public static Tensor sp_loss(IReadOnlyList<Tensor> students, IReadOnlyList<Tensor> teachers, IReadOnlyList<double>? weights = null)
         {
             LossLists.CheckPairs(students, teachers, weights);
+            Validate.FiniteList(students, nameof(students));
+            Validate.FiniteList(teachers, nameof(teachers));
             Tensor? total = null;
             for (int l = 0; l < students.Count; l++)
             {
@@ -109,17 +111,23 @@ public static partial class gpukd
                               xs => IrgParts.Mse(xs[0], xs[1], nameof(student_logits), nameof(teacher_logits)));
 
         /// <summary>
-        /// IRG transformation loss (IRG-t) for one layer transition l1 → l2 of each network: per sample the squared
-        /// distance between the l1 and l2 features, divided by its max over the batch; loss = MSE between the student's
-        /// and the teacher's vectors. l1 is average-pooled to l2's spatial size (an integer factor); when the channel
-        /// counts differ by a factor 2, adjacent channels of the wider map are averaged.
+        /// IRG transformation loss (IRG-t) for one layer transition l1 → l2 of each network, as KD-Zoo's published IRG
+        /// (<c>kd_losses/irg.py</c>) computes it: per sample the squared distance between the l1 and l2 features,
+        /// clamped below at 1e-12 and divided by its max over the batch; loss = MSE between the student's and the
+        /// teacher's vectors. When l1's map is larger (height or width) it is adaptive-average-pooled to l2's spatial
+        /// size (<c>F.adaptive_avg_pool2d</c>: any sizes, 5×5 → 2×2 included); when l1 has half l2's channels, adjacent
+        /// channel pairs of l2 are averaged (and, beyond the published code, those of l1 when it has twice l2's).
         /// </summary>
         /// <param name="student_from">Student l1 features, [b, C, H, W] or [b, D].</param>
-        /// <param name="student_to">Student l2 features, the same rank.</param>
+        /// <param name="student_to">Student l2 features, the same rank; its map no larger than l1's.</param>
         /// <param name="teacher_from">Teacher l1 features.</param>
         /// <param name="teacher_to">Teacher l2 features.</param>
         /// <param name="differentiate_max">As in <see cref="irg_edge_loss"/>.</param>
         /// <returns>A 0-d tensor. Cost O(bD) per network; memory O(bD) (libtorch compositions, no b×b tensor).</returns>
+        /// <remarks>Identical layers (every distance at the clamp) give vectors of 1, as in the published code; b = 1
+        /// gives 0. NaN or ±Inf in any input give a non-finite value. Throws <see cref="ArgumentException"/> naming the
+        /// argument for a map larger than its l1's, channel counts that are neither equal nor a factor 2 apart, ranks
+        /// that differ or are not 2 or 4, and the usual bad tensors.</remarks>
         public static Tensor irg_transformation_loss(Tensor student_from, Tensor student_to, Tensor teacher_from, Tensor teacher_to,
             bool differentiate_max = true)
             => Precision.Lift([nameof(student_from), nameof(student_to), nameof(teacher_from), nameof(teacher_to)],
@@ -133,8 +141,8 @@ public static partial class gpukd
 
         /// <summary>
         /// The IRG loss: vertex_weight·vertex + edge_weight·edge + transformation_weight·transformation, with the edge
-        /// loss averaged over the layer pairs (<paramref name="pairing"/>) and the transformation loss averaged over
-        /// consecutive layer transitions (l → l + 1) of the two lists.
+        /// loss averaged over the layer pairs (<paramref name="pairing"/>) and the transformation loss averaged over the
+        /// layer transitions (<paramref name="transitions"/>; by default every consecutive l → l + 1).
         /// </summary>
         /// <param name="student_layers">Student feature maps [b, …], shallow to deep (at least one).</param>
         /// <param name="teacher_layers">Teacher feature maps: as many as the student's for one-to-one pairing; for
@@ -144,20 +152,27 @@ public static partial class gpukd
         /// <param name="pairing">One-to-one (default) or one-to-many.</param>
         /// <param name="vertex_weight">Default 0.1.</param>
         /// <param name="edge_weight">Default 5.</param>
-        /// <param name="transformation_weight">Default 5. The term needs two or more layers in each list (it is 0
-        /// otherwise), and lists of equal length.</param>
+        /// <param name="transformation_weight">Default 5. The term needs a transition and lists of equal length (it is 0
+        /// without a transition).</param>
         /// <param name="differentiate_max">As in <see cref="irg_edge_loss"/> (edge and transformation terms).</param>
+        /// <param name="transitions">The (from, to) layer indices of the transformation terms, the same in both lists;
+        /// null (default): (0, 1), (1, 2), … ; empty: no transformation term. KD-Zoo's published
+        /// <c>IRG(0.1, 5, 5)([fm1, fm2, feat, out]_s, …_t)</c> is <c>irg_loss([fm1, fm2, feat]_s, [fm1, fm2, feat]_t,
+        /// out_s, out_t, transitions: [(0, 1)])</c>: it computes the transformation fm1 → fm2 only.</param>
         /// <returns>A 0-d tensor.</returns>
         /// <remarks>Cost and memory: the sum of the parts; each edge pair is one fused op (the teacher's Gram is
         /// recomputed per pair in one-to-many mode).</remarks>
         public static Tensor irg_loss(IReadOnlyList<Tensor> student_layers, IReadOnlyList<Tensor> teacher_layers,
             Tensor? student_logits = null, Tensor? teacher_logits = null, IrgPairing pairing = IrgPairing.OneToOne,
-            double vertex_weight = 0.1, double edge_weight = 5, double transformation_weight = 5, bool differentiate_max = true)
+            double vertex_weight = 0.1, double edge_weight = 5, double transformation_weight = 5, bool differentiate_max = true,
+            IReadOnlyList<(int from, int to)>? transitions = null)
         {
             if (student_layers is null) throw new ArgumentNullException(nameof(student_layers));
             if (teacher_layers is null) throw new ArgumentNullException(nameof(teacher_layers));
             if (student_layers.Count == 0) throw new ArgumentException("student_layers must hold at least one tensor.", nameof(student_layers));
             if (teacher_layers.Count == 0) throw new ArgumentException("teacher_layers must hold at least one tensor.", nameof(teacher_layers));
+            Validate.FiniteList(student_layers, nameof(student_layers));
+            Validate.FiniteList(teacher_layers, nameof(teacher_layers));
             if (!Enum.IsDefined(pairing)) throw new ArgumentException($"pairing must be OneToOne or OneToMany, got {(int)pairing}.", nameof(pairing));
             if (pairing == IrgPairing.OneToOne && teacher_layers.Count != student_layers.Count)
                 throw new ArgumentException($"teacher_layers must hold one tensor per student layer ({student_layers.Count}) for one-to-one pairing, got {teacher_layers.Count}.", nameof(teacher_layers));
@@ -165,9 +180,12 @@ public static partial class gpukd
                 throw new ArgumentException("student_logits and teacher_logits must be given together.", student_logits is null ? nameof(student_logits) : nameof(teacher_logits));
             foreach (var (w, name) in new[] { (vertex_weight, nameof(vertex_weight)), (edge_weight, nameof(edge_weight)), (transformation_weight, nameof(transformation_weight)) })
                 if (!double.IsFinite(w)) throw new ArgumentException($"{name} must be finite, got {w}.", name);
-            bool transform = transformation_weight != 0 && student_layers.Count >= 2 && teacher_layers.Count >= 2;
+            // Default: every consecutive pair, when the teacher has more than one layer (one-to-many with a single
+            // teacher layer has no transformation term, as before transitions existed).
+            var pairs = transitions is null && teacher_layers.Count < 2 ? [] : IrgTransitions.Resolve(transitions, student_layers.Count, nameof(transitions));
+            bool transform = transformation_weight != 0 && pairs.Length > 0;
             if (transform && teacher_layers.Count != student_layers.Count)
-                throw new ArgumentException($"the transformation loss needs as many teacher layers as student layers ({student_layers.Count}), got {teacher_layers.Count}; set transformation_weight to 0 to leave it out.", nameof(teacher_layers));
+                throw new ArgumentException($"the transformation loss needs as many teacher layers as student layers ({student_layers.Count}), got {teacher_layers.Count}; set transformation_weight to 0 (or transitions to []) to leave it out.", nameof(teacher_layers));
 
             Tensor? total = null;
             void Add(Tensor term, double w)
@@ -192,15 +210,33 @@ public static partial class gpukd
             if (transform)
             {
                 Tensor? trans = null;
-                for (int l = 0; l + 1 < student_layers.Count; l++)
+                foreach (var (from, to) in pairs)
                 {
-                    var e = irg_transformation_loss(student_layers[l], student_layers[l + 1], teacher_layers[l], teacher_layers[l + 1], differentiate_max);
+                    var e = irg_transformation_loss(student_layers[from], student_layers[to], teacher_layers[from], teacher_layers[to], differentiate_max);
                     trans = trans is null ? e : trans + e;
                 }
-                Add(trans! / (student_layers.Count - 1), transformation_weight);
+                Add(trans! / pairs.Length, transformation_weight);
             }
             return total ?? zeros([], dtype: student_layers[0].dtype, device: student_layers[0].device);
         }
+    }
+}
+
+/// <summary>The layer transitions of the IRG transformation term.</summary>
+internal static class IrgTransitions
+{
+    /// <summary>The given transitions checked against <paramref name="layers"/> (copied), or the consecutive ones when null.</summary>
+    public static (int From, int To)[] Resolve(IReadOnlyList<(int from, int to)>? transitions, int layers, string name)
+    {
+        if (transitions is null) return Enumerable.Range(0, Math.Max(0, layers - 1)).Select(l => (l, l + 1)).ToArray();
+        var pairs = transitions.Select(p => (p.from, p.to)).ToArray();
+        foreach (var (from, to) in pairs)
+        {
+            if (from < 0 || from >= layers || to < 0 || to >= layers)
+                throw new ArgumentException($"{name} must index the {layers} layers (0 to {layers - 1}), got ({from}, {to}).", name);
+            if (from == to) throw new ArgumentException($"{name} must join two different layers, got ({from}, {to}).", name);
+        }
+        return pairs;
     }
 }
 

@@ -26,10 +26,14 @@ public sealed class IrgLossTests(KdBackend backend) : BackendFixture(backend)
         Assert.That(Tolerances.MaxAbs(gs!) + Tolerances.MaxAbs(gt!), Is.EqualTo(0.0));
         var (vr, _, _) = PairAutodiff.Run((s, t) => ReferenceLosses.IrgEdgeLoss(s, t, differentiateMax), Inputs.Randn([1, 4]), Inputs.Randn([1, 3], salt: 1), false, false);
         Assert.That(vr.item<double>(), Is.EqualTo(0.0), "the reference agrees");
-        // Transformation with identical layers: every distance 0, max 0.
+        // Transformation with identical layers: every distance 0, at the 1e-12 clamp, so the student's vector is all
+        // ones (KD-Zoo's clamp) and the loss is the reference's; gradient finite.
         var x = Inputs.Randn([3, 4]);
-        var (vt, g, _) = PairAutodiff.Run((a, b) => gpukd.functional.irg_transformation_loss(a, a, b, 2 * b, differentiateMax), x, Inputs.Randn([3, 4], salt: 2));
+        var y = Inputs.Randn([3, 4], salt: 2);
+        var (vt, g, _) = PairAutodiff.Run((a, b) => gpukd.functional.irg_transformation_loss(a, a, b, 2 * b, differentiateMax), x, y);
         Assert.That(Tolerances.AllFinite(vt) && Tolerances.AllFinite(g!));
+        Tolerances.AssertClose(vt, ReferenceLosses.IrgTransformationLoss(x, x, y, 2 * y, differentiateMax), Tolerances.Float64Parity, "identical layers");
+        Assert.That(vt.item<double>(), Is.GreaterThan(0.01), "ones against the teacher's normalised vector, not 0 against it");
     }
 
     [Test]
@@ -65,13 +69,19 @@ public sealed class IrgLossTests(KdBackend backend) : BackendFixture(backend)
     }
 
     /// <summary>(student from, student to, teacher from, teacher to) shapes: equal maps, 2× pooling, channel folding
-    /// either way, flat features.</summary>
+    /// either way, flat features, and adaptive pooling by non-integer ratios (5×5 → 2×2, 7×3 → 3×2), a map larger in
+    /// width only, and one larger in height but narrower (KD-Zoo pools whenever l1 is taller: adaptive pooling then
+    /// widens), b = 1, 2, 3, 4.</summary>
     static readonly long[][][] TransformationShapes =
     [
         [[3, 2, 2, 2], [3, 2, 2, 2], [3, 3, 2, 2], [3, 3, 2, 2]],
         [[3, 2, 4, 4], [3, 4, 2, 2], [3, 4, 4, 2], [3, 2, 2, 1]],
         [[4, 4, 2, 2], [4, 2, 1, 1], [4, 2, 2, 2], [4, 4, 2, 2]],
         [[3, 6], [3, 3], [3, 5], [3, 5]],
+        [[3, 2, 5, 5], [3, 4, 2, 2], [3, 3, 7, 3], [3, 3, 3, 2]],
+        [[2, 2, 4, 6], [2, 2, 4, 3], [2, 4, 5, 5], [2, 8, 2, 2]],
+        [[3, 2, 4, 2], [3, 2, 2, 3], [3, 1, 3, 3], [3, 2, 1, 1]],
+        [[1, 2, 5, 5], [1, 4, 2, 2], [1, 2, 3, 3], [1, 2, 2, 2]],
     ];
 
     [Test]
@@ -104,7 +114,10 @@ public sealed class IrgLossTests(KdBackend backend) : BackendFixture(backend)
         using var scope = NewDisposeScope();
         var a = Inputs.Randn([3, 2, 4, 4]);
         var t = Inputs.Randn([3, 2, 2, 2]);
-        Assert.That(() => gpukd.functional.irg_transformation_loss(a, Inputs.Randn([3, 2, 3, 3]), a, t), ThrowsNaming("student_to"), "spatial not a divisor");
+        Assert.That(() => gpukd.functional.irg_transformation_loss(a, Inputs.Randn([3, 2, 3, 3]), a, t), Throws.Nothing, "4×4 → 3×3: adaptive pooling");
+        Assert.That(() => gpukd.functional.irg_transformation_loss(a, Inputs.Randn([3, 2, 5, 5]), a, t), ThrowsNaming("student_to"), "l2's map larger");
+        Assert.That(() => gpukd.functional.irg_transformation_loss(a, t, t, a), ThrowsNaming("teacher_to"), "teacher's l2 map larger");
+        Assert.That(() => gpukd.functional.irg_transformation_loss(a, Inputs.Randn([3, 8, 2, 2]), a, t), ThrowsNaming("student_to"), "channels 2 vs 8");
         Assert.That(() => gpukd.functional.irg_transformation_loss(a, Inputs.Randn([3, 3, 2, 2]), a, t), ThrowsNaming("student_to"), "channels 2 vs 3");
         Assert.That(() => gpukd.functional.irg_transformation_loss(a, Inputs.Randn([3, 8]), a, t), ThrowsNaming("student_to"), "rank");
         Assert.That(() => gpukd.functional.irg_transformation_loss(a, t, a, Inputs.Randn([2, 2, 2, 2])), ThrowsNaming("teacher_to"), "batch");
@@ -156,6 +169,75 @@ public sealed class IrgLossTests(KdBackend backend) : BackendFixture(backend)
             + 2 * (gpukd.functional.irg_edge_loss(s[0], t[0]) + gpukd.functional.irg_edge_loss(s[1], t[1]) + gpukd.functional.irg_edge_loss(s[2], t[2])) / 3
             + 3 * (gpukd.functional.irg_transformation_loss(s[0], s[1], t[0], t[1]) + gpukd.functional.irg_transformation_loss(s[1], s[2], t[1], t[2])) / 2;
         Tolerances.AssertClose(value, parts, 1e-14, "the sum of the parts");
+    }
+
+    /// <summary>KD-Zoo-like networks: fm1 → fm2 pools 5×5 → 2×2 (not an integer ratio) and doubles the channels
+    /// (fm2's pairs folded), feat [b, D]; logits [b, 5]. <paramref name="duplicate"/>: the student's sample 1 repeats
+    /// sample 0 in every layer (edge entries at the clamp, tied maxima).</summary>
+    static (Tensor[] S, Tensor[] T) Published(int b, bool duplicate, int salt = 0)
+    {
+        Tensor[] s = [Inputs.Randn([b, 3, 5, 5], salt: salt), Inputs.Randn([b, 6, 2, 2], salt: salt + 1), Inputs.Randn([b, 7], salt: salt + 2), Inputs.Randn([b, 5], salt: salt + 3)];
+        Tensor[] t = [Inputs.Randn([b, 4, 5, 5], salt: salt + 4), Inputs.Randn([b, 8, 2, 2], salt: salt + 5), Inputs.Randn([b, 9], salt: salt + 6), Inputs.Randn([b, 5], salt: salt + 7)];
+        if (duplicate && b > 1)
+            using (no_grad()) foreach (var x in s) x[1] = x[0];
+        return (s, t);
+    }
+
+    [Test]
+    public void Transitions_0_1_give_the_published_kd_zoo_irg([Values(2, 3, 5)] int b, [Values] bool duplicate)
+    {
+        using var _ = UseBackend();
+        using var scope = NewDisposeScope();
+        var (s, t) = Published(b, duplicate);
+        var leaves = s.Select(x => x.clone().requires_grad_(true)).ToArray();
+        var refLeaves = s.Select(x => x.clone().requires_grad_(true)).ToArray();
+        var ours = gpukd.functional.irg_loss(leaves[..3], t[..3], leaves[3], t[3], transitions: [(0, 1)]);
+        var published = ReferenceLosses.KdZooIrg(refLeaves, t);
+        ours.backward();
+        published.backward();
+        var where = Label("irg_loss transitions [(0, 1)]", $"b = {b}", duplicate ? "duplicate sample" : "random");
+        Tolerances.AssertClose(ours, published, Tolerances.Float64Parity, where);
+        // A duplicate sample ties the edge maxima (q_0k = q_1k): the published code splits the max's gradient over the
+        // entries its GEMM happens to make bit-equal (XXᵀ is not bit-symmetric), GpuKd over all of them (its distances
+        // are), so there only the value and a finite gradient are compared.
+        for (int i = 0; i < 4; i++)
+            if (duplicate) Assert.That(Tolerances.AllFinite(leaves[i].grad!), $"{where}: gradient of input {i} finite");
+            else Tolerances.AssertClose(leaves[i].grad!, refLeaves[i].grad!, Tolerances.Float64Parity, $"{where}: gradient of input {i}", floor: 1e-4);
+        // The default (consecutive transitions) adds fm2 → feat, which the published loss never computes: it is not
+        // even defined for these ranks, so it is refused rather than silently differing.
+        Assert.That(() => gpukd.functional.irg_loss(s[..3], t[..3], s[3], t[3]), ThrowsNaming("student_to"), where + ": default transitions");
+        // The module with the same transitions is the same call.
+        using var module = gpukd.IRGLoss(transitions: [(0, 1)]);
+        Assert.That(Tolerances.Identical(module.call(new IrgFeatures(s[..3], s[3]), new IrgFeatures(t[..3], t[3])),
+                                         gpukd.functional.irg_loss(s[..3], t[..3], s[3], t[3], transitions: [(0, 1)])), where + ": module");
+        if (!duplicate && b == 3)
+            GradCheck.Check(where, xs => gpukd.functional.irg_loss(xs[..3], t[..3], xs[3], t[3], transitions: [(0, 1)]), s);
+    }
+
+    [Test]
+    public void Transitions_choose_the_transformation_terms()
+    {
+        using var _ = UseBackend();
+        using var scope = NewDisposeScope();
+        var (s, t, zs, zt) = Network(4);
+        var where = Label("irg_loss transitions");
+        foreach (var transitions in new (int, int)[][] { [], [(1, 2)], [(0, 1), (1, 2)], [(1, 2), (0, 1), (1, 2)] })
+        {
+            var ours = gpukd.functional.irg_loss(s, t, zs, zt, transitions: transitions);
+            var reference = ReferenceLosses.IrgLoss(s, t, zs, zt, transitions: transitions);
+            Tolerances.AssertClose(ours, reference, Tolerances.Float64Parity, $"{where}: [{string.Join(", ", transitions)}]");
+        }
+        Assert.That(Tolerances.Identical(gpukd.functional.irg_loss(s, t, zs, zt, transitions: [(0, 1), (1, 2)]), gpukd.functional.irg_loss(s, t, zs, zt)),
+                    where + ": null = the consecutive pairs");
+        Assert.That(() => gpukd.functional.irg_loss(s, t, transitions: [(0, 3)]), ThrowsNaming("transitions"), "index past the layers");
+        Assert.That(() => gpukd.functional.irg_loss(s, t, transitions: [(-1, 1)]), ThrowsNaming("transitions"), "negative index");
+        Assert.That(() => gpukd.functional.irg_loss(s, t, transitions: [(1, 1)]), ThrowsNaming("transitions"), "a layer to itself");
+        Assert.That(() => gpukd.functional.irg_loss(s, [t[^1]], pairing: IrgPairing.OneToMany, transitions: [(0, 1)]), ThrowsNaming("teacher_layers"),
+                    "a transition needs every teacher layer");
+        Assert.That(() => gpukd.functional.irg_loss(s, [t[^1]], pairing: IrgPairing.OneToMany, transitions: []), Throws.Nothing, "no transition: one teacher layer is enough");
+        Assert.That(() => gpukd.IRGLoss(transitions: [(2, 2)]), ThrowsNaming("transitions"), "module: a layer to itself");
+        using var module = gpukd.IRGLoss(transitions: [(0, 5)]);
+        Assert.That(() => module.call(new IrgFeatures(s, zs), new IrgFeatures(t, zt)), ThrowsNaming("transitions"), "module: index past the layers");
     }
 
     [Test]

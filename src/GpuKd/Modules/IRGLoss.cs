@@ -10,7 +10,8 @@ namespace GpuKd.Modules;
 /// </summary>
 public sealed class IRGLoss : nn.Module<IrgFeatures, IrgFeatures, Tensor>
 {
-    internal IRGLoss(IrgPairing pairing, double vertexWeight, double edgeWeight, double transformationWeight, bool differentiateMax)
+    internal IRGLoss(IrgPairing pairing, double vertexWeight, double edgeWeight, double transformationWeight, bool differentiateMax,
+        IReadOnlyList<(int from, int to)>? transitions = null)
         : base(nameof(IRGLoss))
     {
         if (!Enum.IsDefined(pairing)) throw new ArgumentException($"pairing must be OneToOne or OneToMany, got {(int)pairing}.", "pairing");
@@ -21,6 +22,13 @@ public sealed class IRGLoss : nn.Module<IrgFeatures, IrgFeatures, Tensor>
         EdgeWeight = edgeWeight;
         TransformationWeight = transformationWeight;
         DifferentiateMax = differentiateMax;
+        if (transitions is not null)
+        {
+            foreach (var (from, to) in transitions)
+                if (from < 0 || to < 0 || from == to)
+                    throw new ArgumentException($"transitions must hold pairs of two different non-negative layer indices, got ({from}, {to}).", "transitions");
+            Transitions = [.. transitions];
+        }
     }
 
     /// <summary>Layer pairing of the edge loss.</summary>
@@ -33,6 +41,9 @@ public sealed class IRGLoss : nn.Module<IrgFeatures, IrgFeatures, Tensor>
     public double TransformationWeight { get; }
     /// <summary>Whether the max normalisations carry gradient.</summary>
     public bool DifferentiateMax { get; }
+    /// <summary>The (from, to) layer transitions of the transformation term (a copy of those given), or null for every
+    /// consecutive pair; indices beyond the layers handed to <see cref="forward"/> are rejected there.</summary>
+    public IReadOnlyList<(int from, int to)>? Transitions { get; }
 
     /// <summary>The IRG loss of the student's layers and logits against the teacher's; a 0-d tensor.</summary>
     public override Tensor forward(IrgFeatures student, IrgFeatures teacher)
@@ -40,6 +51,6 @@ public sealed class IRGLoss : nn.Module<IrgFeatures, IrgFeatures, Tensor>
         ArgumentNullException.ThrowIfNull(student);
         ArgumentNullException.ThrowIfNull(teacher);
         return gpukd.functional.irg_loss(student.Layers, teacher.Layers, student.Logits, teacher.Logits, Pairing,
-                                         VertexWeight, EdgeWeight, TransformationWeight, DifferentiateMax);
+                                         VertexWeight, EdgeWeight, TransformationWeight, DifferentiateMax, Transitions);
     }
 }

@@ -10,10 +10,16 @@ namespace GpuKd.Ops;
 /// </summary>
 internal static class IrgParts
 {
-    /// <summary>The per-sample squared distance between two layers of one network, after REFERENCE.md's
-    /// rules: <paramref name="from"/> average-pooled to <paramref name="to"/>'s spatial size (an integer
-    /// factor), and when the channel counts differ by a factor 2, adjacent channels of the wider map
-    /// averaged. Divided by its max (max carries gradient unless held constant; max 0 gives 0).</summary>
+    /// <summary>The clamp of the per-sample squared distances (KD-Zoo's <c>euclidean_dist_fms</c>, eps = 1e-12).</summary>
+    public const double Clamp = 1e-12;
+
+    /// <summary>The per-sample squared distance between two layers of one network, as KD-Zoo's published IRG
+    /// (<c>kd_losses/irg.py</c>, <c>euclidean_dist_fms</c>) computes it: when <paramref name="from"/>'s map is larger
+    /// (in height or width) it is adaptive-average-pooled to <paramref name="to"/>'s spatial size
+    /// (<c>F.adaptive_avg_pool2d</c>: any sizes, e.g. 5×5 → 2×2); when <paramref name="from"/> has half the channels
+    /// of <paramref name="to"/>, adjacent channel pairs of <paramref name="to"/> are averaged (and, beyond the
+    /// published code, the other way round); then ‖a − c‖² per sample, clamped below at 1e-12, divided by its max
+    /// (the max carries gradient unless held constant). NaN or ±Inf in either layer give a non-finite vector.</summary>
     public static Tensor TransformVector(Tensor from, Tensor to, bool differentiateMax, string fromName, string toName)
     {
         GpuKd.Validate.Features(from, fromName);
@@ -24,25 +30,27 @@ internal static class IrgParts
         GpuKd.Validate.SameDevice(from, to, fromName, toName);
         if (to.dim() != from.dim() || (from.dim() != 2 && from.dim() != 4))
             throw new ArgumentException($"{fromName} and {toName} must both be [b, D] or both [b, C, H, W], got [{string.Join(", ", from.shape)}] and [{string.Join(", ", to.shape)}].", toName);
-        // v/max(v) does not change when both layers of a network are scaled alike: huge (1e20) or tiny (1e-20)
-        // features are brought into range first (their squares, and max², would over- or underflow in float32).
-        double f = Scaling.Factor([from, to], up: true);
+        // v/max(v) does not change when both layers of a network are scaled alike: huge (1e20) features are brought
+        // into range first (their squares would overflow in float32). Tiny ones are not scaled up: the 1e-12 clamp is
+        // part of the published semantics.
+        double f = Scaling.Factor([from, to]);
         var a = f == 1 ? from : from * f;
         var c = f == 1 ? to : to * f;
         if (a.dim() == 4)
         {
             long ha = a.shape[2], wa = a.shape[3], hc = c.shape[2], wc = c.shape[3];
-            if (ha % hc != 0 || wa % wc != 0)
-                throw new ArgumentException($"{toName}'s spatial size {hc}×{wc} must divide {fromName}'s {ha}×{wa} (average pooling by an integer factor).", toName);
-            if (ha != hc || wa != wc) a = nn.functional.adaptive_avg_pool2d(a, [hc, wc]);
+            if (ha > hc || wa > wc) a = nn.functional.adaptive_avg_pool2d(a, [hc, wc]);
+            else if (ha != hc || wa != wc)
+                throw new ArgumentException($"{toName}'s map {hc}×{wc} is larger than {fromName}'s {ha}×{wa}: the transformation pools the earlier layer down to the later one's size, it does not upsample.", toName);
         }
         long ca = a.shape[1], cc = c.shape[1];
-        if (ca == 2 * cc) a = FoldChannels(a);
-        else if (cc == 2 * ca) c = FoldChannels(c);
+        if (cc == 2 * ca) c = FoldChannels(c);
+        else if (ca == 2 * cc) a = FoldChannels(a);
         else if (ca != cc)
             throw new ArgumentException($"{fromName} and {toName} must have equal channel counts or counts that differ by a factor 2, got {ca} and {cc}.", toName);
-        var v = (a - c).reshape(a.shape[0], -1).square().sum(1);
-        return NormaliseByMax(v, differentiateMax);
+        var v = (a - c).reshape(a.shape[0], -1).square().sum(1).clamp_min(Clamp);   // clamp_min keeps NaN
+        var m = v.max();                                                              // NaN if any entry is NaN
+        return v / (differentiateMax ? m : m.detach());                              // m ≥ 1e-12: no 0/0 guard, so nothing can hide a NaN
     }
 
     /// <summary>Every input is valid features and shares the first's batch size, dtype and device (errors name the
@@ -70,16 +78,6 @@ internal static class IrgParts
         split[2] = 2;
         Array.Copy(shape, 2, split, 3, shape.Length - 2);
         return x.reshape(split).mean([2L]);
-    }
-
-    /// <summary>v / max(v), 0 where the max is 0 (no NaN, in the value or the gradient); max detached unless differentiated.</summary>
-    public static Tensor NormaliseByMax(Tensor v, bool differentiateMax)
-    {
-        var m = v.max();
-        if (!differentiateMax) m = m.detach();
-        var positive = m > 0;
-        var safe = where(positive, m, ones_like(m));
-        return where(positive, v / safe, zeros_like(v));
     }
 
     /// <summary>MSE (mean) of two same-shape tensors, shapes checked with argument names.</summary>

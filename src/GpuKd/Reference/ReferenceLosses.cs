@@ -50,13 +50,15 @@ public static class ReferenceLosses
         => (CcKernelMatrix(student, kernel, gamma, order) - CcKernelMatrix(teacher, kernel, gamma, order)).pow(2).mean();
 
     /// <summary>IRG edge matrix: pdist(x, squared) (clamp 1e-12, zero diagonal) divided by its max; the max
-    /// carries gradient (PyTorch's max()) unless <paramref name="differentiateMax"/> is false; 0 if the max is 0.</summary>
+    /// carries gradient (PyTorch's max()) unless <paramref name="differentiateMax"/> is false; 0 if the max is 0
+    /// (b = 1; KD-Zoo's code gives NaN there), NaN if it is NaN.</summary>
     public static Tensor IrgEdgeMatrix(Tensor x, bool differentiateMax = true)
     {
         var q = ReferenceOps.PairwiseDistances(x, squared: true);
         var m = q.max();
         if (!differentiateMax) m = m.detach();
-        return where(m > 0, q / where(m > 0, m, ones_like(m)), zeros_like(q));
+        var zero = m == 0;   // not `m > 0`: a NaN max must reach the division
+        return where(zero, zeros_like(q), q / where(zero, ones_like(m), m));
     }
 
     /// <summary>IRG edge loss: mean over b² of (E_S − E_T)².</summary>
@@ -67,32 +69,32 @@ public static class ReferenceLosses
     public static Tensor IrgVertexLoss(Tensor studentLogits, Tensor teacherLogits)
         => (studentLogits - teacherLogits).pow(2).mean();
 
-    /// <summary>IRG-t vector of one network: ‖pool(f_from) − f_to‖² per sample (avg_pool2d with kernel = stride =
-    /// the spatial ratio; adjacent channels of the wider map averaged when the counts differ by 2), divided by its max.</summary>
+    /// <summary>IRG-t vector of one network (KD-Zoo's <c>euclidean_dist_fms</c>, squared): l1 adaptive-average-pooled to
+    /// l2's spatial size when its map is larger; adjacent channels of the wider map averaged when the counts differ by
+    /// 2 (KD-Zoo folds only l2); Σ(l1 − l2)² per sample, clamped below at 1e-12, divided by its max.</summary>
     public static Tensor IrgTransformVector(Tensor from, Tensor to, bool differentiateMax = true)
     {
         var a = from;
         var c = to;
-        if (a.dim() == 4 && (a.shape[2] != c.shape[2] || a.shape[3] != c.shape[3]))
-        {
-            long kh = a.shape[2] / c.shape[2], kw = a.shape[3] / c.shape[3];
-            a = nn.functional.avg_pool2d(a, [kh, kw], [kh, kw]);
-        }
-        if (a.shape[1] == 2 * c.shape[1]) a = a.index_select(1, arange(0, a.shape[1], 2)) / 2 + a.index_select(1, arange(1, a.shape[1], 2)) / 2;
-        else if (c.shape[1] == 2 * a.shape[1]) c = c.index_select(1, arange(0, c.shape[1], 2)) / 2 + c.index_select(1, arange(1, c.shape[1], 2)) / 2;
-        var v = (a - c).pow(2).reshape(a.shape[0], -1).sum(1);
+        if (a.dim() == 4 && (a.shape[2] > c.shape[2] || a.shape[3] > c.shape[3]))
+            a = nn.functional.adaptive_avg_pool2d(a, [c.shape[2], c.shape[3]]);
+        if (a.shape[1] == 2 * c.shape[1]) a = (a.index_select(1, arange(0, a.shape[1], 2)) + a.index_select(1, arange(1, a.shape[1], 2))) / 2.0;
+        else if (c.shape[1] == 2 * a.shape[1]) c = (c.index_select(1, arange(0, c.shape[1], 2)) + c.index_select(1, arange(1, c.shape[1], 2))) / 2.0;
+        var v = (a.reshape(a.shape[0], -1) - c.reshape(c.shape[0], -1)).pow(2).sum(-1).clamp_min(1e-12);
         var m = v.max();
         if (!differentiateMax) m = m.detach();
-        return where(m > 0, v / where(m > 0, m, ones_like(m)), zeros_like(v));
+        return v / m;
     }
 
     /// <summary>IRG-t loss of one transition: MSE of the two networks' vectors.</summary>
     public static Tensor IrgTransformationLoss(Tensor studentFrom, Tensor studentTo, Tensor teacherFrom, Tensor teacherTo, bool differentiateMax = true)
         => (IrgTransformVector(studentFrom, studentTo, differentiateMax) - IrgTransformVector(teacherFrom, teacherTo, differentiateMax)).pow(2).mean();
 
-    /// <summary>The IRG total: vertex·wv + mean edge over the pairs·we + mean transformation over consecutive layers·wt.</summary>
+    /// <summary>The IRG total: vertex·wv + mean edge over the pairs·we + mean transformation over the transitions·wt
+    /// (consecutive layers when <paramref name="transitions"/> is null).</summary>
     public static Tensor IrgLoss(IReadOnlyList<Tensor> studentLayers, IReadOnlyList<Tensor> teacherLayers, Tensor? studentLogits, Tensor? teacherLogits,
-        IrgPairing pairing = IrgPairing.OneToOne, double vertexWeight = 0.1, double edgeWeight = 5, double transformationWeight = 5, bool differentiateMax = true)
+        IrgPairing pairing = IrgPairing.OneToOne, double vertexWeight = 0.1, double edgeWeight = 5, double transformationWeight = 5, bool differentiateMax = true,
+        IReadOnlyList<(int From, int To)>? transitions = null)
     {
         var total = zeros([], dtype: studentLayers[0].dtype);
         if (studentLogits is not null && teacherLogits is not null) total = total + vertexWeight * IrgVertexLoss(studentLogits, teacherLogits);
@@ -100,13 +102,50 @@ public static class ReferenceLosses
         for (int l = 0; l < studentLayers.Count; l++)
             edges = edges + IrgEdgeLoss(studentLayers[l], pairing == IrgPairing.OneToOne ? teacherLayers[l] : teacherLayers[teacherLayers.Count - 1], differentiateMax);
         total = total + edgeWeight * edges / studentLayers.Count;
-        if (studentLayers.Count >= 2 && teacherLayers.Count == studentLayers.Count)
+        if (teacherLayers.Count == studentLayers.Count || transitions is { Count: 0 })
         {
-            var trans = zeros([], dtype: studentLayers[0].dtype);
-            for (int l = 0; l + 1 < studentLayers.Count; l++)
-                trans = trans + IrgTransformationLoss(studentLayers[l], studentLayers[l + 1], teacherLayers[l], teacherLayers[l + 1], differentiateMax);
-            total = total + transformationWeight * trans / (studentLayers.Count - 1);
+            var pairs = transitions ?? Enumerable.Range(0, studentLayers.Count - 1).Select(l => (l, l + 1)).ToArray();
+            if (pairs.Count > 0)
+            {
+                var trans = zeros([], dtype: studentLayers[0].dtype);
+                foreach (var (from, to) in pairs)
+                    trans = trans + IrgTransformationLoss(studentLayers[from], studentLayers[to], teacherLayers[from], teacherLayers[to], differentiateMax);
+                total = total + transformationWeight * trans / pairs.Count;
+            }
         }
         return total;
+    }
+
+    /// <summary>
+    /// KD-Zoo's <c>IRG(w_vert, w_edge, w_tran)([fm1, fm2, feat, out]_s, [fm1, fm2, feat, out]_t)</c>
+    /// (<c>kd_losses/irg.py</c>), transcribed line by line as an independent oracle of the published loss: vertex
+    /// MSE of the logits; the edge matrices of fm1, fm2 (flattened) and feat (squared distances from the Gram form,
+    /// clamped at 1e-12, diagonal 0, divided by the max — no guard), their MSEs averaged; one transformation term
+    /// fm1 → fm2 (fm1 adaptive-pooled when its height is larger, fm2's channel pairs averaged when fm1 has fewer
+    /// channels, clamp 1e-12, divided by the max).
+    /// </summary>
+    public static Tensor KdZooIrg(Tensor[] s, Tensor[] t, double wVert = 0.1, double wEdge = 5, double wTran = 5)
+    {
+        static Tensor Edge(Tensor fm)
+        {
+            fm = fm.reshape(fm.shape[0], -1);
+            var sq = fm.pow(2).sum(1);
+            var dist = (sq.unsqueeze(0) + sq.unsqueeze(1) - 2 * fm.mm(fm.t())).clamp(min: 1e-12);
+            dist = dist.masked_fill(eye(fm.shape[0], dtype: fm.dtype) > 0, 0.0);   // dist[range(b), range(b)] = 0
+            return dist / dist.max();
+        }
+        static Tensor Tran(Tensor fm1, Tensor fm2)
+        {
+            if (fm1.shape[2] > fm2.shape[2]) fm1 = nn.functional.adaptive_avg_pool2d(fm1, [fm2.shape[2], fm2.shape[3]]);
+            if (fm1.shape[1] < fm2.shape[1])
+                fm2 = (fm2.index_select(1, arange(0, fm2.shape[1], 2)) + fm2.index_select(1, arange(1, fm2.shape[1], 2))) / 2.0;
+            var d = (fm1.reshape(fm1.shape[0], -1) - fm2.reshape(fm2.shape[0], -1)).pow(2).sum(-1).clamp(min: 1e-12);
+            return d / d.max();
+        }
+        static Tensor Mse(Tensor a, Tensor b) => (a - b).pow(2).mean();
+        var vert = Mse(s[3], t[3]);
+        var edge = (Mse(Edge(s[2]), Edge(t[2])) + Mse(Edge(s[0]), Edge(t[0])) + Mse(Edge(s[1]), Edge(t[1]))) / 3.0;
+        var tran = Mse(Tran(s[0], s[1]), Tran(t[0], t[1]));
+        return wVert * vert + wEdge * edge + wTran * tran;
     }
 }

@@ -10,8 +10,7 @@ namespace GpuKd.Tests;
 /// backends: rank, non-floating dtype, empty, null, a non-CPU/CUDA device, batch / dtype mismatch with the first
 /// argument, too small a batch — each an <see cref="ArgumentException"/> whose ParamName and message name the
 /// argument. float16/bfloat16 are accepted (computed in float32, returned in the input dtype), strided views
-/// give the contiguous copy's results, and NaN/Inf propagate to a non-finite result (check mode: rejected,
-/// naming the argument). <see cref="BadInputTests"/> and <see cref="LayoutTests"/> hold the op-specific cases.
+/// give the contiguous copy's results (NaN/Inf: <see cref="NonFiniteInputTests"/>). <see cref="BadInputTests"/> and <see cref="LayoutTests"/> hold the op-specific cases.
 /// </summary>
 [TestFixture(KdBackend.Cpu)]
 [TestFixture(KdBackend.Ilgpu)]
@@ -134,46 +133,5 @@ public sealed class InputValidationTests(KdBackend backend) : BackendFixture(bac
         }
     }
 
-    static readonly double[] Poison = [double.NaN, double.PositiveInfinity, double.NegativeInfinity];
-
-    /// <summary>A copy of x with one element (of sample 1) set to <paramref name="value"/>.</summary>
-    static Tensor Poisoned(Tensor x, double value)
-    {
-        var y = x.clone();
-        using (no_grad()) y.select(0, 1).flatten()[0] = value;
-        return y;
-    }
-
-    [TestCaseSource(typeof(PublicOps), nameof(PublicOps.Names))]
-    public void Non_finite_input_gives_a_non_finite_result_and_check_mode_names_it(string name)
-    {
-        using var _ = UseBackend();
-        var op = PublicOps.Get(name);
-        var saved = gpukd.check_inputs;
-        try
-        {
-            foreach (var dtype in IsIlgpu ? [ScalarType.Float32] : new[] { ScalarType.Float32, ScalarType.Float64 })
-            for (int k = 0; k < op.Args.Length; k++)
-            foreach (var poison in Poison)
-            {
-                using var scope = NewDisposeScope();
-                var xs = op.Inputs(B, dtype);
-                xs[k] = Poisoned(xs[k], poison);
-                var where = Label(name, dtype, op.Args[k], poison);
-                gpukd.check_inputs = false;
-                var (value, grads) = Run(op, xs);
-                bool allFinite = Tolerances.AllFinite(value) && grads.All(Tolerances.AllFinite);
-                if (allFinite && double.IsNegativeInfinity(poison) && op.NegativeInfinityReference is { } reference)
-                    Tolerances.AssertClose(value, reference(xs), dtype == ScalarType.Float32 ? 1e-5 : 1e-12, $"{where}: a finite result equals the reference's");
-                else
-                    Assert.That(allFinite, Is.False, $"{where}: all finite, a silent wrong answer");
-                gpukd.check_inputs = true;
-                Assert.That(() => op.Call(xs), ThrowsNaming(op.Args[k]), where + " (check mode)");
-            }
-            using var finite = NewDisposeScope();
-            gpukd.check_inputs = true;
-            Assert.That(() => Run(op, op.Inputs(B)), Throws.Nothing, Label(name, "finite input in check mode"));
-        }
-        finally { gpukd.check_inputs = saved; }
-    }
+    // NaN / ±Inf propagation and check mode: NonFiniteInputTests (every op × argument × value × position).
 }

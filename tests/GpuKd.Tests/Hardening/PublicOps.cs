@@ -79,6 +79,10 @@ public static class PublicOps
         new("irg_transformation_loss", ["student_from", "student_to", "teacher_from", "teacher_to"],
             xs => gpukd.functional.irg_transformation_loss(xs[0], xs[1], xs[2], xs[3]), b => [[b, 4, 4, 4], [b, 8, 2, 2], [b, 6, 4, 4], [b, 6, 2, 2]])
             { MinBatchArg = "student_from" },
+        // KD-Zoo's pooling: adaptive 5×5 → 2×2 (no integer ratio), l2's channel pairs folded (l1 has half l2's channels).
+        new("irg_transformation_loss_adaptive", ["student_from", "student_to", "teacher_from", "teacher_to"],
+            xs => gpukd.functional.irg_transformation_loss(xs[0], xs[1], xs[2], xs[3]), b => [[b, 3, 5, 5], [b, 6, 2, 2], [b, 4, 5, 5], [b, 8, 2, 2]])
+            { MinBatchArg = "student_from" },
         // Structured KD: maps [b, C, H, W] (the pair-wise channel counts differ); odd map sizes on purpose.
         new("skd_pairwise_loss", ["student_feat", "teacher_feat"], xs => gpukd.functional.skd_pairwise_loss(xs[0], xs[1]),
             b => [[b, 4, 5, 3], [b, 6, 5, 3]])
