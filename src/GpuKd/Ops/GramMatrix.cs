@@ -80,7 +80,11 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         var (norms, nb) = normalize ? dev.Keep<T>(b) : (g, gb);
         var (result, rb) = normalize ? dev.Keep<T>(b, b) : (g, gb);
         using (dev.Sequence()) RelationPrograms<T>.GramForward(dev, dev.Bind<T>(rows), gb, nb, rb, b, d, normalize, Eps);
-        ctx.save_for_backward([rows.MoveToOuterDisposeScope(), result.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
+        // result is returned (the caller moves it out of the scope); the others only saved. Moving a tensor twice would
+        // take it past the user's scope.
+        rows.MoveToOuterDisposeScope();
+        if (!ReferenceEquals(norms, result)) norms.MoveToOuterDisposeScope();
+        ctx.save_for_backward([rows, result, norms]);
         return result;
     }
 

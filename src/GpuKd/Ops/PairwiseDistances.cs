@@ -78,7 +78,7 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         var (xc, xcb) = dev.Keep<T>(b, d);
         var (dist, db) = dev.Keep<T>(b, b);
         using (dev.Sequence()) RelationPrograms<T>.DistanceForward(dev, dev.Bind<T>(rows), xcb, db, b, d, squared, Clamp);
-        ctx.save_for_backward([xc.MoveToOuterDisposeScope(), dist.MoveToOuterDisposeScope()]);
+        ctx.save_for_backward([xc.MoveToOuterDisposeScope(), dist]);   // dist is returned: the caller moves it out
         return dist;
     }
 
