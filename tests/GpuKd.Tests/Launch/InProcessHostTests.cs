@@ -1,0 +1,37 @@
+using System.Diagnostics;
+using NUnit.Framework;
+
+namespace GpuKd.Tests.Launch;
+
+/// <summary>
+/// The in-process host of issue 14 (bench/gpu: the .NET runtime loaded into a Python process through hostfxr, the op
+/// programs called through [UnmanagedCallersOnly] entry points): its self-test runs the programs on ILGPU's CPU
+/// simulator over ctypes arrays and checks every forward against plain-Python references and every backward against
+/// central differences. Needs python3 (skipped without it); the GPU run itself is bench/gpu/inprocess.py.
+/// </summary>
+public class InProcessHostTests
+{
+    [Test]
+    public void PythonLoadsTheRuntimeAndRunsThePrograms()
+    {
+        var root = AppContext.BaseDirectory;
+        while (root is not null && !File.Exists(Path.Combine(root, "GpuKd.sln"))) root = Path.GetDirectoryName(root);
+        Assume.That(root, Is.Not.Null, "repository root not found");
+        var config = AppContext.BaseDirectory.Contains("/Release/") ? "Release" : "Debug";
+        var dll = Path.Combine(root!, "bench", "GpuKd.KernelBench", "bin", config, "net10.0", "GpuKd.KernelBench.dll");
+        Assume.That(File.Exists(dll), $"{dll} not built");
+        var script = Path.Combine(root!, "bench", "gpu", "inprocess_selftest.py");
+        ProcessStartInfo start = new("python3", [script, dll]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        Process? p;
+        try { p = Process.Start(start); }
+        catch (System.ComponentModel.Win32Exception) { Assert.Ignore("python3 not found: the in-process host self-test needs it"); return; }
+        if (p is null) { Assert.Ignore("python3 could not be started"); return; }
+        using var _ = p;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var errors = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(180_000)) { p.Kill(true); Assert.Fail("self-test timed out"); }
+        TestContext.Out.WriteLine(output.Result + errors.Result);
+        Assert.That(p.ExitCode, Is.Zero, output.Result + errors.Result);
+        Assert.That(output.Result, Does.Contain("7 passed, 0 failed"));
+    }
+}
