@@ -30,6 +30,7 @@ def main():
     ap.add_argument("--out", default="artifacts/gpu-inprocess")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--budget-ms", type=float, default=400)
+    ap.add_argument("--validate-only", action="store_true")
     o = ap.parse_args()
     os.makedirs(o.out, exist_ok=True)
     import torch
@@ -283,6 +284,8 @@ def main():
     with open(os.path.join(o.out, "validation.csv"), "w") as f:
         f.write("op,case,dtype,status,value_rel_err,grad_rel_err,note\n" + "\n".join(rows) + "\n")
     print(f"validation: {passed} passed, {failed} failed", flush=True)
+    if o.validate_only:
+        return 0 if failed == 0 else 1
 
     # ── timing: CUDA events, forward + backward, peak extra memory of each side ────────────────────────────
     def timed(fn, budget_ms):
