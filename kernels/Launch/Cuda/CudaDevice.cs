@@ -19,7 +19,7 @@ public sealed class CudaDevice : IKdDevice, IDisposable
     readonly nint _context;
     readonly Func<nint> _stream;
     readonly CudaArchitecture _arch;
-    readonly ConcurrentDictionary<KernelId, (nint Function, CompiledPtx Ptx)> _functions = new();
+    readonly ConcurrentDictionary<KernelId, Lazy<(nint Function, CompiledPtx Ptx)>> _functions = new();   // Lazy: one module load per kernel even under concurrent first calls
     readonly ConcurrentBag<nint> _modules = new();
     readonly ThreadLocal<Stack<Scope>> _scopes = new(() => new Stack<Scope>());
     readonly List<nint> _persistent = new();
@@ -113,13 +113,24 @@ public sealed class CudaDevice : IKdDevice, IDisposable
         kernel.Check(shape, args);
         if (shape.IsEmpty) return;
         var scope = Current(kernel.Name);
-        var (function, ptx) = _functions.GetOrAdd(kernel, Load);
+        var (function, ptx) = Loaded(kernel);
         var parameters = ArgPacker.Pack(kernel, ptx.Entry, shape, args);
         uint gx, gy, gz, bx, by;
         if (shape.Explicit) (gx, gy, gz, bx, by) = ((uint)shape.GridX, (uint)shape.GridY, (uint)shape.GridZ, (uint)shape.GroupX, (uint)shape.GroupY);
         else if (shape.Rank == 1) (gx, gy, gz, bx, by) = (Blocks(shape.ExtentX, Block1), 1, 1, Block1, 1);
         else (gx, gy, gz, bx, by) = (Blocks(shape.ExtentX, Block2X), Blocks(shape.ExtentY, Block2Y), 1, Block2X, Block2Y);
         _driver.Ok(_driver.LaunchKernel(function, gx, gy, gz, bx, by, 1, (uint)shape.SharedBytes, scope.Stream, parameters), kernel.Name, "cuLaunchKernel");
+    }
+
+    (nint, CompiledPtx) Loaded(KernelId kernel)
+    {
+        var lazy = _functions.GetOrAdd(kernel, k => new Lazy<(nint, CompiledPtx)>(() => Load(k)));
+        try { return lazy.Value; }
+        catch
+        {
+            _functions.TryRemove(new KeyValuePair<KernelId, Lazy<(nint, CompiledPtx)>>(kernel, lazy));   // retry next time, not a cached failure
+            throw;
+        }
     }
 
     static uint Blocks(int extent, int block) => (uint)((extent + block - 1) / block);
