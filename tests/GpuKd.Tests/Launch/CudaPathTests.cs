@@ -127,6 +127,20 @@ public class CudaPathTests
     }
 
     [Test]
+    public void AFailedModuleLoadIsReportedAndRetried()
+    {
+        var (driver, _, reset) = Fake();
+        using var _ = reset;
+        using var scope = NewDisposeScope();
+        driver.FailNextModuleLoad = true;
+        var x = randn(4, 3, dtype: ScalarType.Float64);
+        var e = Assert.Throws<CudaException>(() => gpukd.functional.gram_matrix(x));
+        Assert.That(e!.Message, Does.Contain("CUDA_ERROR_INVALID_PTX").And.Contain("cuModuleLoadData").And.Contain("MatMul"));
+        Assert.That(() => gpukd.functional.gram_matrix(x), Throws.Nothing, "the next call loads the module again");
+        Assert.That(driver.Pops, Is.EqualTo(driver.Pushes));
+    }
+
+    [Test]
     public void LaunchGeometryFollowsTheKernelKind()
     {
         var (driver, _, reset) = Fake();

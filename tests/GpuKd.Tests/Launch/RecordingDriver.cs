@@ -18,6 +18,7 @@ internal sealed class RecordingDriver : ICudaDriver
     public readonly List<Launch> Launches = new();
     public int Pushes, Pops, Copies, Syncs, Allocs, Frees, Depth, MaxDepth;
     public int? FailLaunchWith;
+    public bool FailNextModuleLoad;
 
     public int Init(uint flags) => 0;
     public int DriverGetVersion(out int version) { version = 13000; return 0; }
@@ -35,6 +36,7 @@ internal sealed class RecordingDriver : ICudaDriver
     public int ModuleLoadData(out nint module, byte[] image)
     {
         module = _next++;
+        if (FailNextModuleLoad) { FailNextModuleLoad = false; return 218; }   // CUDA_ERROR_INVALID_PTX
         var ptx = System.Text.Encoding.ASCII.GetString(image).TrimEnd('\0');
         _modules[module] = PtxEntry.Parse(ptx).Name;
         return image[^1] == 0 ? 0 : 218;   // the driver wants NUL-terminated PTX
@@ -61,7 +63,7 @@ internal sealed class RecordingDriver : ICudaDriver
     public int MemcpyDtoH(nint destination, nint source, ulong bytes) { Copies++; return 0; }
     public int StreamSynchronize(nint stream) { Syncs++; return 0; }
     public int CtxSynchronize() { Syncs++; return 0; }
-    public string ErrorName(int result) => result switch { 1 => "CUDA_ERROR_INVALID_VALUE", 201 => "CUDA_ERROR_INVALID_CONTEXT", 700 => "CUDA_ERROR_ILLEGAL_ADDRESS", _ => $"CUDA_ERROR_{result}" };
+    public string ErrorName(int result) => result switch { 1 => "CUDA_ERROR_INVALID_VALUE", 201 => "CUDA_ERROR_INVALID_CONTEXT", 218 => "CUDA_ERROR_INVALID_PTX", 700 => "CUDA_ERROR_ILLEGAL_ADDRESS", _ => $"CUDA_ERROR_{result}" };
 
     /// <summary>The view arguments {pointer, length} of a launch, given its PTX parameter list.</summary>
     public static IEnumerable<(long Ptr, long Length)> Views(Launch l, PtxEntry entry)
