@@ -50,12 +50,17 @@ internal static class Scaling
     /// <summary>The factor of <see cref="Factor(Tensor, bool)"/> as a 0-dim tensor computed where x lives, by the same
     /// rule (a power of two bringing max|x| into range; 1 for a NaN/Inf/zero input): on CUDA the host-side scan would
     /// copy and synchronise, which no op does there. Costs one reduction and one multiply over x.</summary>
-    public static Tensor DeviceFactor(Tensor x, bool up = false)
+    public static Tensor DeviceFactor(Tensor x, bool up = false) => DeviceFactor([x], up);
+
+    /// <summary><see cref="DeviceFactor(Tensor, bool)"/> for the largest magnitude of several tensors (one factor for all).</summary>
+    public static Tensor DeviceFactor(Tensor[] xs, bool up = false)
     {
         using var scope = NewDisposeScope();
+        var x = xs[0];
         int maxExp = x.dtype == ScalarType.Float64 ? 1024 : 128;
         int minExp = x.dtype == ScalarType.Float64 ? -1022 : -126;
         var m = x.detach().abs().amax().to(ScalarType.Float64);
+        foreach (var other in xs.Skip(1)) m = torch.maximum(m, other.detach().abs().amax().to(ScalarType.Float64));   // maximum keeps a NaN
         var e = m.log2().floor();
         var far = e > maxExp / 4;
         if (up) far = far | (e < minExp / 4);

@@ -33,9 +33,17 @@ internal static class IrgParts
         // v/max(v) does not change when both layers of a network are scaled alike: huge (1e20) features are brought
         // into range first (their squares would overflow in float32). Tiny ones are not scaled up: the 1e-12 clamp is
         // part of the published semantics.
-        double f = Scaling.Factor([from, to]);
-        var a = f == 1 ? from : from * f;
-        var c = f == 1 ? to : to * f;
+        Tensor a, c;
+        if (from.device_type == DeviceType.CUDA)
+        {
+            using var fd = Scaling.DeviceFactor([from, to]);   // on the device: no host read
+            (a, c) = (from * fd, to * fd);
+        }
+        else
+        {
+            double f = Scaling.Factor([from, to]);
+            (a, c) = (f == 1 ? from : from * f, f == 1 ? to : to * f);
+        }
         if (a.dim() == 4)
         {
             long ha = a.shape[2], wa = a.shape[3], hc = c.shape[2], wc = c.shape[3];

@@ -25,4 +25,15 @@ public class DeviceScalingTests
             Assert.That(device, Is.EqualTo(host), $"{dtype} max {magnitude} up={up}");
         }
     }
+
+    [TestCase(1e30, 1.0), TestCase(1.0, 1e30), TestCase(1.0, double.NaN), TestCase(1e-30, 1e-31)]
+    public void TwoTensorFactorEqualsTheHostRule(double a, double b)
+    {
+        using var scope = NewDisposeScope();
+        var x = randn(3, 4, dtype: ScalarType.Float32) * (double.IsFinite(a) ? a : 1);
+        var y = randn(3, 2, dtype: ScalarType.Float32) * (double.IsFinite(b) ? b : 1);
+        if (double.IsNaN(b)) y[1, 1] = tensor(float.NaN);
+        foreach (bool up in new[] { false, true })
+            Assert.That(Scaling.DeviceFactor([x, y], up).to(ScalarType.Float64).item<double>(), Is.EqualTo(Scaling.Factor([x, y], up)), $"{a} {b} up={up}");
+    }
 }
