@@ -50,9 +50,7 @@ public static unsafe class CpuDistance
     static T Entry<T>(T* g, T* x, int n, int d, int i, int j, bool squared, T clamp, T tau) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (i == j) return T.Zero;
-        T q = CpuPairDistance.Squared(g, x, n, d, i, j, tau);
-        if (q < clamp) q = clamp; // NaN compares false and is kept
-        return squared ? q : T.Sqrt(q);
+        return Maths.PairMath.Distance(CpuPairDistance.Squared(g, x, n, d, i, j, tau), clamp, squared);
     }
 
     /// <summary>Ḡ [n, n] such that X̄ = (Ḡ+Ḡᵀ)X, from <paramref name="dbarSym"/> = d̄ + d̄ᵀ (rows

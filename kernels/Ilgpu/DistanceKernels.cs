@@ -17,9 +17,7 @@ public static class DistanceKernels
         int i = ij.Y, j = ij.X;
         long o = (long)i * n + j;
         if (i == j) { dist[o] = T.Zero; return; }
-        T q = PairDistance.Squared(g, x, n, d, i, j, tau);
-        if (q < clamp) q = clamp; // NaN compares false and is kept
-        dist[o] = squared != 0 ? q : T.Sqrt(q);
+        dist[o] = Maths.PairMath.Distance(PairDistance.Squared(g, x, n, d, i, j, tau), clamp, squared != 0);
     }
 
     /// <summary>One thread per row i: Ḡ_ij = −2q̄_ij (j ≠ i), Ḡ_ii = Σ_j (q̄_ij + q̄_ji), with

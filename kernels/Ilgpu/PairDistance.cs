@@ -12,20 +12,8 @@ namespace GpuKd.Kernels.Ilgpu;
 /// </summary>
 public static class PairDistance
 {
-    /// <summary>q_ij ≥ 0 (NaN stays NaN); reads G[min, max] so q_ij and q_ji are the same bits.</summary>
+    /// <summary>q_ij ≥ 0 (NaN stays NaN); reads G[min, max] so q_ij and q_ji are the same bits (<see cref="Maths.PairMath.Squared{T, TTable}"/>).</summary>
     public static T Squared<T>(ArrayView<T> g, ArrayView<T> x, int n, int d, int i, int j, T tau)
         where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (i == j) return T.Zero;
-        int lo = i < j ? i : j, hi = i < j ? j : i;
-        T gll = g[(long)lo * n + lo], ghh = g[(long)hi * n + hi], glh = g[(long)lo * n + hi];
-        T q = gll + ghh - (glh + glh);
-        if (q <= tau * (gll + ghh))
-        {
-            long ol = (long)lo * d, oh = (long)hi * d;
-            q = T.Zero;
-            for (int k = 0; k < d; k++) { T e = x[oh + k] - x[ol + k]; q += e * e; }
-        }
-        return q < T.Zero ? T.Zero : q;
-    }
+        => Maths.PairMath.Squared<T, Maths.ViewTable<T>>(new(g), new(x), n, d, i, j, tau);
 }
