@@ -127,6 +127,28 @@ public class CudaPathTests
     }
 
     [Test]
+    public void ViewsAreReadAtTheirOffsetAndStridedInputsAreMadeContiguousOnTheDevice()
+    {
+        var (driver, _, reset) = Fake();
+        using var _ = reset;
+        using var scope = NewDisposeScope();
+        var storage = randn(12, 5, dtype: ScalarType.Float32);
+        var view = storage.narrow(0, 3, 7);   // contiguous, storage offset 15 elements
+        gpukd.functional.pairwise_distances(view);
+        var first = driver.Launches[0];
+        long expected = (long)storage.storage<float>().data_ptr() + 15 * sizeof(float);
+        Assert.That(RecordingDriver.Views(first, EntryOf(first.Entry)).Select(v => v.Ptr), Does.Contain(expected), "the view is read in place, at its offset");
+        Assert.That(RecordingDriver.Views(first, EntryOf(first.Entry)).Select(v => v.Length), Does.Contain(35L), "with its own length");
+
+        driver.Launches.Clear();
+        var strided = randn(5, 9, dtype: ScalarType.Float32).t();   // [9, 5], not contiguous
+        gpukd.functional.pairwise_distances(strided);
+        var read = RecordingDriver.Views(driver.Launches[0], EntryOf(driver.Launches[0].Entry)).First().Ptr;
+        Assert.That(read, Is.Not.EqualTo((long)strided.storage<float>().data_ptr()), "a strided input is copied to a contiguous tensor first");
+        Assert.That(driver.Copies + driver.Syncs, Is.Zero, "that copy is a libtorch op on the device, not a host copy");
+    }
+
+    [Test]
     public void AFailedModuleLoadIsReportedAndRetried()
     {
         var (driver, _, reset) = Fake();
