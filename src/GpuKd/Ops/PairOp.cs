@@ -1,4 +1,5 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Launch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -79,5 +80,33 @@ internal static class PairOp
             return torch.tensor(OpBase.OrderedSum(partial) / count, dtype: like.dtype, device: like.device);
         using var total = partial.to(ScalarType.Float64).sum();
         return (total / count).to(like.dtype).to(like.device);
+    }
+
+    /// <summary>The device backward of a student–teacher loss run as a program: one sequence; the saved tensors are
+    /// <paramref name="perSide"/> per side (student first, each side's centred rows first), bound into a side record by
+    /// <paramref name="side"/>; for each input that wants a gradient, <paramref name="run"/>(self, other, upstream, x̄, b, dim)
+    /// writes x̄ — the teacher's with the sides swapped. Returns one gradient per forward argument (null for the rest).</summary>
+    public static List<Tensor> DeviceBackward<T, TSide>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> saved, Tensor grad, int perSide,
+        Func<Buf<T>[], TSide> side, Action<TSide, TSide, Buf<T>, Buf<T>, int, int> run, int extraArguments = 1)
+        where T : unmanaged
+    {
+        int b = (int)saved[0].shape[0];
+        var up = grad.to(TorchDevice.DType<T>()).contiguous();
+        var result = new Tensor?[2];
+        using (dev.Sequence())
+        {
+            var sides = new TSide[2];
+            for (int k = 0; k < 2; k++) sides[k] = side([.. Enumerable.Range(perSide * k, perSide).Select(i => dev.Bind<T>(saved[i]))]);
+            var upBuf = dev.Bind<T>(up);
+            for (int k = 0; k < 2; k++)
+            {
+                if (!Needs(ctx, k)) continue;
+                int dim = (int)saved[perSide * k].shape[1];
+                var (xbar, xbarBuf) = dev.Keep<T>(b, dim);
+                run(sides[k], sides[1 - k], upBuf, xbarBuf, b, dim);
+                result[k] = xbar;
+            }
+        }
+        return [.. result.Select((r, k) => r is null ? null! : Like(ctx, k, r).MoveToOuterDisposeScope()), .. Enumerable.Repeat<Tensor>(null!, extraArguments)];
     }
 }

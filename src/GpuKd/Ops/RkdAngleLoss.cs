@@ -102,25 +102,6 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
 
     static List<Tensor> BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> s, Tensor grad, double count)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-    {
-        int b = (int)s[0].shape[0];
-        var up = grad.to(TorchDevice.DType<T>()).contiguous();
-        var sides = new RkdAngleSide<T>[2];
-        var result = new Tensor?[2];
-        using (dev.Sequence())
-        {
-            for (int k = 0; k < 2; k++)
-                sides[k] = new(dev.Bind<T>(s[4 * k]), dev.Bind<T>(s[4 * k + 1]), dev.Bind<T>(s[4 * k + 2]), dev.Bind<T>(s[4 * k + 3]));
-            var upBuf = dev.Bind<T>(up);
-            for (int k = 0; k < 2; k++)
-            {
-                if (!PairOp.Needs(ctx, k)) continue;
-                int dim = (int)s[4 * k].shape[1];
-                var (xbar, xbarBuf) = dev.Keep<T>(b, dim);
-                RkdPrograms<T>.AngleBackward(dev, sides[k], sides[1 - k], upBuf, xbarBuf, b, dim, count);
-                result[k] = xbar;
-            }
-        }
-        return [.. result.Select((r, k) => r is null ? null! : PairOp.Like(ctx, k, r).MoveToOuterDisposeScope()), null!];
-    }
+        => PairOp.DeviceBackward<T, RkdAngleSide<T>>(dev, ctx, s, grad, perSide: 4, v => new RkdAngleSide<T>(v[0], v[1], v[2], v[3]),
+            (self, other, u, xb, b, dim) => RkdPrograms<T>.AngleBackward(dev, self, other, u, xb, b, dim, count));
 }
