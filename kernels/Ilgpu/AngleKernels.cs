@@ -47,30 +47,67 @@ public static class AngleKernels
     }
 
     /// <summary>
-    /// ∂L/∂ψ_abc of the side being differentiated. Mode 0: read from the upstream tensor
-    /// <paramref name="rbar"/> [n, n, n] (the triplet_angles op). Mode 1: the RKD angle loss,
-    /// computed on the fly so that nothing b³ is stored: scale·h'(ψ_abc − ψ'_abc), with ψ' from
-    /// the other side's tables (gO, invO), h' the smooth-L1 derivative clamp(z, −1, 1), and
-    /// scale = upstream/b³ (the same sign serves the teacher: h' is odd).
+    /// ∂L/∂ψ_abc of the side being differentiated, chosen by a type parameter (no mode flag in the kernels):
+    /// <see cref="FromTensor{T}"/> reads it from the upstream tensor rbar [n, n, n] (the triplet_angles op);
+    /// <see cref="FromLoss{T}"/> is the RKD angle loss, computed on the fly so that nothing b³ is stored:
+    /// scale·h'(ψ_abc − ψ'_abc), ψ' from the other side's tables (gO, invO), h' the smooth-L1 derivative clamp(z, −1, 1),
+    /// scale = upstream/b³ (the same sign serves the teacher: h' is odd). The loss's r is symmetric in the two legs
+    /// (ψ_abc = ψ_acb), which the row pass uses to compute each pair once, as the CPU loss pass does.
     /// </summary>
-    static T Upstream<T>(ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO, int mode, T scale, int n,
-        int a, int b, int c, T psiSelf)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    public interface IUpstream<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (mode == 0) return rbar[((long)a * n + b) * n + c];
-        T z = psiSelf - Cos(gO, invO, n, a, b, c);
-        if (z > T.One) z = T.One;
-        if (z < -T.One) z = -T.One;
-        return scale * z;
+        /// <summary>True when r_abc = r_acb, so the row pass may reuse (ψ, r) of (a, x, y) for (a, y, x).</summary>
+        bool Symmetric { get; }
+
+        /// <summary>True when r depends on ψ of this side (the apex pass then computes it).</summary>
+        bool NeedsPsi { get; }
+
+        /// <summary>r_abc, given ψ_abc of this side.</summary>
+        T R(ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO, T scale, int n, int a, int b, int c, T psiSelf);
+    }
+
+    /// <summary>r from the upstream tensor rbar (triplet_angles).</summary>
+    public readonly struct FromTensor<T> : IUpstream<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <inheritdoc/>
+        public bool Symmetric => false;
+
+        /// <inheritdoc/>
+        public bool NeedsPsi => false;
+
+        /// <inheritdoc/>
+        public T R(ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO, T scale, int n, int a, int b, int c, T psiSelf)
+            => rbar[((long)a * n + b) * n + c];
+    }
+
+    /// <summary>r of the RKD angle loss, recomputed from both sides' tables.</summary>
+    public readonly struct FromLoss<T> : IUpstream<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        /// <inheritdoc/>
+        public bool Symmetric => true;
+
+        /// <inheritdoc/>
+        public bool NeedsPsi => true;
+
+        /// <inheritdoc/>
+        public T R(ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO, T scale, int n, int a, int b, int c, T psiSelf)
+        {
+            T z = psiSelf - Cos(gO, invO, n, a, b, c);
+            if (z > T.One) z = T.One;
+            if (z < -T.One) z = -T.One;
+            return scale * z;   // comparisons: a NaN z stays NaN
+        }
     }
 
     /// <summary>Pass 1, one thread per (a, x), looping over y, with r = ∂L/∂ψ and
     /// w_axy = r_axy ginv_ax ginv_ay: S1_ax = Σ_y w_axy, S2_ax = Σ_y w_ayx,
     /// T_ax = Σ_y (r_axy ψ_axy + r_ayx ψ_ayx) (feeds the leg gradient d̄_ax = −T_ax/d_ax).</summary>
-    public static void RowPass<T>(Index2D ax, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
-        ArrayView<T> gO, ArrayView<T> invO, ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> t, int n, int mode, T scale)
+    public static void RowPass<T, TUp>(Index2D ax, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
+        ArrayView<T> gO, ArrayView<T> invO, ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> t, int n, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TUp : struct, IUpstream<T>
     {
+        var up = default(TUp);
         int a = ax.Y, x = ax.X;
         long na = (long)a * n;
         T sum1 = T.Zero, sum2 = T.Zero, tsum = T.Zero;
@@ -79,9 +116,10 @@ public static class AngleKernels
             for (int y = 0; y < n; y++)
             {
                 if (y == a) continue;
-                T p1 = Cos(g, inv, n, a, x, y), p2 = Cos(g, inv, n, a, y, x);
-                T r1 = Upstream(rbar, gO, invO, mode, scale, n, a, x, y, p1);
-                T r2 = Upstream(rbar, gO, invO, mode, scale, n, a, y, x, p2);
+                T p1 = Cos(g, inv, n, a, x, y);
+                T r1 = up.R(rbar, gO, invO, scale, n, a, x, y, p1);
+                T p2 = up.Symmetric ? p1 : Cos(g, inv, n, a, y, x);
+                T r2 = up.Symmetric ? r1 : up.R(rbar, gO, invO, scale, n, a, y, x, p2);
                 T gw = ginv[na + x] * ginv[na + y];
                 sum1 += r1 * gw;
                 sum2 += r2 * gw;
@@ -94,17 +132,19 @@ public static class AngleKernels
     }
 
     /// <summary>Pass 2, one thread per (x, y), looping over apexes a: S3_xy = Σ_a w_axy.</summary>
-    public static void ApexPass<T>(Index2D xy, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
-        ArrayView<T> gO, ArrayView<T> invO, ArrayView<T> s3, int n, int mode, T scale)
+    public static void ApexPass<T, TUp>(Index2D xy, ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
+        ArrayView<T> gO, ArrayView<T> invO, ArrayView<T> s3, int n, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
+        where TUp : struct, IUpstream<T>
     {
+        var up = default(TUp);
         int x = xy.Y, y = xy.X;
         T sum = T.Zero;
         for (int a = 0; a < n; a++)
         {
             if (a == x || a == y) continue;
             long na = (long)a * n;
-            T r = Upstream(rbar, gO, invO, mode, scale, n, a, x, y, mode == 0 ? T.Zero : Cos(g, inv, n, a, x, y));
+            T r = up.R(rbar, gO, invO, scale, n, a, x, y, up.NeedsPsi ? Cos(g, inv, n, a, x, y) : T.Zero);
             sum += r * ginv[na + x] * ginv[na + y];
         }
         s3[(long)x * n + y] = sum;

@@ -24,14 +24,6 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>> _columnMeans;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _subtractMeans;
     readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, int, int>> _columnSums;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>> _distForward;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _distBackward;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T>> _legs;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _angleForward;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _rowPass;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>> _apexPass;
-    readonly Lazy<Action<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _lossPartials;
-    readonly Lazy<Action<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>> _assemble;
 
     internal IlgpuLaunchers(IlgpuDevice device)
     {
@@ -46,14 +38,6 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         _columnMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int, T>(RowKernels.ColumnMeans));
         _columnSums = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, int, int>(RowKernels.ColumnSums));
         _subtractMeans = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(RowKernels.SubtractColumnMeans));
-        _distForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, int, T, T>(DistanceKernels.Forward));
-        _distBackward = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(DistanceKernels.Backward));
-        _legs = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T, T>(AngleKernels.Legs));
-        _angleForward = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Forward));
-        _rowPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.RowPass));
-        _apexPass = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int, int, T>(AngleKernels.ApexPass));
-        _lossPartials = new(() => _acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.LossPartials));
-        _assemble = new(() => _acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, ArrayView<T>, int>(AngleKernels.Assemble));
     }
 
     static void Need(long have, long need, string what)
@@ -194,76 +178,5 @@ public sealed class IlgpuLaunchers<T> where T : unmanaged, IFloatingPointIeee754
         double s = 0;
         foreach (var v in host) s += double.CreateTruncating(v);
         return s;
-    }
-
-    /// <summary>RKD pdist from the Gram g [n, n] of the centred rows x [n, d] into dist [n, n].</summary>
-    public void DistanceForward(ArrayView<T> g, ArrayView<T> x, ArrayView<T> dist, int n, int d, bool squared, T clamp)
-    {
-        Need(g.Length, (long)n * n, nameof(g));
-        Need(x.Length, (long)n * d, nameof(x));
-        Need(dist.Length, (long)n * n, nameof(dist));
-        _distForward.Value(new Index2D(n, n), g, x, dist, n, d, squared ? 1 : 0, clamp, Cpu.CpuPairDistance.Tau<T>());
-    }
-
-    /// <summary>Ḡ [n, n] from d̄ and the forward output (clampOut: the clamped output value).</summary>
-    public void DistanceBackward(ArrayView<T> dbar, ArrayView<T> dist, ArrayView<T> gbar, int n, bool squared, T clampOut)
-    {
-        Need(gbar.Length, (long)n * n, nameof(gbar));
-        Need(dbar.Length, (long)n * n, nameof(dbar));
-        Need(dist.Length, (long)n * n, nameof(dist));
-        _distBackward.Value(n, dbar, dist, gbar, n, squared ? 1 : 0, clampOut);
-    }
-
-    /// <summary>Leg tables inv, ginv [n, n] from the Gram g of the centred rows x [n, d].</summary>
-    public void Legs(ArrayView<T> g, ArrayView<T> x, ArrayView<T> inv, ArrayView<T> ginv, int n, int d, T tiny)
-    {
-        Need(g.Length, (long)n * n, nameof(g));
-        Need(x.Length, (long)n * d, nameof(x));
-        Need(inv.Length, (long)n * n, nameof(inv));
-        Need(ginv.Length, (long)n * n, nameof(ginv));
-        _legs.Value(new Index2D(n, n), g, x, inv, ginv, n, d, tiny, Cpu.CpuPairDistance.Tau<T>());
-    }
-
-    /// <summary>angles [n, n, n] from g and inv.</summary>
-    public void AngleForward(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> angles, int n)
-    {
-        Need(g.Length, (long)n * n, nameof(g));
-        Need(inv.Length, (long)n * n, nameof(inv));
-        Need(angles.Length, (long)n * n * n, nameof(angles));
-        _angleForward.Value(new Index2D(n, n), g, inv, angles, n);
-    }
-
-    /// <summary>Ḡ [n, n] from the upstream rbar [n, n, n]; s1, s2, s3, t are n² scratch each.</summary>
-    public void AngleBackward(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar,
-        ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3, ArrayView<T> t, ArrayView<T> gbar, int n)
-    {
-        Need(rbar.Length, (long)n * n * n, nameof(rbar));
-        AnglePasses(g, inv, ginv, rbar, g, inv, 0, T.Zero, s1, s2, s3, t, gbar, n);
-    }
-
-    /// <summary>RKD angle loss: partial [n, n] = Σ_c h(ψ_abc − ψ'_abc) from both sides' tables.</summary>
-    public void AngleLossPartials(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> gO, ArrayView<T> invO, ArrayView<T> partial, int n)
-    {
-        foreach (var v in new[] { g, inv, gO, invO, partial }) Need(v.Length, (long)n * n, "table");
-        _lossPartials.Value(new Index2D(n, n), g, inv, gO, invO, partial, n);
-    }
-
-    /// <summary>RKD angle loss backward for one side: Ḡ [n, n] with r = scale·h'(ψ − ψ') computed
-    /// on the fly (no b³ buffer); s1, s2, s3, t are n² scratch each.</summary>
-    public void AngleLossBackward(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> gO, ArrayView<T> invO, T scale,
-        ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3, ArrayView<T> t, ArrayView<T> gbar, int n)
-    {
-        foreach (var v in new[] { gO, invO }) Need(v.Length, (long)n * n, "table");
-        AnglePasses(g, inv, ginv, g, gO, invO, 1, scale, s1, s2, s3, t, gbar, n);
-    }
-
-    void AnglePasses(ArrayView<T> g, ArrayView<T> inv, ArrayView<T> ginv, ArrayView<T> rbar, ArrayView<T> gO, ArrayView<T> invO,
-        int mode, T scale, ArrayView<T> s1, ArrayView<T> s2, ArrayView<T> s3, ArrayView<T> t, ArrayView<T> gbar, int n)
-    {
-        foreach (var v in new[] { g, inv, ginv }) Need(v.Length, (long)n * n, "table");
-        foreach (var v in new[] { s1, s2, s3, t, gbar }) Need(v.Length, (long)n * n, "scratch");
-        _rowPass.Value(new Index2D(n, n), g, inv, ginv, rbar, gO, invO, s1, s2, t, n, mode, scale);
-        _apexPass.Value(new Index2D(n, n), g, inv, ginv, rbar, gO, invO, s3, n, mode, scale);
-        _assemble.Value(n, ginv, s1, s2, s3, t, gbar, n);
     }
 }

@@ -24,19 +24,23 @@ public static partial class KernelCatalog
             foreach (var m in new[] { nameof(DistanceLossKernels.Partials), nameof(DistanceLossKernels.Residuals) })
                 Add(list, typeof(DistanceLossKernels), m, type, explicitlyGrouped: true);
             Add(list, typeof(DistanceLossKernels), nameof(DistanceLossKernels.Finish), type, false);
-            foreach (var m in new[] { nameof(AngleKernels.Legs), nameof(AngleKernels.Forward), nameof(AngleKernels.RowPass),
-                                      nameof(AngleKernels.ApexPass), nameof(AngleKernels.Assemble),
+            foreach (var m in new[] { nameof(AngleKernels.Legs), nameof(AngleKernels.Forward), nameof(AngleKernels.Assemble),
                                       nameof(AngleKernels.LossPartials) })
                 Add(list, typeof(AngleKernels), m, type, false);
+            // The angle passes are specialised by where ∂L/∂ψ comes from (a type, not a mode flag): both instantiations.
+            foreach (var m in new[] { nameof(AngleKernels.RowPass), nameof(AngleKernels.ApexPass) })
+                foreach (var up in new[] { typeof(AngleKernels.FromTensor<>), typeof(AngleKernels.FromLoss<>) })
+                    Add(list, typeof(AngleKernels), m, type, false, up.MakeGenericType(type));
             AddLossKernels(list, type);
         }
         return list;
     }
 
-    static void Add(List<(string, MethodInfo, bool)> list, Type owner, string name, Type element, bool explicitlyGrouped)
+    static void Add(List<(string, MethodInfo, bool)> list, Type owner, string name, Type element, bool explicitlyGrouped, Type? behaviour = null)
     {
         var method = owner.GetMethod(name, BindingFlags.Public | BindingFlags.Static)
             ?? throw new InvalidOperationException($"kernel {owner.Name}.{name} not found");
-        list.Add(($"{owner.Name}.{name}<{element.Name}>", method.MakeGenericMethod(element), explicitlyGrouped));
+        if (behaviour is null) list.Add(($"{owner.Name}.{name}<{element.Name}>", method.MakeGenericMethod(element), explicitlyGrouped));
+        else list.Add(($"{owner.Name}.{name}<{element.Name}, {behaviour.Name[..behaviour.Name.IndexOf('`')]}>", method.MakeGenericMethod(element, behaviour), explicitlyGrouped));
     }
 }

@@ -11,7 +11,7 @@ namespace GpuKd.Kernels.Launch;
 /// </summary>
 public sealed class KernelId
 {
-    static readonly ConcurrentDictionary<(Type, string, Type), KernelId> Cache = new();
+    static readonly ConcurrentDictionary<(Type, string, string), KernelId> Cache = new();
 
     /// <summary>"Owner.Method&lt;Element&gt;", e.g. "RowKernels.RowNorms&lt;Single&gt;".</summary>
     public string Name { get; }
@@ -28,20 +28,28 @@ public sealed class KernelId
     /// <summary>The leading index type of an implicitly grouped kernel (Index1D, Index2D), else null.</summary>
     public Type? IndexType { get; }
 
-    KernelId(Type owner, string name, Type element)
+    KernelId(Type owner, string name, Type[] typeArguments)
     {
         var generic = owner.GetMethod(name, BindingFlags.Public | BindingFlags.Static)
             ?? throw new InvalidOperationException($"kernel {owner.Name}.{name} not found");
-        Method = generic.IsGenericMethodDefinition ? generic.MakeGenericMethod(element) : generic;
-        Name = $"{owner.Name}.{name}<{element.Name}>";
+        Method = generic.IsGenericMethodDefinition ? generic.MakeGenericMethod(typeArguments) : generic;
+        Name = $"{owner.Name}.{name}<{string.Join(", ", typeArguments.Select(Short))}>";
         var ps = Method.GetParameters().Select(p => p.ParameterType).ToArray();
         ExplicitlyGrouped = ps.Length == 0 || !ps[0].Name.StartsWith("Index", StringComparison.Ordinal);
         IndexType = ExplicitlyGrouped ? null : ps[0];
         Arguments = ExplicitlyGrouped ? ps : ps[1..];
     }
 
-    /// <summary>The kernel <paramref name="owner"/>.<paramref name="name"/> for elements of type <paramref name="element"/>.</summary>
-    public static KernelId Of(Type owner, string name, Type element) => Cache.GetOrAdd((owner, name, element), k => new KernelId(k.Item1, k.Item2, k.Item3));
+    /// <summary>The kernel <paramref name="owner"/>.<paramref name="name"/> for elements of type <paramref name="element"/>
+    /// (and, for a kernel specialised by behaviour types, those type arguments after it).</summary>
+    public static KernelId Of(Type owner, string name, Type element, params Type[] more)
+    {
+        Type[] args = [element, .. more];
+        return Cache.GetOrAdd((owner, name, string.Join(",", args.Select(a => a.FullName))), _ => new KernelId(owner, name, args));
+    }
+
+    /// <summary>A type's name without its generic arity or arguments (FromLoss`1[Single] → FromLoss).</summary>
+    static string Short(Type t) => t.IsGenericType ? t.Name[..t.Name.IndexOf('`')] : t.Name;
 
     /// <summary>Checks a launch against the kernel's signature before anything reaches a device: the shape kind, the
     /// argument count and each argument's type (a <see cref="Buf{T}"/> stands for an <c>ArrayView&lt;T&gt;</c>).</summary>

@@ -25,8 +25,10 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId DistanceLossFinish = Of(typeof(DistanceLossKernels), nameof(DistanceLossKernels.Finish));
     public static readonly KernelId Legs = Of(typeof(AngleKernels), nameof(AngleKernels.Legs));
     public static readonly KernelId AngleForward = Of(typeof(AngleKernels), nameof(AngleKernels.Forward));
-    public static readonly KernelId AngleRowPass = Of(typeof(AngleKernels), nameof(AngleKernels.RowPass));
-    public static readonly KernelId AngleApexPass = Of(typeof(AngleKernels), nameof(AngleKernels.ApexPass));
+    public static readonly KernelId AngleRowPassTensor = KernelId.Of(typeof(AngleKernels), nameof(AngleKernels.RowPass), typeof(T), typeof(AngleKernels.FromTensor<T>));
+    public static readonly KernelId AngleRowPassLoss = KernelId.Of(typeof(AngleKernels), nameof(AngleKernels.RowPass), typeof(T), typeof(AngleKernels.FromLoss<T>));
+    public static readonly KernelId AngleApexPassTensor = KernelId.Of(typeof(AngleKernels), nameof(AngleKernels.ApexPass), typeof(T), typeof(AngleKernels.FromTensor<T>));
+    public static readonly KernelId AngleApexPassLoss = KernelId.Of(typeof(AngleKernels), nameof(AngleKernels.ApexPass), typeof(T), typeof(AngleKernels.FromLoss<T>));
     public static readonly KernelId AngleAssemble = Of(typeof(AngleKernels), nameof(AngleKernels.Assemble));
     public static readonly KernelId AngleLossPartials = Of(typeof(AngleKernels), nameof(AngleKernels.LossPartials));
     public static readonly KernelId Total = Of(typeof(ScalarKernels), nameof(ScalarKernels.Total));

@@ -102,20 +102,21 @@ public static class RelationPrograms<T> where T : unmanaged, IFloatingPointIeee7
     {
         rbar.Need((long)b * b * b, nameof(rbar));
         var gbar = dev.Alloc<T>((long)b * b);
-        AnglePasses(dev, g, inv, ginv, rbar, g, inv, mode: 0, T.Zero, gbar, b);
+        AnglePasses(dev, g, inv, ginv, rbar, g, inv, fromLoss: false, T.Zero, gbar, b);
         Products<T>.SymProduct(dev, gbar, xc, xbar, 1, b, d);
     }
 
-    /// <summary>Ḡ [b, b] of the angles: row pass, apex pass, assembly (AngleKernels). Mode 0 reads ∂L/∂ψ from rbar;
-    /// mode 1 recomputes it as scale·clamp(ψ − ψ', −1, 1) from the other side's tables (gO, invO) — the RKD angle loss.</summary>
-    public static void AnglePasses(IKdDevice dev, Buf<T> g, Buf<T> inv, Buf<T> ginv, Buf<T> rbar, Buf<T> gO, Buf<T> invO, int mode, T scale, Buf<T> gbar, int b)
+    /// <summary>Ḡ [b, b] of the angles: row pass, apex pass, assembly (AngleKernels). The triplet_angles op reads ∂L/∂ψ
+    /// from rbar (<see cref="Ilgpu.AngleKernels.FromTensor{T}"/>); the RKD angle loss recomputes it as scale·clamp(ψ − ψ', −1, 1)
+    /// from the other side's tables gO, invO (<see cref="Ilgpu.AngleKernels.FromLoss{T}"/>, which also halves the row pass by ψ_abc = ψ_acb).</summary>
+    public static void AnglePasses(IKdDevice dev, Buf<T> g, Buf<T> inv, Buf<T> ginv, Buf<T> rbar, Buf<T> gO, Buf<T> invO, bool fromLoss, T scale, Buf<T> gbar, int b)
     {
         long bb = (long)b * b;
         foreach (var (v, name) in new[] { (g, nameof(g)), (inv, nameof(inv)), (ginv, nameof(ginv)), (gO, nameof(gO)), (invO, nameof(invO)), (gbar, nameof(gbar)) })
             v.Need(bb, name);
         Buf<T> s1 = dev.Alloc<T>(bb), s2 = dev.Alloc<T>(bb), s3 = dev.Alloc<T>(bb), t = dev.Alloc<T>(bb);
-        dev.Launch(K<T>.AngleRowPass, LaunchShape.Extent2(b, b), g, inv, ginv, rbar, gO, invO, s1, s2, t, b, mode, scale);
-        dev.Launch(K<T>.AngleApexPass, LaunchShape.Extent2(b, b), g, inv, ginv, rbar, gO, invO, s3, b, mode, scale);
+        dev.Launch(fromLoss ? K<T>.AngleRowPassLoss : K<T>.AngleRowPassTensor, LaunchShape.Extent2(b, b), g, inv, ginv, rbar, gO, invO, s1, s2, t, b, scale);
+        dev.Launch(fromLoss ? K<T>.AngleApexPassLoss : K<T>.AngleApexPassTensor, LaunchShape.Extent2(b, b), g, inv, ginv, rbar, gO, invO, s3, b, scale);
         dev.Launch(K<T>.AngleAssemble, LaunchShape.Extent1(b), ginv, s1, s2, s3, t, gbar, b);
     }
 }

@@ -81,7 +81,7 @@ public static class RkdPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static void AngleBackward(IKdDevice dev, RkdAngleSide<T> self, RkdAngleSide<T> other, Buf<T> upstream, Buf<T> xbar, int b, int dim, double count)
     {
         var gbar = dev.Alloc<T>((long)b * b);
-        RelationPrograms<T>.AnglePasses(dev, self.G, self.Inv, self.GInv, self.G, other.G, other.Inv, mode: 1, K<T>.C(1.0 / count), gbar, b);
+        RelationPrograms<T>.AnglePasses(dev, self.G, self.Inv, self.GInv, self.G, other.G, other.Inv, fromLoss: true, K<T>.C(1.0 / count), gbar, b);
         Products<T>.SymProduct(dev, gbar, self.Xc, xbar, 1, b, dim);
         Rows<T>.ScaleBy(dev, xbar, upstream);
     }

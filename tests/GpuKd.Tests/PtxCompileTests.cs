@@ -54,6 +54,7 @@ public class PtxCompileTests
         var declared = new[] { typeof(MatMulKernel), typeof(MatMulTiledKernel), typeof(RowKernels), typeof(DistanceKernels), typeof(DistanceLossKernels), typeof(AngleKernels) }
             .SelectMany(t => t.GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
                 .Select(m => $"{t.Name}.{m.Name}<Single>"));
-        Assert.That(names, Is.SupersetOf(declared));
+        foreach (var kernel in declared)   // a kernel specialised by behaviour types appears once per behaviour: "RowPass<Single, FromLoss>"
+            Assert.That(names.Any(n => n == kernel || n.StartsWith(kernel[..^1] + ", ", StringComparison.Ordinal)), kernel);
     }
 }

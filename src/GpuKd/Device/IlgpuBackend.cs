@@ -79,53 +79,5 @@ internal sealed class IlgpuBackend(IlgpuDevice device) : IKdBackend
         return xc;
     }
 
-    public Tensor DistanceForward(Tensor g, Tensor x, bool squared, double clamp)
-    {
-        int n = (int)g.shape[0], d = (int)x.shape[1];
-        var dist = empty_like(g);
-        Run(g, (b, k) => k.DistanceForward(b.In<float>(g), b.In<float>(x), b.Out<float>(dist), n, d, squared, (float)clamp),
-               (b, k) => k.DistanceForward(b.In<double>(g), b.In<double>(x), b.Out<double>(dist), n, d, squared, clamp));
-        return dist;
-    }
-
-    public Tensor DistanceBackward(Tensor dbar, Tensor dist, bool squared, double clamp)
-    {
-        int n = (int)dist.shape[0];
-        var gbar = empty_like(dist);
-        Run(dist, (b, k) => k.DistanceBackward(b.In<float>(dbar), b.In<float>(dist), b.Out<float>(gbar), n, squared, CpuBackend.ClampOut<float>(squared, clamp)),
-                  (b, k) => k.DistanceBackward(b.In<double>(dbar), b.In<double>(dist), b.Out<double>(gbar), n, squared, CpuBackend.ClampOut<double>(squared, clamp)));
-        return gbar;
-    }
-
-    public (Tensor Inv, Tensor GInv) Legs(Tensor g, Tensor x, double tiny)
-    {
-        int n = (int)g.shape[0], d = (int)x.shape[1];
-        var inv = empty_like(g);
-        var ginv = empty_like(g);
-        Run(g, (b, k) => k.Legs(b.In<float>(g), b.In<float>(x), b.Out<float>(inv), b.Out<float>(ginv), n, d, (float)tiny),
-               (b, k) => k.Legs(b.In<double>(g), b.In<double>(x), b.Out<double>(inv), b.Out<double>(ginv), n, d, tiny));
-        return (inv, ginv);
-    }
-
-    public Tensor AngleForward(Tensor g, Tensor inv)
-    {
-        long n = g.shape[0];
-        var angles = empty(new[] { n, n, n }, dtype: g.dtype);
-        Run(g, (b, k) => k.AngleForward(b.In<float>(g), b.In<float>(inv), b.Out<float>(angles), (int)n),
-               (b, k) => k.AngleForward(b.In<double>(g), b.In<double>(inv), b.Out<double>(angles), (int)n));
-        return angles;
-    }
-
-    public Tensor AngleBackward(Tensor g, Tensor inv, Tensor ginv, Tensor rbar)
-    {
-        int n = (int)g.shape[0];
-        long nn = (long)n * n;
-        var gbar = empty_like(g);
-        Run(g, (b, k) => k.AngleBackward(b.In<float>(g), b.In<float>(inv), b.In<float>(ginv), b.In<float>(rbar),
-                    b.Scratch<float>(nn), b.Scratch<float>(nn), b.Scratch<float>(nn), b.Scratch<float>(nn), b.Out<float>(gbar), n),
-               (b, k) => k.AngleBackward(b.In<double>(g), b.In<double>(inv), b.In<double>(ginv), b.In<double>(rbar),
-                    b.Scratch<double>(nn), b.Scratch<double>(nn), b.Scratch<double>(nn), b.Scratch<double>(nn), b.Out<double>(gbar), n));
-        return gbar;
-    }
 
 }

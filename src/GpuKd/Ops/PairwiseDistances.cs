@@ -46,7 +46,7 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
             return OpBase.ByType(x, () => OnDevice<float>(dev, ctx, x, squared), () => OnDevice<double>(dev, ctx, x, squared)).MoveToOuterDisposeScope();
         }
         OpBase.SaveDevice(ctx, null);
-        var backend = KdRuntime.For(x);
+        var backend = CpuBackend.Instance;   // devices run the program above
         var (centred, g) = OpBase.CentredGram(backend, x);
         var dist = backend.DistanceForward(g, centred, squared, Clamp);
         OpBase.SaveInput(ctx, x, backend);
@@ -64,7 +64,7 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
             return [OpBase.Like(ctx, OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, ctx, saved, grad), () => BackwardOnDevice<double>(dev, ctx, saved, grad)))
                 .MoveToOuterDisposeScope(), null!];
         Tensor centred = saved[0], dist = saved[1];
-        var backend = OpBase.Backend(ctx);
+        var backend = CpuBackend.Instance;
         var gbar = backend.DistanceBackward(OpBase.Upstream(grad, dist.dtype), dist, (bool)ctx.get_data("squared"), Clamp);
         var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];

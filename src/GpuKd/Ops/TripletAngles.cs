@@ -35,7 +35,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
             return OpBase.ByType(x, () => OnDevice<float>(dev, ctx, x), () => OnDevice<double>(dev, ctx, x)).MoveToOuterDisposeScope();
         }
         OpBase.SaveDevice(ctx, null);
-        var backend = KdRuntime.For(x);
+        var backend = CpuBackend.Instance;   // devices run the program above
         var (centred, g) = OpBase.CentredGram(backend, x);
         var (inv, ginv) = backend.Legs(g, centred, Tiny);
         var angles = backend.AngleForward(g, inv);
@@ -54,7 +54,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
             return [OpBase.Like(ctx, OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, saved, grad), () => BackwardOnDevice<double>(dev, saved, grad)))
                 .MoveToOuterDisposeScope()];
         Tensor centred = saved[0], g = saved[1], inv = saved[2], ginv = saved[3];
-        var backend = OpBase.Backend(ctx);
+        var backend = CpuBackend.Instance;
         var gbar = backend.AngleBackward(g, inv, ginv, OpBase.Upstream(grad, g.dtype));
         var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope()];

@@ -22,7 +22,8 @@ public class ArgumentLayoutTests
     {
         var k = KernelCatalog.All().Single(k => k.Name == name);
         var owner = k.Method.DeclaringType!;
-        return KernelId.Of(owner, k.Method.Name, k.Method.GetGenericArguments()[0]);
+        var ta = k.Method.GetGenericArguments();
+        return KernelId.Of(owner, k.Method.Name, ta[0], ta[1..]);
     }
 
     [TestCaseSource(nameof(Kernels))]

@@ -84,7 +84,8 @@ public class CudaPathTests
     {
         foreach (var k in Kernels.Ilgpu.KernelCatalog.All().Where(k => k.Method.GetGenericArguments()[0] == typeof(float)))
         {
-            var id = KernelId.Of(k.Method.DeclaringType!, k.Method.Name, typeof(float));
+            var ta = k.Method.GetGenericArguments();
+            var id = KernelId.Of(k.Method.DeclaringType!, k.Method.Name, ta[0], ta[1..]);
             var e = PtxCache.Get(id, CudaArchitecture.SM_90).Entry;
             if (e.Name == entryName) return e;
         }
