@@ -43,6 +43,14 @@ internal interface IKdBackend
     /// <summary>RKD pdist from the Gram g [n, n] of the centred features x [n, d].</summary>
     Tensor DistanceForward(Tensor g, Tensor x, bool squared, double clamp);
 
+    /// <summary>Σ_k x_rk² accumulated in double: float32 x [R, d] → float64 [R] (the widened float32 path,
+    /// <see cref="GpuKd.Kernels.Cpu.CpuWide"/>).</summary>
+    Tensor SquaredNormsWide(Tensor x);
+
+    /// <summary>RKD pdist in float64 [n, n] from the float32 Gram g [n, n] of the centred float32 rows x [n, d]
+    /// and their float64 squared norms (<see cref="SquaredNormsWide"/>): the epilogue of the widened float32 path.</summary>
+    Tensor DistanceForwardWide(Tensor g, Tensor x, Tensor norms, bool squared, double clamp);
+
     /// <summary>Ḡ [n, n] with X̄ = (Ḡ+Ḡᵀ)X, from d̄ and the forward output.</summary>
     Tensor DistanceBackward(Tensor dbar, Tensor dist, bool squared, double clamp);
 

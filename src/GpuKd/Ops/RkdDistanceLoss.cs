@@ -11,6 +11,9 @@ namespace GpuKd.Ops;
 /// r = ±h'(ψ^S − ψ^T)·upstream/b²: d̄ = r/μ − [i ≠ j](Σ r·d)/(m μ²), then the distance
 /// backward (Ḡ) and one product. The loss epilogue is one fused pass per direction
 /// (no b² temporaries). Saved per side: Xc (b×D) and d (b²).
+/// Float32 inputs take the widened epilogue (<see cref="GpuKd.Kernels.Cpu.CpuWide"/>): squared norms summed in
+/// double from Xc, d in double from them and the float32 GEMM's off-diagonal Gram, ψ, r and Ḡ in double, Ḡ
+/// rounded to float32 for the one backward product. d is then held in double (b² × 8 bytes per side).
 /// </summary>
 internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanceLoss>
 {
@@ -47,7 +50,9 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
     static (Tensor Centred, Tensor Dist, double InvMu) Side(IKdBackend backend, Tensor x)
     {
         var (centred, g) = OpBase.CentredGram(backend, x);
-        var dist = backend.DistanceForward(g, centred, squared: false, PairwiseDistances.Clamp);
+        var dist = centred.dtype == ScalarType.Float32
+            ? backend.DistanceForwardWide(g, centred, backend.SquaredNormsWide(centred), squared: false, PairwiseDistances.Clamp)
+            : backend.DistanceForward(g, centred, squared: false, PairwiseDistances.Clamp);
         long b = dist.shape[0];
         return (centred, dist, (double)(b * (b - 1)) / OpBase.OrderedSum(dist));
     }
@@ -67,6 +72,7 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
             if (!PairOp.Needs(ctx, i)) return null;
             var dbar = backend.DistanceLossBackward(d, dO, invMu, invMuO, scale);
             var gbar = backend.DistanceBackward(dbar, d, squared: false, PairwiseDistances.Clamp);
+            if (gbar.dtype != c.dtype) gbar = gbar.to(c.dtype);   // the widened float32 path: Ḡ computed in double
             return PairOp.Like(ctx, i, backend.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
         }
         return [Side(0, cs, ds, dt, invMuS, invMuT)!, Side(1, ct, dt, ds, invMuT, invMuS)!, null!];
