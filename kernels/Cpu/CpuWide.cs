@@ -36,6 +36,27 @@ public static unsafe class CpuWide
         });
     }
 
+    /// <summary>dots[r] = Σ_k x_rk·v_k in double, x [rows, d] float32, v [d] double; a fixed order.</summary>
+    public static void RowDots(float* x, double* v, double* dots, int rows, int d)
+    {
+        CpuParallel.For(rows, 2L * d, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
+        {
+            float* row = x + (long)r * d;
+            int w = Vector<float>.Count, hw = Vector<double>.Count, k = 0;
+            var lo = Vector<double>.Zero;
+            var hi = Vector<double>.Zero;
+            for (; k <= d - w; k += w)
+            {
+                Vector.Widen(Vector.Load(row + k), out var a, out var b);
+                lo += a * Vector.Load(v + k);
+                hi += b * Vector.Load(v + k + hw);
+            }
+            double s = Vector.Sum(lo + hi);
+            for (; k < d; k++) s += row[k] * v[k];
+            dots[r] = s;
+        });
+    }
+
     /// <summary>
     /// RKD pdist in double from the bit-symmetric float32 Gram g [n, n] of the centred float32 rows x [n, d]
     /// and their double squared norms: q_ij = n_i + n_j − 2G_ij, recomputed as Σ_k (x_ik − x_jk)² (in double,

@@ -22,6 +22,16 @@ public static class WideKernels
         norms[r] = s;
     }
 
+    /// <summary>One thread per row: dots[r] = Σ_k x_rk·v_k in double, k ascending.</summary>
+    public static void RowDots(Index1D index, ArrayView<float> x, ArrayView<double> v, ArrayView<double> dots, int d)
+    {
+        int r = index;
+        long o = (long)r * d;
+        double s = 0;
+        for (int k = 0; k < d; k++) s += x[o + k] * v[k];
+        dots[r] = s;
+    }
+
     /// <summary>One thread per (i, j) (index.X = j, index.Y = i): the pdist of <see cref="Cpu.CpuWide.DistanceForward"/>.</summary>
     public static void DistanceForward(Index2D ij, ArrayView<float> g, ArrayView<float> x, ArrayView<double> norms, ArrayView<double> dist,
         int n, int d, int squared, double clamp, double tau)
@@ -51,11 +61,13 @@ public sealed class WideLaunchers
     static readonly ConditionalWeakTable<Accelerator, WideLaunchers> Cache = new();
 
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<double>, int>> _norms;
+    readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<double>, ArrayView<double>, int>> _dots;
     readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<double>, int, int, int, double, double>> _dist;
 
     WideLaunchers(Accelerator acc)
     {
         _norms = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int>(WideKernels.SquaredNorms));
+        _dots = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, ArrayView<double>, int>(WideKernels.RowDots));
         _dist = new(() => acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<double>, int, int, int, double, double>(WideKernels.DistanceForward));
     }
 
@@ -73,6 +85,15 @@ public sealed class WideLaunchers
         Need(x.Length, (long)rows * d, nameof(x));
         Need(norms.Length, rows, nameof(norms));
         if (rows > 0) _norms.Value(rows, x, norms, d);
+    }
+
+    /// <summary>dots [rows] = x v in double, x [rows, d] float32, v [d] double.</summary>
+    public void RowDots(ArrayView<float> x, ArrayView<double> v, ArrayView<double> dots, int rows, int d)
+    {
+        Need(x.Length, (long)rows * d, nameof(x));
+        Need(v.Length, d, nameof(v));
+        Need(dots.Length, rows, nameof(dots));
+        if (rows > 0) _dots.Value(rows, x, v, dots, d);
     }
 
     /// <summary>Double pdist [n, n] from the float32 Gram g [n, n], the centred rows x [n, d] and their double squared norms.</summary>

@@ -96,6 +96,13 @@ internal sealed unsafe class CpuBackend : IKdBackend
         return norms;
     }
 
+    public Tensor RowDotsWide(Tensor x, Tensor v)
+    {
+        var dots = empty(x.shape[0], dtype: ScalarType.Float64);
+        CpuWide.RowDots(TensorMemory.Ptr<float>(x), TensorMemory.Ptr<double>(v), TensorMemory.Ptr<double>(dots), (int)x.shape[0], (int)x.shape[1]);
+        return dots;
+    }
+
     public Tensor DistanceForwardWide(Tensor g, Tensor x, Tensor norms, bool squared, double clamp)
     {
         var dist = empty_like(g, dtype: ScalarType.Float64);

@@ -47,6 +47,9 @@ internal interface IKdBackend
     /// <see cref="GpuKd.Kernels.Cpu.CpuWide"/>).</summary>
     Tensor SquaredNormsWide(Tensor x);
 
+    /// <summary>x_r · v accumulated in double: float32 x [R, d], float64 v [d] → float64 [R].</summary>
+    Tensor RowDotsWide(Tensor x, Tensor v);
+
     /// <summary>RKD pdist in float64 [n, n] from the float32 Gram g [n, n] of the centred float32 rows x [n, d]
     /// and their float64 squared norms (<see cref="SquaredNormsWide"/>): the epilogue of the widened float32 path.</summary>
     Tensor DistanceForwardWide(Tensor g, Tensor x, Tensor norms, bool squared, double clamp);

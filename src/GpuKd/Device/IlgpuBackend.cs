@@ -107,6 +107,14 @@ internal sealed class IlgpuBackend(IlgpuDevice device) : IKdBackend
         return norms;
     }
 
+    public Tensor RowDotsWide(Tensor x, Tensor v)
+    {
+        int rows = (int)x.shape[0], d = (int)x.shape[1];
+        var dots = empty(rows, dtype: ScalarType.Float64);
+        RunWide((b, k) => k.RowDots(b.In<float>(x), b.In<double>(v), b.Out<double>(dots), rows, d));
+        return dots;
+    }
+
     public Tensor DistanceForwardWide(Tensor g, Tensor x, Tensor norms, bool squared, double clamp)
     {
         int n = (int)g.shape[0], d = (int)x.shape[1];

@@ -42,6 +42,35 @@ internal static class OpBase
         return (centred, g);
     }
 
+    /// <summary>
+    /// The angle ops' tables: centred rows, their Gram and the leg tables (inv, ginv) of
+    /// <see cref="IKdBackend.Legs"/>. For float32 the ψ numerator G_bc + G_aa − G_ab − G_ac is a small
+    /// difference whenever the legs are short next to the rows (and the ψ differences of a loss whose
+    /// student ≈ teacher are 100× smaller still): the GEMM's diagonal, a sum of D positive terms, carries
+    /// ≈ √D times the round-off of an off-diagonal entry, and the leg lengths lose more in the float32
+    /// Gram form. So the diagonal is replaced by the squared norms summed in double (rounded once), and
+    /// the legs are taken from the widened pdist (<see cref="IKdBackend.DistanceForwardWide"/>, clamp 0)
+    /// in double and rounded once; the O(b³) passes stay float32. Extra: O(b²) doubles, O(bD) work.
+    /// </summary>
+    public static (Tensor Centred, Tensor Gram, Tensor Inv, Tensor GInv) AngleTables(IKdBackend backend, Tensor x, double tiny)
+    {
+        var (centred, g) = CentredGram(backend, x);
+        if (centred.dtype != ScalarType.Float32)
+        {
+            var (inv, ginv) = backend.Legs(g, centred, tiny);
+            return (centred, g, inv, ginv);
+        }
+        using var scope = NewDisposeScope();
+        var norms = backend.SquaredNormsWide(centred);
+        var q = backend.DistanceForwardWide(g, centred, norms, squared: true, clamp: 0);
+        g.diagonal().copy_(norms);
+        // inv = 1/max(len, tiny), 0 for a zero leg; ginv = inv where len > tiny, else 0 (NaN stays NaN).
+        var len = q.sqrt();
+        var inv64 = where(len == 0, zeros_like(len), len.clamp_min(tiny).reciprocal());
+        var ginv64 = where(len <= tiny, zeros_like(len), inv64);
+        return (centred, g, inv64.to(ScalarType.Float32).MoveToOuterDisposeScope(), ginv64.to(ScalarType.Float32).MoveToOuterDisposeScope());
+    }
+
     /// <summary>Σ of a contiguous CPU tensor's elements in a fixed order, accumulated in double:
     /// the deterministic final reduction of the fused losses.</summary>
     public static double OrderedSum(Tensor t)

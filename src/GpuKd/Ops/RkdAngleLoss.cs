@@ -28,10 +28,8 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
         var (student, teacher, reduction) = ((Tensor)vars[0], (Tensor)vars[1], (nn.Reduction)vars[2]);
         using var scope = NewDisposeScope();
         var backend = KdRuntime.For(student);
-        var (cs, gs) = OpBase.CentredGram(backend, student);
-        var (ct, gt) = OpBase.CentredGram(backend, teacher);
-        var (invS, ginvS) = backend.Legs(gs, cs, TripletAngles.Tiny);
-        var (invT, ginvT) = backend.Legs(gt, ct, TripletAngles.Tiny);
+        var (cs, gs, invS, ginvS) = OpBase.AngleTables(backend, student, TripletAngles.Tiny);
+        var (ct, gt, invT, ginvT) = OpBase.AngleTables(backend, teacher, TripletAngles.Tiny);
         long b = student.shape[0];
         double count = reduction == nn.Reduction.Mean ? (double)b * b * b : 1.0;
         var loss = PairOp.Mean(backend.AngleLossPartials(gs, invS, gt, invT), count, student);

@@ -28,8 +28,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
         var x = (Tensor)vars[0];
         using var scope = NewDisposeScope();
         var backend = KdRuntime.For(x);
-        var (centred, g) = OpBase.CentredGram(backend, x);
-        var (inv, ginv) = backend.Legs(g, centred, Tiny);
+        var (centred, g, inv, ginv) = OpBase.AngleTables(backend, x, Tiny);
         var angles = backend.AngleForward(g, inv);
         OpBase.SaveInput(ctx, x, backend);
         ctx.save_for_backward([centred.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope(),
