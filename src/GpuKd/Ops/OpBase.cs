@@ -71,6 +71,37 @@ internal static class OpBase
         return (centred, g, inv64.to(ScalarType.Float32).MoveToOuterDisposeScope(), ginv64.to(ScalarType.Float32).MoveToOuterDisposeScope());
     }
 
+    /// <summary>
+    /// The float32 path: X = Xc + 1μᵀ (μ the column means; x − μ is exact wherever x and μ are within a factor 2,
+    /// as in features sharing a large offset), so G = XXᵀ = C + m1ᵀ + 1mᵀ + |μ|² with C = XcXcᵀ (the float32
+    /// GEMM, its diagonal the squared norms summed in double), m = Xcμ and |μ|² in double. When the rows share
+    /// a large offset or direction, G's information lies in C, a small part of each entry that a float32 G
+    /// rounds away; here G is double (b² × 8 bytes) and the epilogues run in double.
+    /// </summary>
+    public static (Tensor Centred, Tensor Mean, Tensor Gram) WidenedGram(IKdBackend backend, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var mean = x.mean([0L]);
+        var xc = x - mean;
+        var g = backend.Gram2(xc, bitSymmetric: false).to(ScalarType.Float64);
+        g.diagonal().copy_(backend.SquaredNormsWide(xc));
+        var mean64 = mean.to(ScalarType.Float64);
+        var m = backend.RowDotsWide(xc, mean64);
+        g.add_(m.unsqueeze(1)).add_(m.unsqueeze(0)).add_(mean64.dot(mean64));
+        return (xc.MoveToOuterDisposeScope(), mean.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>X̄ = (Ḡ + Ḡᵀ)X; on the float32 path (Ḡ double, X = Xc + 1μᵀ) as (Ḡ + Ḡᵀ)Xc in float32 plus
+    /// the row sums of Ḡ + Ḡᵀ (double) times μ.</summary>
+    public static Tensor WidenedSymProduct(IKdBackend backend, Tensor gbar, Tensor x, Tensor mean)
+    {
+        if (gbar.dtype == x.dtype) return backend.SymProduct2(gbar, x);
+        using var scope = NewDisposeScope();
+        var sym = gbar + gbar.t();
+        var xbar = backend.SymProductOfSymmetric(sym.to(x.dtype).mul_(0.5), x);   // (Ḡ + Ḡᵀ)Xc: halving is exact
+        return xbar.addr_(sym.sum(1).to(x.dtype), mean).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Σ of a contiguous CPU tensor's elements in a fixed order, accumulated in double:
     /// the deterministic final reduction of the fused losses.</summary>
     public static double OrderedSum(Tensor t)

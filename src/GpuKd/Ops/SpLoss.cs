@@ -10,6 +10,8 @@ namespace GpuKd.Ops;
 /// matrices are never stored). Backward per side that wants a gradient: one epilogue builds
 /// G̃̄ = normalisation-backward of (2/b²)(G^self − G^other) in one b×b buffer, then one product
 /// X̄ = (G̃̄ + G̃̄ᵀ)X. Saved: both raw Grams, their norms, and the rows of each input that needs a gradient.
+/// float32: the Gram in double from centred rows (<see cref="OpBase.WidenedGram"/>) and the epilogues in double
+/// (saved Grams b² × 8 bytes per side; the rows saved are the centred rows and their mean).
 /// </summary>
 internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
 {
@@ -36,8 +38,8 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         Tensor gs, gt, ms, mt;
         if (xs.dtype == ScalarType.Float32)
         {
-            (xs, ms, gs) = Widened(backend, xs);
-            (xt, mt, gt) = Widened(backend, xt);
+            (xs, ms, gs) = OpBase.WidenedGram(backend, xs);
+            (xt, mt, gt) = OpBase.WidenedGram(backend, xt);
         }
         else
         {
@@ -55,37 +57,6 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         return loss.MoveToOuterDisposeScope();
     }
 
-    /// <summary>
-    /// The float32 path: X = Xc + 1μᵀ (μ the column means; x − μ is exact wherever x and μ are within a factor 2,
-    /// as in features sharing a large offset), so G = XXᵀ = C + m1ᵀ + 1mᵀ + |μ|² with C = XcXcᵀ (the float32
-    /// GEMM, its diagonal the squared norms summed in double), m = Xcμ and |μ|² in double. When the rows share
-    /// a large offset or direction, G's information lies in C, a small part of each entry that a float32 G
-    /// rounds away; here G is double (b² × 8 bytes) and the epilogues run in double.
-    /// </summary>
-    static (Tensor Centred, Tensor Mean, Tensor Gram) Widened(IKdBackend backend, Tensor x)
-    {
-        using var scope = NewDisposeScope();
-        var mean = x.mean([0L]);
-        var xc = x - mean;
-        var g = backend.Gram2(xc, bitSymmetric: false).to(ScalarType.Float64);
-        g.diagonal().copy_(backend.SquaredNormsWide(xc));
-        var mean64 = mean.to(ScalarType.Float64);
-        var m = backend.RowDotsWide(xc, mean64);
-        g.add_(m.unsqueeze(1)).add_(m.unsqueeze(0)).add_(mean64.dot(mean64));
-        return (xc.MoveToOuterDisposeScope(), mean.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>X̄ = (Ḡ + Ḡᵀ)X; on the float32 path (Ḡ double, X = Xc + 1μᵀ) as (Ḡ + Ḡᵀ)Xc in float32 plus
-    /// the row sums of Ḡ + Ḡᵀ (double) times μ.</summary>
-    static Tensor Product(IKdBackend backend, Tensor gbar, Tensor x, Tensor mean)
-    {
-        if (gbar.dtype == x.dtype) return backend.SymProduct2(gbar, x);
-        using var scope = NewDisposeScope();
-        var sym = gbar + gbar.t();
-        var xbar = backend.SymProductOfSymmetric(sym.to(x.dtype).mul_(0.5), x);   // (Ḡ + Ḡᵀ)Xc: halving is exact
-        return xbar.addr_(sym.sum(1).to(x.dtype), mean).MoveToOuterDisposeScope();
-    }
-
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
         bool needS = PairOp.Needs(ctx, 0), needT = PairOp.Needs(ctx, 1);
@@ -101,12 +72,12 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         if (needS)
         {
             var gbar = epilogues.SpBackward(gs, ns, gt, nt, Eps, scale);
-            gradS = PairOp.Like(ctx, 0, Product(backend, gbar, xs, ms)).MoveToOuterDisposeScope();
+            gradS = PairOp.Like(ctx, 0, OpBase.WidenedSymProduct(backend, gbar, xs, ms)).MoveToOuterDisposeScope();
         }
         if (needT)
         {
             var gbar = epilogues.SpBackward(gt, nt, gs, ns, Eps, scale);
-            gradT = PairOp.Like(ctx, 1, Product(backend, gbar, xt, mt)).MoveToOuterDisposeScope();
+            gradT = PairOp.Like(ctx, 1, OpBase.WidenedSymProduct(backend, gbar, xt, mt)).MoveToOuterDisposeScope();
         }
         return [gradS!, gradT!];
     }
