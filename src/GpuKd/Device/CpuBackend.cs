@@ -89,6 +89,28 @@ internal sealed unsafe class CpuBackend : IKdBackend
         return dist;
     }
 
+    public Tensor SquaredNormsWide(Tensor x)
+    {
+        var norms = empty(x.shape[0], dtype: ScalarType.Float64);
+        CpuWide.SquaredNorms(TensorMemory.Ptr<float>(x), TensorMemory.Ptr<double>(norms), (int)x.shape[0], (int)x.shape[1]);
+        return norms;
+    }
+
+    public Tensor RowDotsWide(Tensor x, Tensor v)
+    {
+        var dots = empty(x.shape[0], dtype: ScalarType.Float64);
+        CpuWide.RowDots(TensorMemory.Ptr<float>(x), TensorMemory.Ptr<double>(v), TensorMemory.Ptr<double>(dots), (int)x.shape[0], (int)x.shape[1]);
+        return dots;
+    }
+
+    public Tensor DistanceForwardWide(Tensor g, Tensor x, Tensor norms, bool squared, double clamp)
+    {
+        var dist = empty_like(g, dtype: ScalarType.Float64);
+        CpuWide.DistanceForward(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(x), TensorMemory.Ptr<double>(norms), TensorMemory.Ptr<double>(dist),
+            (int)g.shape[0], (int)x.shape[1], squared, clamp);
+        return dist;
+    }
+
     public Tensor DistanceBackward(Tensor dbar, Tensor dist, bool squared, double clamp)
     {
         // d̄ + d̄ᵀ by libtorch's blocked transpose-add, so the kernel reads rows only.

@@ -43,6 +43,43 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         return (backend.ScaleRows(rows, norms, Eps), norms);
     }
 
+    /// <summary>
+    /// The float32 path of the normalised kernels: A_ij = G_ij s_i s_j with s = 1/max(‖x‖, eps), G = XXᵀ in double
+    /// from centred rows (<see cref="OpBase.WidenedGram"/>) and ‖x_i‖ = √G_ii. Rows close to one direction (a shared
+    /// offset, near-collinear embeddings) keep their information in 1 − A, which float32 unit rows x/‖x‖ already
+    /// round away (their cosines carry ~1e-7 absolute error against 1 − A ≈ 1e-4). Returns (the packed rows
+    /// [Xc | μ] for the backward as a tuple in one tensor pair: centred rows, [norms | μ]) and A in double.
+    /// </summary>
+    static (Tensor Centred, Tensor NormsAndMean, Tensor A) WideSide(IKdBackend backend, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var (xc, mean, g) = OpBase.WidenedGram(backend, OpBase.Rows(x));
+        var norms = g.diagonal().sqrt();
+        var sc = norms.clamp_min(Eps).reciprocal();
+        var a = g.mul_(sc.unsqueeze(1)).mul_(sc.unsqueeze(0));
+        var packed = cat([norms, mean.to(ScalarType.Float64)]);
+        return (xc.MoveToOuterDisposeScope(), packed.MoveToOuterDisposeScope(), a.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Backward of A = diag(s) G diag(s) (s = 1/max(n, eps), n = √diag G) on the float32 path, in double:
+    /// Ḡ_ij = Ā_ij s_i s_j, and where n_i &gt; eps Ḡ_ii −= c_i/(2n_i²) with c_i = Σ_j (Ā + Āᵀ)_ij A_ij; then
+    /// X̄ = (Ḡ + Ḡᵀ)X formed as (Ḡ + Ḡᵀ)Xc + row sums·μ (<see cref="OpBase.WidenedSymProduct"/>).
+    /// </summary>
+    static Tensor WideBackward(IKdBackend backend, Tensor abar, Tensor a, Tensor xc, Tensor normsAndMean)
+    {
+        using var scope = NewDisposeScope();
+        long b = a.shape[0];
+        var norms = normsAndMean.narrow(0, 0, b);
+        var mean = normsAndMean.narrow(0, b, normsAndMean.shape[0] - b).to(xc.dtype);
+        var sc = norms.clamp_min(Eps).reciprocal();
+        var c = ((abar + abar.t()) * a).sum(1);
+        var gbar = abar * sc.unsqueeze(1) * sc.unsqueeze(0);
+        var diag = where(norms > Eps, -c / (2 * norms * norms), zeros_like(c));
+        gbar.diagonal().add_(diag);
+        return OpBase.WidenedSymProduct(backend, gbar, xc, mean).MoveToOuterDisposeScope();
+    }
+
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
@@ -53,14 +90,25 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         var backend = KdRuntime.For(s);
         var epilogues = LossEpilogues.For(backend);
         long b = s.shape[0];
-        var (us, ns) = Side(backend, s, raw);
-        var (ut, nt) = Side(backend, t, raw);
-        var aS = backend.Gram2(us, bitSymmetric: false);
-        var aT = backend.Gram2(ut, bitSymmetric: false);
+        bool wide = s.dtype == ScalarType.Float32 && !raw;
+        Tensor us, ns, ut, nt, aS, aT;
+        if (wide)
+        {
+            (us, ns, aS) = WideSide(backend, s);
+            (ut, nt, aT) = WideSide(backend, t);
+        }
+        else
+        {
+            (us, ns) = Side(backend, s, raw);
+            (ut, nt) = Side(backend, t, raw);
+            aS = backend.Gram2(us, bitSymmetric: false);
+            aT = backend.Gram2(ut, bitSymmetric: false);
+        }
         var loss = PairOp.Mean(epilogues.CcLossRows(aS, aT, spec), (double)b * b, s);
         PairOp.SaveInputs(ctx, backend, s, t);
         ctx.save_data("spec", spec);
         ctx.save_data("raw", raw);
+        ctx.save_data("wide", wide);
         ctx.save_for_backward([PairOp.KeepIf(s.requires_grad, us).MoveToOuterDisposeScope(), PairOp.KeepIf(s.requires_grad, ns).MoveToOuterDisposeScope(), aS.MoveToOuterDisposeScope(),
                                PairOp.KeepIf(t.requires_grad, ut).MoveToOuterDisposeScope(), PairOp.KeepIf(t.requires_grad, nt).MoveToOuterDisposeScope(), aT.MoveToOuterDisposeScope()]);
         return loss.MoveToOuterDisposeScope();
@@ -76,12 +124,14 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         var epilogues = LossEpilogues.For(backend);
         var spec = (CcSpec)ctx.get_data("spec");
         bool raw = (bool)ctx.get_data("raw");
+        bool wide = (bool)ctx.get_data("wide");
         long b = saved[2].shape[0];
         double scale = 2.0 / ((double)b * b) * PairOp.Upstream(grad);
 
         Tensor SideGrad(int input, Tensor unit, Tensor norms, Tensor aSelf, Tensor aOther)
         {
             var abar = epilogues.CcBackward(aSelf, aOther, spec, scale);
+            if (wide) return PairOp.Like(ctx, input, WideBackward(backend, abar, aSelf, unit, norms)).MoveToOuterDisposeScope();
             var ubar = backend.SymProduct2(abar, unit);
             var xbar = raw ? ubar : backend.NormalizeRowsBackward(ubar, unit, norms, Eps);
             return PairOp.Like(ctx, input, xbar).MoveToOuterDisposeScope();

@@ -12,6 +12,12 @@ namespace GpuKd.Ops;
 /// unclamped entry, m̄ split evenly over the entries equal to the max, as PyTorch's max() does) and one
 /// product X̄ = (Ḡ + Ḡᵀ)Xc = 2ḠXc (Ḡ is bit-symmetric: q_ij and q_ji are the same bits; no centring backward: the rows of Ḡ + Ḡᵀ sum to zero).
 /// Saved: both Xc and both G.
+/// Float32 inputs take the widened epilogue (<see cref="GpuKd.Kernels.Cpu.CpuWide"/>): q is computed once in
+/// double (squared norms summed in double from Xc, off-diagonal Gram from the float32 GEMM) and handed to the
+/// same epilogues in double as the pseudo-Gram G' = −q/2 with a zero diagonal, whose Gram-form distance
+/// G'_ii + G'_jj − 2G'_ij is exactly q (and never below the recompute threshold: q ≥ the clamp), so they need
+/// no features (<see cref="PseudoRows"/>). Ḡ comes out in double and is rounded to float32 for the one
+/// product. Saved G is then that double table (b² × 8 bytes per side).
 /// </summary>
 internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
 {
@@ -67,13 +73,14 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         long b = s.shape[0];
         var xs = backend.Centre(OpBase.Rows(s));
         var xt = backend.Centre(OpBase.Rows(t));
-        var gs = backend.Gram2(xs);
-        var gt = backend.Gram2(xt);
-        var (rs, cs) = epilogues.EdgeRowMax(gs, xs, Clamp);
-        var (rt, ct) = epilogues.EdgeRowMax(gt, xt, Clamp);
+        var gs = Gram(backend, xs);
+        var gt = Gram(backend, xt);
+        var (qs, qt) = (Features(xs, gs), Features(xt, gt));
+        var (rs, cs) = epilogues.EdgeRowMax(gs, qs, Clamp);
+        var (rt, ct) = epilogues.EdgeRowMax(gt, qt, Clamp);
         var (ms, ns) = Max(rs, cs);
         var (mt, nt) = Max(rt, ct);
-        var loss = PairOp.Mean(epilogues.EdgeLossRows(gs, xs, gt, xt, new EdgeScalars(Inverse(ms), Inverse(mt), Clamp)), (double)b * b, s);
+        var loss = PairOp.Mean(epilogues.EdgeLossRows(gs, qs, gt, qt, new EdgeScalars(Inverse(ms), Inverse(mt), Clamp)), (double)b * b, s);
         PairOp.SaveInputs(ctx, backend, s, t);
         ctx.save_data("differentiateMax", differentiateMax);
         ctx.save_data("max", new[] { ms, mt });
@@ -81,6 +88,21 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         ctx.save_for_backward([xs.MoveToOuterDisposeScope(), gs.MoveToOuterDisposeScope(), xt.MoveToOuterDisposeScope(), gt.MoveToOuterDisposeScope()]);
         return loss.MoveToOuterDisposeScope();
     }
+
+    /// <summary>The Gram the edge epilogues read: XcXcᵀ, or for float32 the double pseudo-Gram −q/2 (see the class remarks).</summary>
+    static Tensor Gram(IKdBackend backend, Tensor xc)
+    {
+        var g = backend.Gram2(xc);
+        if (xc.dtype != ScalarType.Float32) return g;
+        var q = backend.DistanceForwardWide(g, xc, backend.SquaredNormsWide(xc), squared: true, Clamp);
+        return q.mul_(-0.5);
+    }
+
+    /// <summary>The features the epilogues get beside <paramref name="g"/>: Xc itself, or for a pseudo-Gram a
+    /// [b, 1] zero placeholder of its dtype (its direct recompute is never reached: q ≥ the clamp &gt; 0).</summary>
+    static Tensor Features(Tensor xc, Tensor g) => g.dtype == xc.dtype ? xc : PseudoRows(g);
+
+    static Tensor PseudoRows(Tensor g) => zeros(g.shape[0], 1, dtype: g.dtype);
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
@@ -101,12 +123,14 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
             int other = 1 - self;
             double m = max[self], invM = Inverse(m);
             var e = new EdgeScalars(invM, Inverse(max[other]), Clamp, scale, m);
+            var (qs, qo) = (Features(xs, gs), Features(xo, go));
             if (differentiateMax && m > Clamp)
             {
-                double dot = Doubles(epilogues.EdgeDotRows(gs, xs, go, xo, e)).Sum();
+                double dot = Doubles(epilogues.EdgeDotRows(gs, qs, go, qo, e)).Sum();
                 e = e with { MaxBarPerTie = -dot * invM / count[self] };
             }
-            var gbar = epilogues.EdgeBackward(gs, xs, go, xo, e);
+            var gbar = epilogues.EdgeBackward(gs, qs, go, qo, e);
+            if (gbar.dtype != xs.dtype) gbar = gbar.to(xs.dtype);   // float32: Ḡ computed in double, rounding keeps it bit-symmetric
             return PairOp.Like(ctx, self, backend.SymProductOfSymmetric(gbar, xs)).MoveToOuterDisposeScope();
         }
 

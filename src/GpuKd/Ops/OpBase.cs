@@ -54,6 +54,66 @@ internal static class OpBase
         return (centred, g);
     }
 
+    /// <summary>
+    /// The angle ops' tables: centred rows, their Gram and the leg tables (inv, ginv) of
+    /// <see cref="CpuBackend.Legs"/> (the CPU fast path; devices run the programs). For float32 the ψ numerator G_bc + G_aa − G_ab − G_ac is a small
+    /// difference whenever the legs are short next to the rows (and the ψ differences of a loss whose
+    /// student ≈ teacher are 100× smaller still): the GEMM's diagonal, a sum of D positive terms, carries
+    /// ≈ √D times the round-off of an off-diagonal entry, and the leg lengths lose more in the float32
+    /// Gram form. So the diagonal is replaced by the squared norms summed in double (rounded once), and
+    /// the legs are taken from the widened pdist (<see cref="IKdBackend.DistanceForwardWide"/>, clamp 0)
+    /// in double and rounded once; the O(b³) passes stay float32. Extra: O(b²) doubles, O(bD) work.
+    /// </summary>
+    public static (Tensor Centred, Tensor Gram, Tensor Inv, Tensor GInv) AngleTables(CpuBackend backend, Tensor x, double tiny)
+    {
+        var (centred, g) = CentredGram(backend, x);
+        if (centred.dtype != ScalarType.Float32)
+        {
+            var (inv, ginv) = backend.Legs(g, centred, tiny);
+            return (centred, g, inv, ginv);
+        }
+        using var scope = NewDisposeScope();
+        var norms = backend.SquaredNormsWide(centred);
+        var q = backend.DistanceForwardWide(g, centred, norms, squared: true, clamp: 0);
+        g.diagonal().copy_(norms);
+        // inv = 1/max(len, tiny), 0 for a zero leg; ginv = inv where len > tiny, else 0 (NaN stays NaN).
+        var len = q.sqrt();
+        var inv64 = where(len == 0, zeros_like(len), len.clamp_min(tiny).reciprocal());
+        var ginv64 = where(len <= tiny, zeros_like(len), inv64);
+        return (centred, g, inv64.to(ScalarType.Float32).MoveToOuterDisposeScope(), ginv64.to(ScalarType.Float32).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// The float32 path: X = Xc + 1μᵀ (μ the column means; x − μ is exact wherever x and μ are within a factor 2,
+    /// as in features sharing a large offset), so G = XXᵀ = C + m1ᵀ + 1mᵀ + |μ|² with C = XcXcᵀ (the float32
+    /// GEMM, its diagonal the squared norms summed in double), m = Xcμ and |μ|² in double. When the rows share
+    /// a large offset or direction, G's information lies in C, a small part of each entry that a float32 G
+    /// rounds away; here G is double (b² × 8 bytes) and the epilogues run in double.
+    /// </summary>
+    public static (Tensor Centred, Tensor Mean, Tensor Gram) WidenedGram(IKdBackend backend, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var mean = x.mean([0L]);
+        var xc = x - mean;
+        var g = backend.Gram2(xc, bitSymmetric: false).to(ScalarType.Float64);
+        g.diagonal().copy_(backend.SquaredNormsWide(xc));
+        var mean64 = mean.to(ScalarType.Float64);
+        var m = backend.RowDotsWide(xc, mean64);
+        g.add_(m.unsqueeze(1)).add_(m.unsqueeze(0)).add_(mean64.dot(mean64));
+        return (xc.MoveToOuterDisposeScope(), mean.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>X̄ = (Ḡ + Ḡᵀ)X; on the float32 path (Ḡ double, X = Xc + 1μᵀ) as (Ḡ + Ḡᵀ)Xc in float32 plus
+    /// the row sums of Ḡ + Ḡᵀ (double) times μ.</summary>
+    public static Tensor WidenedSymProduct(IKdBackend backend, Tensor gbar, Tensor x, Tensor mean)
+    {
+        if (gbar.dtype == x.dtype) return backend.SymProduct2(gbar, x);
+        using var scope = NewDisposeScope();
+        var sym = gbar + gbar.t();
+        var xbar = backend.SymProductOfSymmetric(sym.to(x.dtype).mul_(0.5), x);   // (Ḡ + Ḡᵀ)Xc: halving is exact
+        return xbar.addr_(sym.sum(1).to(x.dtype), mean).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Σ of a contiguous CPU tensor's elements in a fixed order, accumulated in double:
     /// the deterministic final reduction of the fused losses.</summary>
     public static double OrderedSum(Tensor t)

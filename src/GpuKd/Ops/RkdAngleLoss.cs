@@ -45,10 +45,8 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
         }
 
         var cpu = CpuBackend.Instance;
-        var (cs, gs) = OpBase.CentredGram(cpu, student);
-        var (ct, gt) = OpBase.CentredGram(cpu, teacher);
-        var (invS, ginvS) = cpu.Legs(gs, cs, TripletAngles.Tiny);
-        var (invT, ginvT) = cpu.Legs(gt, ct, TripletAngles.Tiny);
+        var (cs, gs, invS, ginvS) = OpBase.AngleTables(cpu, student, TripletAngles.Tiny);
+        var (ct, gt, invT, ginvT) = OpBase.AngleTables(cpu, teacher, TripletAngles.Tiny);
         var loss = PairOp.Mean(cpu.AngleLossPartials(gs, invS, gt, invT), count, student);
 
         PairOp.SaveInputs(ctx, cpu, student, teacher);

@@ -13,6 +13,15 @@ namespace GpuKd.Ops;
 /// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="RkdPrograms{T}"/>: μ and the loss
 /// total stay on the device. Saved: per side Xc (b×D), d (b×b), 1/μ (one element on a device).
 /// Peak extra memory: O(b² + bD).
+/// On the CPU fast path (authors' code): ψ = pdist(x)/μ with μ the mean of the positive entries
+/// (every off-diagonal one, m = b(b−1)), L = mean over b² of h(ψ^S − ψ^T), h = smooth-L1.
+/// μ carries gradient on each side that requires one. Backward per side, with
+/// r = ±h'(ψ^S − ψ^T)·upstream/b²: d̄ = r/μ − [i ≠ j](Σ r·d)/(m μ²), then the distance
+/// backward (Ḡ) and one product. The loss epilogue is one fused pass per direction
+/// (no b² temporaries). Saved per side: Xc (b×D) and d (b²).
+/// Float32 inputs take the widened epilogue (<see cref="GpuKd.Kernels.Cpu.CpuWide"/>): squared norms summed in
+/// double from Xc, d in double from them and the float32 GEMM's off-diagonal Gram, ψ, r and Ḡ in double, Ḡ
+/// rounded to float32 for the one backward product. d is then held in double (b² × 8 bytes per side).
 /// </summary>
 internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanceLoss>
 {
@@ -56,7 +65,9 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
     static (Tensor Centred, Tensor Dist, double InvMu) Side(CpuBackend backend, Tensor x)
     {
         var (centred, g) = OpBase.CentredGram(backend, x);
-        var dist = backend.DistanceForward(g, centred, squared: false, PairwiseDistances.Clamp);
+        var dist = centred.dtype == ScalarType.Float32
+            ? backend.DistanceForwardWide(g, centred, backend.SquaredNormsWide(centred), squared: false, PairwiseDistances.Clamp)
+            : backend.DistanceForward(g, centred, squared: false, PairwiseDistances.Clamp);
         long b = dist.shape[0];
         return (centred, dist, (double)(b * (b - 1)) / OpBase.OrderedSum(dist));
     }
@@ -102,6 +113,7 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
             if (!PairOp.Needs(ctx, i)) return null;
             var dbar = cpu.DistanceLossBackward(d, dO, invMu, invMuO, scale);
             var gbar = cpu.DistanceBackward(dbar, d, squared: false, PairwiseDistances.Clamp);
+            if (gbar.dtype != c.dtype) gbar = gbar.to(c.dtype);   // the widened float32 path: Ḡ computed in double
             return PairOp.Like(ctx, i, cpu.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
         }
         return [Side(0, cs, ds, dt, invMuS, invMuT)!, Side(1, ct, dt, ds, invMuT, invMuS)!, null!];

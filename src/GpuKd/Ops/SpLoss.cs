@@ -10,6 +10,8 @@ namespace GpuKd.Ops;
 /// matrices are never stored). Backward per side that wants a gradient: one epilogue builds
 /// G̃̄ = normalisation-backward of (2/b²)(G^self − G^other) in one b×b buffer, then one product
 /// X̄ = (G̃̄ + G̃̄ᵀ)X. Saved: both raw Grams, their norms, and the rows of each input that needs a gradient.
+/// float32: the Gram in double from centred rows (<see cref="OpBase.WidenedGram"/>) and the epilogues in double
+/// (saved Grams b² × 8 bytes per side; the rows saved are the centred rows and their mean).
 /// </summary>
 internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
 {
@@ -33,14 +35,25 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         long b = s.shape[0];
         var xs = OpBase.Rows(s);
         var xt = OpBase.Rows(t);
-        var gs = backend.Gram2(xs, bitSymmetric: false);
-        var gt = backend.Gram2(xt, bitSymmetric: false);
+        Tensor gs, gt, ms, mt;
+        if (xs.dtype == ScalarType.Float32)
+        {
+            (xs, ms, gs) = OpBase.WidenedGram(backend, xs);
+            (xt, mt, gt) = OpBase.WidenedGram(backend, xt);
+        }
+        else
+        {
+            (ms, mt) = (empty(0, dtype: xs.dtype), empty(0, dtype: xs.dtype));
+            gs = backend.Gram2(xs, bitSymmetric: false);
+            gt = backend.Gram2(xt, bitSymmetric: false);
+        }
         var ns = backend.RowNorms(gs);
         var nt = backend.RowNorms(gt);
         var loss = PairOp.Mean(epilogues.SpLossRows(gs, ns, gt, nt, Eps), (double)b * b, s);
         PairOp.SaveInputs(ctx, backend, s, t);
         ctx.save_for_backward([PairOp.KeepIf(s.requires_grad, xs).MoveToOuterDisposeScope(), gs.MoveToOuterDisposeScope(), ns.MoveToOuterDisposeScope(),
-                               PairOp.KeepIf(t.requires_grad, xt).MoveToOuterDisposeScope(), gt.MoveToOuterDisposeScope(), nt.MoveToOuterDisposeScope()]);
+                               PairOp.KeepIf(t.requires_grad, xt).MoveToOuterDisposeScope(), gt.MoveToOuterDisposeScope(), nt.MoveToOuterDisposeScope(),
+                               ms.MoveToOuterDisposeScope(), mt.MoveToOuterDisposeScope()]);
         return loss.MoveToOuterDisposeScope();
     }
 
@@ -50,7 +63,7 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         if (!needS && !needT) return [null!, null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
-        Tensor xs = saved[0], gs = saved[1], ns = saved[2], xt = saved[3], gt = saved[4], nt = saved[5];
+        Tensor xs = saved[0], gs = saved[1], ns = saved[2], xt = saved[3], gt = saved[4], nt = saved[5], ms = saved[6], mt = saved[7];
         var backend = OpBase.Backend(ctx);
         var epilogues = LossEpilogues.For(backend);
         long b = gs.shape[0];
@@ -59,12 +72,12 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         if (needS)
         {
             var gbar = epilogues.SpBackward(gs, ns, gt, nt, Eps, scale);
-            gradS = PairOp.Like(ctx, 0, backend.SymProduct2(gbar, xs)).MoveToOuterDisposeScope();
+            gradS = PairOp.Like(ctx, 0, OpBase.WidenedSymProduct(backend, gbar, xs, ms)).MoveToOuterDisposeScope();
         }
         if (needT)
         {
             var gbar = epilogues.SpBackward(gt, nt, gs, ns, Eps, scale);
-            gradT = PairOp.Like(ctx, 1, backend.SymProduct2(gbar, xt)).MoveToOuterDisposeScope();
+            gradT = PairOp.Like(ctx, 1, OpBase.WidenedSymProduct(backend, gbar, xt, mt)).MoveToOuterDisposeScope();
         }
         return [gradS!, gradT!];
     }

@@ -36,8 +36,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
         }
         OpBase.SaveDevice(ctx, null);
         var backend = CpuBackend.Instance;   // devices run the program above
-        var (centred, g) = OpBase.CentredGram(backend, x);
-        var (inv, ginv) = backend.Legs(g, centred, Tiny);
+        var (centred, g, inv, ginv) = OpBase.AngleTables(backend, x, Tiny);
         var angles = backend.AngleForward(g, inv);
         OpBase.SaveInput(ctx, x, backend);
         ctx.save_for_backward([centred.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope(),
