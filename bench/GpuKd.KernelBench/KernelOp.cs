@@ -85,6 +85,17 @@ internal abstract class KernelOp : IDisposable
         return buffer.View.SubView(0, n);
     }
 
+    /// <summary>A float64 device buffer of <paramref name="n"/> elements for the programs (the widened epilogues' tables), freed with the op.</summary>
+    protected unsafe Buf<double> AllocDouble(long n)
+    {
+        var buffer = Acc.Allocate1D<double>(Math.Max(1, n));
+        _doubles.Add(buffer);
+        P.Register(buffer);
+        return new Buf<double>(buffer.NativePtr, n);
+    }
+
+    readonly List<MemoryBuffer1D<double, Stride1D.Dense>> _doubles = new();
+
     /// <summary>A one-element device buffer holding <paramref name="v"/> (e.g. a loss's upstream gradient of 1).</summary>
     protected ArrayView<float> Upload1(float v) => Upload([v]);
 
@@ -119,6 +130,8 @@ internal abstract class KernelOp : IDisposable
     public void Dispose()
     {
         P.Dispose();
+        foreach (var b in _doubles) b.Dispose();
+        _doubles.Clear();
         foreach (var b in _buffers) b.Dispose();
         _buffers.Clear();
     }

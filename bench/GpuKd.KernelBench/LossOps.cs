@@ -18,8 +18,8 @@ internal sealed class RkdDistanceOp : KernelOp
     public RkdDistanceOp(IlgpuDevice d, float[] xs, float[] xt, int b, int ds, int dt) : base(d, xs, xt, b, ds, dt)
     {
         long bb = (long)b * b;
-        _s = new(Buf(Alloc((long)b * ds)), Buf(Alloc(bb)), Buf(Alloc(1)));
-        _t = new(Buf(Alloc((long)b * dt)), Buf(Alloc(bb)), Buf(Alloc(1)));
+        _s = new(Buf(Alloc((long)b * ds)), AllocDouble(bb), AllocDouble(1));
+        _t = new(Buf(Alloc((long)b * dt)), AllocDouble(bb), AllocDouble(1));
         (_loss, _one) = (Alloc(1), Upload1(1f));
         Grad = Alloc((long)b * ds);
     }

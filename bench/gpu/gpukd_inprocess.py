@@ -3,7 +3,8 @@
 `Programs(app_dll, mode)` loads the .NET runtime (hostfxr_loader), initialises CUDA device 0 in its primary context
 (mode "cuda": PyTorch's context) or ILGPU's CPU simulator over host memory (mode "cpu", the self-test that runs
 without a GPU), and exposes one call per op program and phase. Every buffer is given as (pointer, element count);
-the orders below are those of Exports.cs.
+the orders below are those of Exports.cs. The RKD distance loss keeps d and 1/μ in float64 for either input dtype
+(its epilogue runs in double): its "dist"/"invmu" buffers are float64.
 """
 import ctypes
 

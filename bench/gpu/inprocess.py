@@ -138,7 +138,8 @@ def main():
         def side(x):
             b, d = x.shape
             shapes = {"xc": (b, d), "dist": (b, b), "invmu": (1,), "g": (b, b), "inv": (b, b), "ginv": (b, b)}
-            return [empty(*shapes[n], like=x) for n in names]
+            wide = {"dist", "invmu"}   # the RKD distance epilogue's tables are float64 for either dtype
+            return [torch.empty(*shapes[n], dtype=torch.float64, device=x.device) if n in wide else empty(*shapes[n], like=x) for n in names]
 
         class Loss(torch.autograd.Function):
             @staticmethod

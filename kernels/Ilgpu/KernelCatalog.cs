@@ -33,6 +33,9 @@ public static partial class KernelCatalog
                     Add(list, typeof(AngleKernels), m, type, false, up.MakeGenericType(type));
             AddLossKernels(list, type);
         }
+        // The widened float32 epilogues: float views in, double views out (not generic).
+        foreach (var m in typeof(WideKernels).GetMethods(BindingFlags.Public | BindingFlags.Static).Select(m => m.Name).Distinct().Order())
+            list.Add(($"WideKernels.{m}", typeof(WideKernels).GetMethod(m)!, false));
         return list;
     }
 

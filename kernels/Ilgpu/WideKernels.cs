@@ -12,6 +12,9 @@ namespace GpuKd.Kernels.Ilgpu;
 /// </summary>
 public static class WideKernels
 {
+    /// <summary>y[i] = x[i] rounded to float32 (a widened epilogue's result handed back to a float32 product).</summary>
+    public static void ToSingle(Index1D i, ArrayView<double> x, ArrayView<float> y) => y[i] = (float)x[i];
+
     /// <summary>One thread per row: norms[r] = Σ_k x_rk² in double, k ascending.</summary>
     public static void SquaredNorms(Index1D index, ArrayView<float> x, ArrayView<double> norms, int d)
     {

@@ -36,6 +36,13 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId MuTerm = Of(typeof(ScalarKernels), nameof(ScalarKernels.MuTerm));
     public static readonly KernelId ScaleBy = Of(typeof(ScalarKernels), nameof(ScalarKernels.ScaleBy));
 
+    public static readonly KernelId WideSquaredNorms = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SquaredNorms), typeof(float));
+    public static readonly KernelId WideDistanceForward = KernelId.Of(typeof(WideKernels), nameof(WideKernels.DistanceForward), typeof(float));
+    public static readonly KernelId ToSingle = KernelId.Of(typeof(WideKernels), nameof(WideKernels.ToSingle), typeof(float));
+
+    /// <summary>True for float32: the epilogues that lose digits in float32 run widened (in double).</summary>
+    public static bool Widened => typeof(T) == typeof(float);
+
     /// <summary>T from a double on the host (kernels take T scalars; int→T does not compile inside a kernel).</summary>
     public static T C(double v) => T.CreateTruncating(v);
 

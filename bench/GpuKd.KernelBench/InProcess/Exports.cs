@@ -140,7 +140,7 @@ public static unsafe class Exports
         else { Buf<T> rbar = a.Buf<T>(), xc = a.Buf<T>(), g = a.Buf<T>(), inv = a.Buf<T>(), ginv = a.Buf<T>(), xbar = a.Buf<T>(); int b = a.Int(), dim = a.Int(); RelationPrograms<T>.AnglesBackward(d, rbar, xc, g, inv, ginv, xbar, b, dim); }
     }
 
-    static RkdDistanceSide<T> DistSide<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<T>(), a.Buf<T>());
+    static RkdDistanceSide<T> DistSide<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<double>(), a.Buf<double>());   // d and 1/μ are float64
     static RkdAngleSide<T> AngleSide<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<T>(), a.Buf<T>(), a.Buf<T>());
 
     static void RkdDistance<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>

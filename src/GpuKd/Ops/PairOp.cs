@@ -83,11 +83,11 @@ internal static class PairOp
     }
 
     /// <summary>The device backward of a student–teacher loss run as a program: one sequence; the saved tensors are
-    /// <paramref name="perSide"/> per side (student first, each side's centred rows first), bound into a side record by
-    /// <paramref name="side"/>; for each input that wants a gradient, <paramref name="run"/>(self, other, upstream, x̄, b, dim)
+    /// <paramref name="perSide"/> per side (student first, each side's centred rows first), bound (inside the sequence) into a side record
+    /// by <paramref name="side"/>; for each input that wants a gradient, <paramref name="run"/>(self, other, upstream, x̄, b, dim)
     /// writes x̄ — the teacher's with the sides swapped. Returns one gradient per forward argument (null for the rest).</summary>
     public static List<Tensor> DeviceBackward<T, TSide>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> saved, Tensor grad, int perSide,
-        Func<Buf<T>[], TSide> side, Action<TSide, TSide, Buf<T>, Buf<T>, int, int> run, int extraArguments = 1)
+        Func<Tensor[], TSide> side, Action<TSide, TSide, Buf<T>, Buf<T>, int, int> run, int extraArguments = 1)
         where T : unmanaged
     {
         int b = (int)saved[0].shape[0];
@@ -96,7 +96,7 @@ internal static class PairOp
         using (dev.Sequence())
         {
             var sides = new TSide[2];
-            for (int k = 0; k < 2; k++) sides[k] = side([.. Enumerable.Range(perSide * k, perSide).Select(i => dev.Bind<T>(saved[i]))]);
+            for (int k = 0; k < 2; k++) sides[k] = side([.. saved.Skip(perSide * k).Take(perSide)]);   // bound inside the sequence
             var upBuf = dev.Bind<T>(up);
             for (int k = 0; k < 2; k++)
             {

@@ -100,6 +100,6 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
 
     static List<Tensor> BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> s, Tensor grad, double count)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-        => PairOp.DeviceBackward<T, RkdAngleSide<T>>(dev, ctx, s, grad, perSide: 4, v => new RkdAngleSide<T>(v[0], v[1], v[2], v[3]),
+        => PairOp.DeviceBackward<T, RkdAngleSide<T>>(dev, ctx, s, grad, perSide: 4, v => new RkdAngleSide<T>(dev.Bind<T>(v[0]), dev.Bind<T>(v[1]), dev.Bind<T>(v[2]), dev.Bind<T>(v[3])),
             (self, other, u, xb, b, dim) => RkdPrograms<T>.AngleBackward(dev, self, other, u, xb, b, dim, count));
 }

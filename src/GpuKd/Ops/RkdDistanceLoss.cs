@@ -81,8 +81,8 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
         var saved = new List<Tensor>();
         RkdDistanceSide<T> Side(int d)
         {
-            Buf<T> Keep(params long[] shape) { var (t, buf) = dev.Keep<T>(shape); saved.Add(t); return buf; }
-            return new(Keep(b, d), Keep(b, b), Keep(1));
+            Buf<TK> Keep<TK>(params long[] shape) where TK : unmanaged { var (t, buf) = dev.Keep<TK>(shape); saved.Add(t); return buf; }
+            return new(Keep<T>(b, d), Keep<double>(b, b), Keep<double>(1));   // d and 1/μ in double (the epilogue's precision)
         }
         var (loss, lossBuf) = dev.Keep<T>();
         using (dev.Sequence())
@@ -121,6 +121,6 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
 
     static List<Tensor> BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> s, Tensor grad, double count)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
-        => PairOp.DeviceBackward<T, RkdDistanceSide<T>>(dev, ctx, s, grad, perSide: 3, v => new RkdDistanceSide<T>(v[0], v[1], v[2]),
+        => PairOp.DeviceBackward<T, RkdDistanceSide<T>>(dev, ctx, s, grad, perSide: 3, v => new RkdDistanceSide<T>(dev.Bind<T>(v[0]), dev.Bind<double>(v[1]), dev.Bind<double>(v[2])),
             (self, other, u, xb, b, dim) => RkdPrograms<T>.DistanceBackward(dev, self, other, u, xb, b, dim, count));
 }

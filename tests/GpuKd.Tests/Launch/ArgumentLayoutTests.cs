@@ -23,7 +23,7 @@ public class ArgumentLayoutTests
         var k = KernelCatalog.All().Single(k => k.Name == name);
         var owner = k.Method.DeclaringType!;
         var ta = k.Method.GetGenericArguments();
-        return KernelId.Of(owner, k.Method.Name, ta[0], ta[1..]);
+        return ta.Length == 0 ? KernelId.Of(owner, k.Method.Name, typeof(float)) : KernelId.Of(owner, k.Method.Name, ta[0], ta[1..]);
     }
 
     [TestCaseSource(nameof(Kernels))]

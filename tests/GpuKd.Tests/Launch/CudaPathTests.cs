@@ -82,10 +82,10 @@ public class CudaPathTests
     /// <summary>The PTX entry of a recorded launch (entries are named after the kernel method).</summary>
     static PtxEntry EntryOf(string entryName)
     {
-        foreach (var k in Kernels.Ilgpu.KernelCatalog.All().Where(k => k.Method.GetGenericArguments()[0] == typeof(float)))
+        foreach (var k in Kernels.Ilgpu.KernelCatalog.All().Where(k => k.Method.GetGenericArguments() is var g && (g.Length == 0 || g[0] == typeof(float))))
         {
             var ta = k.Method.GetGenericArguments();
-            var id = KernelId.Of(k.Method.DeclaringType!, k.Method.Name, ta[0], ta[1..]);
+            var id = ta.Length == 0 ? KernelId.Of(k.Method.DeclaringType!, k.Method.Name, typeof(float)) : KernelId.Of(k.Method.DeclaringType!, k.Method.Name, ta[0], ta[1..]);
             var e = PtxCache.Get(id, CudaArchitecture.SM_90).Entry;
             if (e.Name == entryName) return e;
         }
