@@ -47,6 +47,10 @@ internal interface IKdBackend
     /// <see cref="GpuKd.Kernels.Cpu.CpuWide"/>).</summary>
     Tensor SquaredNormsWide(Tensor x);
 
+    /// <summary>Float32 leg tables (inv, ginv) of <see cref="Legs"/> with the leg lengths in double from the float32 Gram g,
+    /// the centred rows x and their double squared norms.</summary>
+    (Tensor Inv, Tensor GInv) LegsWide(Tensor g, Tensor x, Tensor norms, double tiny);
+
     /// <summary>x_r · v accumulated in double: float32 x [R, d], float64 v [d] → float64 [R].</summary>
     Tensor RowDotsWide(Tensor x, Tensor v);
 

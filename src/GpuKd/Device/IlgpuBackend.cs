@@ -107,6 +107,15 @@ internal sealed class IlgpuBackend(IlgpuDevice device) : IKdBackend
         return norms;
     }
 
+    public (Tensor Inv, Tensor GInv) LegsWide(Tensor g, Tensor x, Tensor norms, double tiny)
+    {
+        int n = (int)g.shape[0], d = (int)x.shape[1];
+        var inv = empty_like(g);
+        var ginv = empty_like(g);
+        RunWide((b, k) => k.Legs(b.In<float>(g), b.In<float>(x), b.In<double>(norms), b.Out<float>(inv), b.Out<float>(ginv), n, d, tiny));
+        return (inv, ginv);
+    }
+
     public Tensor RowDotsWide(Tensor x, Tensor v)
     {
         int rows = (int)x.shape[0], d = (int)x.shape[1];
