@@ -98,6 +98,27 @@ public static unsafe class CpuWide
         });
     }
 
+    /// <summary>
+    /// The angle ops' leg tables (<see cref="CpuAngles.Legs{T}"/>'s rule) with the leg lengths in double
+    /// (<see cref="Squared"/>), each table entry rounded once to float; and G_aa ← (float)norms[a], the diagonal the
+    /// O(b³) passes read (the GEMM's own diagonal carries ≈ √D times an off-diagonal entry's round-off). Legs
+    /// read only off-diagonal G and the norms, so writing the diagonal in the same pass is safe.
+    /// </summary>
+    public static void Legs(float* g, float* x, double* norms, float* inv, float* ginv, int n, int d, double tiny)
+    {
+        double tau = CpuPairDistance.Tau<float>();
+        CpuParallel.For(n, 4L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (a) =>
+        {
+            for (int b = 0; b < n; b++)
+            {
+                double len = Math.Sqrt(Squared(g, x, norms, n, d, a, b, tau));
+                double iv = len == 0 ? 0 : 1 / (len < tiny ? tiny : len);   // zero leg → angles exactly 0
+                inv[(long)a * n + b] = (float)iv;
+                ginv[(long)a * n + b] = len <= tiny ? 0f : (float)iv;
+            }
+        });
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     static double Entry(float* g, float* x, double* norms, int n, int d, int i, int j, bool squared, double clamp, double tau)
     {

@@ -47,4 +47,10 @@ public static class ScalarKernels
     public static void ScaleBy<T>(Index1D i, ArrayView<T> x, ArrayView<T> s)
         where T : unmanaged, IFloatingPointIeee754<T>
         => x[i] *= s[0];
+
+    /// <summary>y[i] = a[0] + b[0]: a gradient that is exactly 0 but carries the inputs' NaN/Inf (a and b are 0·Σ of
+    /// them, <see cref="Total{T}"/> with scale 0), e.g. the angles' gradient on 1-D rows.</summary>
+    public static void FillSum<T>(Index1D i, ArrayView<T> y, ArrayView<T> a, ArrayView<T> b)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => y[i] = a[0] + b[0];
 }

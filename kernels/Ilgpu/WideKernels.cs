@@ -15,6 +15,10 @@ public static class WideKernels
     /// <summary>y[i] = x[i] rounded to float32 (a widened epilogue's result handed back to a float32 product).</summary>
     public static void ToSingle(Index1D i, ArrayView<double> x, ArrayView<float> y) => y[i] = (float)x[i];
 
+    /// <summary>g[i, i] = norms[i] rounded to float32: the float32 Gram's diagonal replaced by the double squared norms
+    /// (the angle passes read it; rounded once instead of summed in float32).</summary>
+    public static void SetDiagonal(Index1D i, ArrayView<float> g, ArrayView<double> norms, int n) => g[(long)(int)i * n + (int)i] = (float)norms[i];
+
     /// <summary>One thread per row: norms[r] = Σ_k x_rk² in double, k ascending.</summary>
     public static void SquaredNorms(Index1D index, ArrayView<float> x, ArrayView<double> norms, int d)
     {
@@ -55,6 +59,31 @@ public static class WideKernels
         if (q < clamp) q = clamp; // NaN compares false and is kept
         dist[o] = squared != 0 ? q : Math.Sqrt(q);
     }
+
+    /// <summary>One thread per (a, b) (index.X = b, index.Y = a): <see cref="Cpu.CpuWide.Legs"/>.</summary>
+    public static void Legs(Index2D ab, ArrayView<float> g, ArrayView<float> x, ArrayView<double> norms, ArrayView<float> inv, ArrayView<float> ginv,
+        int n, int d, double tiny, double tau)
+    {
+        int a = ab.Y, b = ab.X;
+        double q = 0;
+        if (a != b)
+        {
+            int lo = a < b ? a : b, hi = a < b ? b : a;
+            double nl = norms[lo], nh = norms[hi], glh = g[(long)lo * n + hi];
+            q = nl + nh - (glh + glh);
+            if (q <= tau * (nl + nh))
+            {
+                long ol = (long)lo * d, oh = (long)hi * d;
+                q = 0;
+                for (int k = 0; k < d; k++) { double e = (double)x[oh + k] - x[ol + k]; q += e * e; }
+            }
+            if (q < 0) q = 0;
+        }
+        double len = Math.Sqrt(q);
+        double iv = len == 0 ? 0 : 1 / (len < tiny ? tiny : len);
+        inv[(long)a * n + b] = (float)iv;
+        ginv[(long)a * n + b] = len <= tiny ? 0f : (float)iv;
+    }
 }
 
 /// <summary>Launchers of <see cref="WideKernels"/>, compiled once per accelerator (kept beside the kernels,
@@ -65,12 +94,14 @@ public sealed class WideLaunchers
 
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<double>, int>> _norms;
     readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<double>, ArrayView<double>, int>> _dots;
+    readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<float>, ArrayView<float>, int, int, double, double>> _legs;
     readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<double>, int, int, int, double, double>> _dist;
 
     WideLaunchers(Accelerator acc)
     {
         _norms = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int>(WideKernels.SquaredNorms));
         _dots = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, ArrayView<double>, int>(WideKernels.RowDots));
+        _legs = new(() => acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<float>, ArrayView<float>, int, int, double, double>(WideKernels.Legs));
         _dist = new(() => acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<double>, int, int, int, double, double>(WideKernels.DistanceForward));
     }
 
@@ -97,6 +128,17 @@ public sealed class WideLaunchers
         Need(v.Length, d, nameof(v));
         Need(dots.Length, rows, nameof(dots));
         if (rows > 0) _dots.Value(rows, x, v, dots, d);
+    }
+
+    /// <summary>Leg tables inv, ginv [n, n] (float) with double leg lengths.</summary>
+    public void Legs(ArrayView<float> g, ArrayView<float> x, ArrayView<double> norms, ArrayView<float> inv, ArrayView<float> ginv, int n, int d, double tiny)
+    {
+        Need(g.Length, (long)n * n, nameof(g));
+        Need(x.Length, (long)n * d, nameof(x));
+        Need(norms.Length, n, nameof(norms));
+        Need(inv.Length, (long)n * n, nameof(inv));
+        Need(ginv.Length, (long)n * n, nameof(ginv));
+        if (n > 0) _legs.Value(new Index2D(n, n), g, x, norms, inv, ginv, n, d, tiny, Cpu.CpuPairDistance.Tau<float>());
     }
 
     /// <summary>Double pdist [n, n] from the float32 Gram g [n, n], the centred rows x [n, d] and their double squared norms.</summary>

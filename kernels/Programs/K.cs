@@ -38,6 +38,9 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public static readonly KernelId WideSquaredNorms = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SquaredNorms), typeof(float));
     public static readonly KernelId WideDistanceForward = KernelId.Of(typeof(WideKernels), nameof(WideKernels.DistanceForward), typeof(float));
+    public static readonly KernelId WideLegs = KernelId.Of(typeof(WideKernels), nameof(WideKernels.Legs), typeof(float));
+    public static readonly KernelId SetDiagonal = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SetDiagonal), typeof(float));
+    public static readonly KernelId FillSum = Of(typeof(ScalarKernels), nameof(ScalarKernels.FillSum));
     public static readonly KernelId ToSingle = KernelId.Of(typeof(WideKernels), nameof(WideKernels.ToSingle), typeof(float));
 
     /// <summary>True for float32: the epilogues that lose digits in float32 run widened (in double).</summary>

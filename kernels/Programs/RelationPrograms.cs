@@ -84,10 +84,31 @@ public static class RelationPrograms<T> where T : unmanaged, IFloatingPointIeee7
         Products<T>.SymProduct(dev, gbar, xc, xbar, 1, b, d);
     }
 
-    /// <summary>Leg tables inv, ginv [b, b] from the Gram g of the centred rows xc.</summary>
+    /// <summary>Leg tables inv, ginv [b, b] from the Gram g of the centred rows xc. Float32 (issue 15): the leg lengths in
+    /// double from the double squared norms and the float32 Gram's off-diagonal, and g's diagonal replaced by those norms
+    /// rounded once — the O(b³) passes that follow stay float32.</summary>
     public static void Legs(IKdDevice dev, Buf<T> g, Buf<T> xc, Buf<T> inv, Buf<T> ginv, int b, int d, double tiny)
-        => dev.Launch(K<T>.Legs, LaunchShape.Extent2(b, b), g.Need((long)b * b, nameof(g)), xc.Need((long)b * d, nameof(xc)),
-                      inv.Need((long)b * b, nameof(inv)), ginv.Need((long)b * b, nameof(ginv)), b, d, K<T>.C(tiny), CpuPairDistance.Tau<T>());
+    {
+        g.Need((long)b * b, nameof(g)); xc.Need((long)b * d, nameof(xc)); inv.Need((long)b * b, nameof(inv)); ginv.Need((long)b * b, nameof(ginv));
+        if (K<T>.Widened)
+        {
+            var norms = dev.Alloc<double>(b);
+            dev.Launch(K<T>.WideSquaredNorms, LaunchShape.Extent1(b), xc, norms, d);
+            dev.Launch(K<T>.WideLegs, LaunchShape.Extent2(b, b), g, xc, norms, inv, ginv, b, d, tiny, (double)CpuPairDistance.Tau<float>());
+            dev.Launch(K<T>.SetDiagonal, LaunchShape.Extent1(b), g, norms, b);
+        }
+        else dev.Launch(K<T>.Legs, LaunchShape.Extent2(b, b), g, xc, inv, ginv, b, d, K<T>.C(tiny), CpuPairDistance.Tau<T>());
+    }
+
+    /// <summary>x̄ of an angle op on 1-D rows: exactly 0 (collinear points: every angle is locally constant), carrying
+    /// the NaN/Inf of <paramref name="x"/>, <paramref name="y"/> and the upstream (0·Σ of each).</summary>
+    public static void ZeroAngleGradient(IKdDevice dev, Buf<T> x, Buf<T> y, Buf<T> xbar, int b)
+    {
+        Buf<T> a = dev.Alloc<T>(1), c = dev.Alloc<T>(1);
+        Rows<T>.Total(dev, x, a, b, checked((int)(x.Length / b)), 0.0);
+        Rows<T>.Total(dev, y, c, b, checked((int)(y.Length / b)), 0.0);
+        dev.Launch(K<T>.FillSum, LaunchShape.Extent1(xbar.Length), xbar, a, c);
+    }
 
     /// <summary>Triplet angles [b, b, b] of x [b, d]: saved xc [b, d], g, inv, ginv [b, b].</summary>
     public static void AnglesForward(IKdDevice dev, Buf<T> x, Buf<T> xc, Buf<T> g, Buf<T> inv, Buf<T> ginv, Buf<T> angles, int b, int d, double tiny)
@@ -101,6 +122,12 @@ public static class RelationPrograms<T> where T : unmanaged, IFloatingPointIeee7
     public static void AnglesBackward(IKdDevice dev, Buf<T> rbar, Buf<T> xc, Buf<T> g, Buf<T> inv, Buf<T> ginv, Buf<T> xbar, int b, int d)
     {
         rbar.Need((long)b * b * b, nameof(rbar));
+        if (d == 1)
+        {
+            // 1-D rows: every angle is locally constant, the exact gradient is 0 (0·Σ carries NaN/Inf of xc and r̄).
+            ZeroAngleGradient(dev, xc, rbar, xbar, b);
+            return;
+        }
         var gbar = dev.Alloc<T>((long)b * b);
         AnglePasses(dev, g, inv, ginv, rbar, g, inv, fromLoss: false, T.Zero, gbar, b);
         Products<T>.SymProduct(dev, gbar, xc, xbar, 1, b, d);

@@ -106,6 +106,13 @@ public static class RkdPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// then the upstream scale.</summary>
     public static void AngleBackward(IKdDevice dev, RkdAngleSide<T> self, RkdAngleSide<T> other, Buf<T> upstream, Buf<T> xbar, int b, int dim, double count)
     {
+        if (dim == 1)
+        {
+            // 1-D rows: every angle is locally constant, so the exact gradient is 0 (the passes would leave round-off).
+            RelationPrograms<T>.ZeroAngleGradient(dev, self.Xc, other.Xc, xbar, b);
+            Rows<T>.ScaleBy(dev, xbar, upstream);
+            return;
+        }
         var gbar = dev.Alloc<T>((long)b * b);
         RelationPrograms<T>.AnglePasses(dev, self.G, self.Inv, self.GInv, self.G, other.G, other.Inv, fromLoss: true, K<T>.C(1.0 / count), gbar, b);
         Products<T>.SymProduct(dev, gbar, self.Xc, xbar, 1, b, dim);

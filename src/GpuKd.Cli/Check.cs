@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using GpuKd.Reference;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -37,6 +38,39 @@ internal static class Check
         (Ops.SkdPixelwise,    [2, 19, 17, 15], [2, 19, 17, 15]),
     ];
 
+    /// <summary>
+    /// The float32 classes where a loss is a small difference of large terms (float32 only; CPU shape, ILGPU shape):
+    /// student = teacher + 1% noise (late training), features with a common offset of 100 (spread 1), unit embeddings
+    /// near one direction (cosines ≈ 0.99), and collinear points (D = 1: the angle gradient is exactly 0, so its error
+    /// is the absolute max|Δ|, bar 1e-12).
+    /// </summary>
+    static readonly (string Class, OpVariant Op, long[] Cpu, long[] Ilgpu)[] ClassCases =
+    [
+        ("student≈teacher", Ops.NearTeacherVariant(Ops.RkdDistance, (s, t) => gpukd.functional.rkd_distance_loss(s, t), ReferenceOps.RkdDistanceLoss), [31, 257], [9, 17]),
+        ("student≈teacher", Ops.NearTeacherVariant(Ops.RkdAngle, (s, t) => gpukd.functional.rkd_angle_loss(s, t), (s, t) => ReferenceOps.RkdAngleLoss(s, t, maskSelfLegs: true)), [31, 257], [9, 17]),
+        ("student≈teacher", Ops.NearTeacherVariant(Ops.IrgEdge, (s, t) => gpukd.functional.irg_edge_loss(s, t), (s, t) => ReferenceLosses.IrgEdgeLoss(s, t)), [17, 1000], [9, 17]),
+        ("offset 100", Ops.Sp, [31, 257], [9, 17]),
+        ("offset 100", Ops.Cc, [31, 257], [9, 17]),
+        ("offset 100", Ops.IrgEdge, [31, 257], [9, 17]),
+        ("offset 100", Ops.RkdDistance, [31, 257], [9, 17]),
+        ("near-collinear", Ops.Sp, [17, 1000], [9, 17]),
+        ("near-collinear", Ops.Cc, [17, 1000], [9, 17]),
+        ("collinear D=1", Ops.RkdAngle, [24, 1], [6, 1]),
+    ];
+
+    /// <summary>The student of a class row, in float64 (cast to the row's dtype by the caller).</summary>
+    static Tensor ClassInput(string cls, long[] shape, torch.Generator gen)
+    {
+        var x = torch.randn(shape, dtype: ScalarType.Float64, generator: gen);
+        return cls switch
+        {
+            "student≈teacher" => Ops.NearTeacher(shape, ScalarType.Float32).to(ScalarType.Float64) + 0.01 * x,
+            "offset 100" => x + 100,
+            "near-collinear" => torch.nn.functional.normalize(torch.randn([1, shape[1]], dtype: ScalarType.Float64, generator: gen) + 0.1 * x, dim: 1),
+            _ => x,
+        };
+    }
+
     static readonly KdBackend[] Backends = [KdBackend.Cpu, KdBackend.Ilgpu];
     static readonly ScalarType[] Dtypes = [ScalarType.Float32, ScalarType.Float64];
 
@@ -70,6 +104,21 @@ internal static class Check
                         pass ? "PASS" : "FAIL",
                         r.Error is null ? "" : Footnote(notes, r.Error));
                 }
+        foreach (var (cls, op, cpuShape, ilgpuShape) in ClassCases)
+            foreach (var backend in Backends)
+            {
+                var shape = backend == KdBackend.Ilgpu ? ilgpuShape : cpuShape;
+                bool absolute = cls == "collinear D=1";
+                var r = RunOne(op, backend, ScalarType.Float32, shape, seed++, cls, absolute);
+                bool pass = r.Error is null && r.ValueErr <= 1e-4 && r.GradErr <= (absolute ? 1e-12 : 1e-4);
+                rows++;
+                if (!pass) failed++;
+                table.Add($"{op.Name}, {cls}", backend.ToString(), "float32", Fmt.Shape(shape),
+                    r.Error is null ? Fmt.Err(r.ValueErr) : "-",
+                    r.Error is null ? (absolute ? $"{r.GradErr:0.0e+0} abs" : Fmt.Err(r.GradErr)) : "-",
+                    pass ? "PASS" : "FAIL",
+                    r.Error is null ? "" : Footnote(notes, r.Error));
+            }
         table.Print(w);
         w.WriteLine();
 
@@ -143,7 +192,7 @@ internal static class Check
         }
     }
 
-    static Result RunOne(OpVariant op, KdBackend backend, ScalarType dtype, long[] shape, int seed)
+    static Result RunOne(OpVariant op, KdBackend backend, ScalarType dtype, long[] shape, int seed, string? cls = null, bool absoluteGrad = false)
     {
         try
         {
@@ -151,7 +200,7 @@ internal static class Check
             var gen = new torch.Generator((ulong)seed);
 
             // The op sees x in its dtype; the oracle sees exactly the same values in float64.
-            var x = torch.randn(shape, dtype: ScalarType.Float64, generator: gen).to_type(dtype).requires_grad_(true);
+            var x = (cls is null ? torch.randn(shape, dtype: ScalarType.Float64, generator: gen) : ClassInput(cls, shape, gen)).to_type(dtype).requires_grad_(true);
             var xRef = x.detach().to_type(ScalarType.Float64).requires_grad_(true);
 
             var refOut = op.Reference(xRef);
@@ -171,7 +220,7 @@ internal static class Check
 
             var grad = x.grad;
             if (grad is null) return new(double.NaN, double.NaN, "no gradient reached the input");
-            return new(RelErr(got, refOut), RelErr(grad, xRef.grad!), null);
+            return new(RelErr(got, refOut), absoluteGrad ? MaxAbsDiff(grad, xRef.grad!) : RelErr(grad, xRef.grad!), null);
         }
         catch (Exception e)
         {
@@ -193,6 +242,12 @@ internal static class Check
         var legNotApex = i.unsqueeze(0) != i.unsqueeze(1);               // [a, b]: b ≠ a
         var keep = legNotApex.unsqueeze(2) & legNotApex.unsqueeze(1);     // [a, b, c]: b ≠ a and c ≠ a
         return weights * keep;
+    }
+
+    static double MaxAbsDiff(Tensor got, Tensor reference)
+    {
+        using var scope = torch.NewDisposeScope();
+        return (got.detach().to_type(ScalarType.Float64) - reference.detach().to_type(ScalarType.Float64)).abs().max().item<double>();
     }
 
     /// <summary>‖got − ref‖ / ‖ref‖ in float64 (0 when both are 0; NaN propagates to FAIL).</summary>

@@ -34,6 +34,20 @@ internal static class Ops
         return randn([rows.shape[0], rows.shape[1] + 3], ScalarType.Float64, generator: g).to(student.dtype);
     }
 
+    /// <summary>The teacher of the student ≈ teacher rows: [b, D] from a fixed seed (the student is drawn as it plus 1%
+    /// noise, <see cref="Check"/>).</summary>
+    internal static Tensor NearTeacher(long[] shape, ScalarType dtype)
+    {
+        var g = new TorchSharp.torch.Generator(778);
+        return randn(shape, ScalarType.Float64, generator: g).to(dtype);
+    }
+
+    static Tensor NearTeacherFor(Tensor student) => NearTeacher(student.shape, student.dtype);
+
+    /// <summary>A loss variant whose teacher is <see cref="NearTeacher"/> (the student ≈ teacher rows of <c>check</c>).</summary>
+    internal static OpVariant NearTeacherVariant(OpVariant op, Func<Tensor, Tensor, Tensor> ours, Func<Tensor, Tensor, Tensor> reference)
+        => op with { GpuKd = x => ours(x, NearTeacherFor(x)), Reference = x => reference(x, NearTeacherFor(x)) };
+
     // Element counts exclude what both sides must hold anyway: the input x, its gradient
     // and the upstream gradient. The output is included on both sides.
 

@@ -96,6 +96,15 @@ internal sealed unsafe class CpuBackend : IKdBackend
         return norms;
     }
 
+    public (Tensor Inv, Tensor GInv) LegsWide(Tensor g, Tensor x, Tensor norms, double tiny)
+    {
+        var inv = empty_like(g);
+        var ginv = empty_like(g);
+        CpuWide.Legs(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<float>(x), TensorMemory.Ptr<double>(norms), TensorMemory.Ptr<float>(inv), TensorMemory.Ptr<float>(ginv),
+            (int)g.shape[0], (int)x.shape[1], tiny);
+        return (inv, ginv);
+    }
+
     public Tensor RowDotsWide(Tensor x, Tensor v)
     {
         var dots = empty(x.shape[0], dtype: ScalarType.Float64);

@@ -61,8 +61,8 @@ internal static class OpBase
     /// student ≈ teacher are 100× smaller still): the GEMM's diagonal, a sum of D positive terms, carries
     /// ≈ √D times the round-off of an off-diagonal entry, and the leg lengths lose more in the float32
     /// Gram form. So the diagonal is replaced by the squared norms summed in double (rounded once), and
-    /// the legs are taken from the widened pdist (<see cref="IKdBackend.DistanceForwardWide"/>, clamp 0)
-    /// in double and rounded once; the O(b³) passes stay float32. Extra: O(b²) doubles, O(bD) work.
+    /// the leg lengths are computed in double from them (<see cref="CpuBackend.LegsWide"/>), the tables
+    /// rounded once; the O(b³) passes stay float32 (in double they would cost ≈ 1.9× at b = 256). Extra: O(bD) work.
     /// </summary>
     public static (Tensor Centred, Tensor Gram, Tensor Inv, Tensor GInv) AngleTables(CpuBackend backend, Tensor x, double tiny)
     {
@@ -72,15 +72,10 @@ internal static class OpBase
             var (inv, ginv) = backend.Legs(g, centred, tiny);
             return (centred, g, inv, ginv);
         }
-        using var scope = NewDisposeScope();
-        var norms = backend.SquaredNormsWide(centred);
-        var q = backend.DistanceForwardWide(g, centred, norms, squared: true, clamp: 0);
-        g.diagonal().copy_(norms);
-        // inv = 1/max(len, tiny), 0 for a zero leg; ginv = inv where len > tiny, else 0 (NaN stays NaN).
-        var len = q.sqrt();
-        var inv64 = where(len == 0, zeros_like(len), len.clamp_min(tiny).reciprocal());
-        var ginv64 = where(len <= tiny, zeros_like(len), inv64);
-        return (centred, g, inv64.to(ScalarType.Float32).MoveToOuterDisposeScope(), ginv64.to(ScalarType.Float32).MoveToOuterDisposeScope());
+        using var norms = backend.SquaredNormsWide(centred);
+        var (invW, ginvW) = backend.LegsWide(g, centred, norms, tiny);
+        g.diagonal().copy_(norms);   // the diagonal the O(b³) passes read, rounded once
+        return (centred, g, invW, ginvW);
     }
 
     /// <summary>

@@ -92,6 +92,7 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
         Tensor? Side(int i, Tensor c, Tensor g, Tensor inv, Tensor ginv, Tensor gO, Tensor invO)
         {
             if (!PairOp.Needs(ctx, i)) return null;
+            if (c.shape[1] == 1) return PairOp.Like(ctx, i, TripletAngles.OneDimensionalGradient(c, cO: i == 0 ? ct : cs, scale)).MoveToOuterDisposeScope();
             var gbar = cpu.AngleLossBackward(g, inv, ginv, gO, invO, scale);
             return PairOp.Like(ctx, i, cpu.SymProduct2(gbar, c)).MoveToOuterDisposeScope();
         }

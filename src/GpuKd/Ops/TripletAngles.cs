@@ -44,6 +44,20 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
         return angles.to(x.device).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The input gradient of anything computed from the angles of one-dimensional rows: exactly 0. In 1-D every leg is
+    /// a signed length, its unit vector ±1 (or 0 / a clamped leg, which passes no gradient), so every angle is
+    /// locally constant. The Gram-form passes would return round-off there (~1e-6 in float32, where the
+    /// reference's 1-D normalisation backward cancels exactly). NaN/Inf in <paramref name="x"/>,
+    /// <paramref name="cO"/> or the upstream (a tensor, or a number) still give NaN.
+    /// </summary>
+    internal static Tensor OneDimensionalGradient(Tensor x, Tensor cO, double upstream)
+    {
+        using var scope = NewDisposeScope();
+        var poison = (x.sum() + cO.sum()) * 0 + upstream * 0;
+        return zeros_like(x).add_(poison).MoveToOuterDisposeScope();
+    }
+
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
     {
         if (!OpBase.Needs(ctx)) return [null!];
@@ -54,6 +68,7 @@ internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngle
                 .MoveToOuterDisposeScope()];
         Tensor centred = saved[0], g = saved[1], inv = saved[2], ginv = saved[3];
         var backend = CpuBackend.Instance;
+        if (centred.shape[1] == 1) return [OpBase.Like(ctx, OneDimensionalGradient(centred, OpBase.Upstream(grad, centred.dtype), 0)).MoveToOuterDisposeScope()];
         var gbar = backend.AngleBackward(g, inv, ginv, OpBase.Upstream(grad, g.dtype));
         var xbar = backend.SymProduct(gbar.unsqueeze(0), centred.unsqueeze(0)).squeeze(0);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope()];

@@ -105,9 +105,9 @@ public class CudaPathTests
         int forward = driver.Launches.Count;
         loss.backward();
         Assert.That(driver.Pushes, Is.EqualTo(2));
-        // Forward: per side centre (2) + Gram (1) + legs (1); the loss pass, column sums, total. Backward (student only):
-        // three angle passes, one product, the upstream scale.
-        Assert.That(forward, Is.EqualTo(2 * 4 + 3));
+        // Forward: per side centre (2) + Gram (1) + the widened float32 legs (squared norms, legs, diagonal: 3); the loss
+        // pass, column sums, total. Backward (student only): three angle passes, one product, the upstream scale.
+        Assert.That(forward, Is.EqualTo(2 * 6 + 3));
         Assert.That(driver.Launches.Count - forward, Is.EqualTo(5));
         Assert.That(driver.Copies + driver.Syncs, Is.Zero);
     }
