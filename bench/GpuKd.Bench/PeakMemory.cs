@@ -23,6 +23,7 @@ namespace GpuKd.Bench;
 ///
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle [--csv FILE]
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak-one rkd-angle gpukd 256 512
+///   GPUKD_BENCH_THREADS=1 dotnet run -c Release --project bench/GpuKd.Bench -- --peak skd-pixelwise-19   (also -21, -150)
 /// GPUKD_PEAK_STEADY=1 measures the second call at each shape instead of the first (<see cref="Steady"/>).
 /// GPUKD_BENCH_THREADS=n sets libtorch's thread count in the children (on a heavily loaded 2-core machine libtorch's
 /// OpenMP regions stall when their threads are descheduled, which penalises many small ops more than a few large ones).
@@ -71,7 +72,16 @@ public static class PeakMemory
             (s, t) => gpukd.functional.skd_pairwise_loss(s, t),
             (s, t) => ReferenceSkd.PairwiseLoss(s, t),
             (b, side) => 4 * (2 * b * 640 * side * side)) { Shapes = SkdMaps, DName = "H=W" },
+        // Structured-KD pixel-wise on NCHW logits [B, K, H, W] (student and teacher), K = 19 (Cityscapes), 21 (VOC),
+        // 150 (ADE20K): skd-pixelwise-19, -21, -150. The reference holds z/T, both log-softmaxes, p_T, the product and
+        // in the backward the product's and the log-softmax's gradients: ≈ 7·B·K·H·W floats.
+        SkdPixelwiseCase(19), SkdPixelwiseCase(21), SkdPixelwiseCase(150),
     ];
+
+    /// <summary>Pixel-wise logits: student and teacher [b, K, side, side] (the grid: B ∈ {4, 8, 16}, maps 65 … 129).</summary>
+    static Case SkdPixelwiseCase(long k) => new($"skd-pixelwise-{k}", [4, 8, 16], [65, 97, 129],
+        (s, t) => gpukd.functional.skd_pixelwise_loss(s, t), (s, t) => ReferenceSkd.PixelwiseLoss(s, t),
+        (b, side) => 4 * 7 * b * k * side * side) { Shapes = (b, side) => ([b, k, side, side], [b, k, side, side]), DName = "H=W" };
 
     /// <summary>GPUKD_PEAK_STEADY=1: measure the second call at the case's shape (steady state of a training loop) instead of
     /// the first (cold: includes one-time buffers of MKL and the allocator). Children inherit it.</summary>

@@ -49,3 +49,46 @@ public class SkdPairwiseBench : SideBySideBench
         if (backward) value.backward();
     }
 }
+
+/// <summary>
+/// Structured-KD pixel-wise loss beside the authors' composition (<see cref="ReferenceSkd.PixelwiseLoss"/>: log-softmax of
+/// both sides over the class axis of NCHW logits, p_T·log p_S summed): student and teacher logits [B, K, H, W], float32,
+/// forward + backward of the student. K = 19 (Cityscapes), 21 (VOC), 150 (ADE20K).
+///   dotnet run -c Release --project bench/GpuKd.Bench -- --filter '*SkdPixelwise*' --job short
+///   GPUKD_BENCH_THREADS=1 dotnet run -c Release --project bench/GpuKd.Bench -- --filter '*SkdPixelwise*' --job short --inProcess
+/// </summary>
+public class SkdPixelwiseBench : SideBySideBench
+{
+    Tensor _student = null!, _teacher = null!;
+
+    [Params(4, 8, 16)] public long Batch { get; set; }
+
+    [Params(19, 150)] public long Classes { get; set; }
+
+    /// <summary>Map side H = W.</summary>
+    [Params(65, 129)] public long Side { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        gpukd.backend = KdBackend.Cpu;
+        Measurement.ApplyThreadSetting();
+        _student = randn([Batch, Classes, Side, Side], generator: new Generator(42));
+        _teacher = randn([Batch, Classes, Side, Side], generator: new Generator(43));
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _student.Dispose();
+        _teacher.Dispose();
+    }
+
+    protected override void Run(bool fused, bool backward)
+    {
+        using var scope = NewDisposeScope();
+        var student = _student.detach().requires_grad_(true);
+        var value = fused ? gpukd.functional.skd_pixelwise_loss(student, _teacher) : ReferenceSkd.PixelwiseLoss(student, _teacher);
+        if (backward) value.backward();
+    }
+}

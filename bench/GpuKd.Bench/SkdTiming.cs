@@ -52,3 +52,46 @@ public static class SkdTiming
         }
     }
 }
+
+/// <summary>
+/// Interleaved in-process timing of the structured-KD pixel-wise loss (forward + backward of the student, float32
+/// logits [B, K, S, S], cross-entropy; GPUKD_BENCH_THREADS sets libtorch's threads, which also bound GpuKd's kernel):
+/// GpuKd and the reference alternate run by run; medians, minima and the median of the per-run ratios.
+///   dotnet run -c Release --project bench/GpuKd.Bench -- --skd-pixel-time B K SIDE RUNS
+/// </summary>
+public static class SkdPixelTiming
+{
+    public static int Run(string[] args)
+    {
+        long b = long.Parse(args[1]), k = long.Parse(args[2]), side = long.Parse(args[3]);
+        int runs = int.Parse(args[4]);
+        gpukd.backend = KdBackend.Cpu;
+        Measurement.ApplyThreadSetting();
+        var s = randn([b, k, side, side], generator: new Generator(42));
+        var t = randn([b, k, side, side], generator: new Generator(43));
+        var ours = new List<double>();
+        var reference = new List<double>();
+        var ratios = new List<double>();
+        for (int r = 0; r <= runs; r++)
+        {
+            double o = Step((x, y) => gpukd.functional.skd_pixelwise_loss(x, y));
+            double f = Step((x, y) => ReferenceSkd.PixelwiseLoss(x, y));
+            if (r == 0) continue;
+            ours.Add(o); reference.Add(f); ratios.Add(f / o);
+        }
+        ours.Sort(); reference.Sort(); ratios.Sort();
+        Console.WriteLine($"skd pixel-wise [{b},{k},{side},{side}] float32 fwd+bwd, {runs} interleaved runs, libtorch threads {get_num_threads()}: " +
+                          $"reference {reference[runs / 2]:F2} ms (min {reference[0]:F2}), GpuKd {ours[runs / 2]:F2} ms (min {ours[0]:F2}), " +
+                          $"speed-up: median of ratios {ratios[runs / 2]:F2}×, of minima {reference[0] / ours[0]:F2}×");
+        return 0;
+
+        double Step(Func<Tensor, Tensor, Tensor> f)
+        {
+            var sw = Stopwatch.StartNew();
+            using var scope = NewDisposeScope();
+            var x = s.detach().requires_grad_(true);
+            f(x, t).backward();
+            return sw.Elapsed.TotalMilliseconds;
+        }
+    }
+}

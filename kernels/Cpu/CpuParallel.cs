@@ -16,16 +16,19 @@ public static class CpuParallel
 
     static readonly AsyncLocal<int?> ForcedDegree = new();
 
-    /// <summary>Runs body(0..count−1), in parallel only when count·workPerItem is large.</summary>
-    public static void For(int count, long workPerItem, Action<int> body)
+    /// <summary>Runs body(0..count−1), in parallel only when count·workPerItem is large; on at most
+    /// <paramref name="maxDegree"/> threads when it is positive (a caller passes libtorch's thread count, so
+    /// that <c>torch.set_num_threads</c> bounds the kernel too; a test's <see cref="Force"/> overrides it).</summary>
+    public static void For(int count, long workPerItem, Action<int> body, int maxDegree = -1)
     {
         int? forced = ForcedDegree.Value;
-        if (forced is null ? (long)count * Math.Max(1, workPerItem) < SequentialBelow || count == 1 : forced <= 1)
+        int degree = forced ?? (maxDegree > 0 ? maxDegree : -1);
+        if (forced is null ? (long)count * Math.Max(1, workPerItem) < SequentialBelow || count == 1 || maxDegree == 1 : forced <= 1)
         {
             for (int i = 0; i < count; i++) body(i);
             return;
         }
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = forced ?? -1 }, body);
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = degree }, body);
     }
 
     /// <summary>

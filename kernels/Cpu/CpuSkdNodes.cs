@@ -69,7 +69,7 @@ public static unsafe class CpuSkdNodes
 
     /// <summary>2·L consecutive elements as two Vector&lt;double&gt; (float32 widened exactly).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Load<T>(T* p, out Vector<double> lo, out Vector<double> hi) where T : unmanaged
+    internal static void Load<T>(T* p, out Vector<double> lo, out Vector<double> hi) where T : unmanaged
     {
         if (typeof(T) == typeof(float)) Vector.Widen(Unsafe.Read<Vector<float>>(p), out lo, out hi);
         else if (typeof(T) == typeof(double)) { lo = Unsafe.Read<Vector<double>>(p); hi = Unsafe.Read<Vector<double>>((double*)p + Vector<double>.Count); }
@@ -78,7 +78,7 @@ public static unsafe class CpuSkdNodes
 
     /// <summary>Stores two Vector&lt;double&gt; as 2·L consecutive elements (float32: each rounded once).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Store<T>(T* p, Vector<double> lo, Vector<double> hi) where T : unmanaged
+    internal static void Store<T>(T* p, Vector<double> lo, Vector<double> hi) where T : unmanaged
     {
         if (typeof(T) == typeof(float)) Unsafe.Write(p, Vector.Narrow(lo, hi));
         else if (typeof(T) == typeof(double)) { Unsafe.Write(p, lo); Unsafe.Write((double*)p + Vector<double>.Count, hi); }

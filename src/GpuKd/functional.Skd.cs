@@ -36,15 +36,17 @@ public static partial class gpukd
         /// float64 answer, gradient ~3e-6); otherwise, and for float64 inputs, the Grams are float64, streamed over
         /// pixel chunks of ≤ 8 MB. When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (e.g. the default 3×3 pooled nodes) the direct
         /// form D = ŜŜᵀ − T̂T̂ᵀ is cheaper and used; it is then smaller than the C×C Grams. An image whose float64
-        /// Gram-form loss is below 1e-9 of its terms (relations equal to ~1e-5, or nearly parallel nodes as with a
-        /// large common offset, where even float64 cancels) is recomputed by the direct form in row blocks, never whole.
+        /// Gram-form loss has cancelled (below 1e-4 of its largest term for float64 inputs, which keeps float64 within
+        /// 1e-10; below 1e-9 for float32 inputs; e.g. nearly parallel nodes as with a large common offset, or relations
+        /// that agree to ~1 %) is recomputed by the direct form streamed over m×m tiles of D (never whole).
         /// Cost per image: Gram path N(Cs² + CsCt + Ct²) multiply-adds forward (float32 or float64; an image that falls
         /// back from float32 pays the float32 pass too), N·Cs(Cs + Ct) backward for the student (N·Ct(Cs + Ct) more for
         /// a teacher that requires grad), plus the pooling; direct path N²(Cs + Ct) forward, N²·C backward per side.
         /// Peak extra memory: the gradient; Gram path B(Cs² + CsCt) Grams kept for the backward (float32 or float64;
         /// + B·Ct² for a teacher that requires grad), one chunk of nodes at a time (float32: ≤ 512 pixels; float64:
-        /// ≤ 8 MB), the pooled maps; direct path: D (N² float64 per image) kept when it fits in 8 MB, else recomputed
-        /// in row blocks of ≤ 8 MB. A leaf input's gradient is not copied (see <c>LeafGrad</c>).
+        /// ≤ 8 MB), the pooled maps; direct path by cost: D (N² float64 per image) kept when it fits in 8 MB; the
+        /// streamed direct form: one m×m tile and the m-node blocks of both sides (≤ 8 MB together) plus a [C, m] gradient
+        /// accumulator, recomputed in the backward. A leaf input's gradient is not copied (see <c>LeafGrad</c>).
         /// Measured at B = 8, Cs = 128, Ct = 512, full resolution, float32 (bench/results/peak-skd-pairwise*.md):
         /// see the README's Structured-KD section for the current numbers against <c>ReferenceSkd.PairwiseLoss</c>
         /// (3.2 GiB at 64×64, ≈ 48 GiB at 128×128).
@@ -86,12 +88,15 @@ public static partial class gpukd
         /// <remarks>
         /// One fused pass per pixel over the class axis evaluates the softmaxes, the pixel's term (in double) and the
         /// gradient of each input that requires one (∂/∂z_S = (p_S − p_T)/T × the mode's scale); the backward only
-        /// scales the stored gradients. Cost: O(B·K·H·W) with 2K exponentials per pixel (4K with gradients).
-        /// Peak extra memory: B·H·W doubles of per-pixel terms and one logits-sized gradient per input that requires
-        /// grad (no log-softmax or probability tensors). Deterministic (per-pixel terms summed in a fixed order).
-        /// The pass is a C# kernel on the CPU backend and an ILGPU kernel (one thread per pixel) on the ILGPU backend, both
-        /// in float64; under ILGPU a float32 input is widened first (float64 copies of both logits and of the gradients
-        /// on top of the above). CUDA tensors are staged through CPU memory.
+        /// scales the stored gradients. Cost: O(B·K·H·W) with 2K exponentials per pixel. On the CPU backend the pass
+        /// is vectorised across adjacent pixels and parallel over 512-pixel blocks of each image (at most libtorch's
+        /// thread count); float32 logits in cross-entropy mode take float32 exponentials (term ≈ 1e-7 off, the student
+        /// gradient ≈ 2e-7·p/|p_S − p_T| off), everything else is double.
+        /// Peak extra memory: one logits-sized gradient per input that requires grad (no log-softmax or probability
+        /// tensors), a double per 512-pixel block (ILGPU: per pixel) and a [K, 16]-element scratch per thread.
+        /// Deterministic on any thread count (fixed blocks, partials summed in a fixed order).
+        /// The ILGPU backend runs one thread per pixel in float64; a float32 input is widened first (float64 copies of
+        /// both logits and of the gradients on top of the above). CUDA tensors are staged through CPU memory.
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a shape/dtype/device mismatch, a non-positive temperature or an undefined mode.
         /// </remarks>

@@ -45,7 +45,9 @@ public sealed class SkdIlgpuKernelTests
     public void Pixelwise_kernel_float32_is_widened_like_the_cpu_kernel([Values] SkdPixelwise mode)
     {
         // Student ≈ teacher: the KL is a small difference, kept by float64 inside both kernels; the only difference left
-        // is the last bits of exp/log before the final rounding to float32.
+        // is the last bits of exp/log before the final rounding to float32. Cross-entropy: the CPU kernel takes its exps in
+        // float32 (CpuSkdPixelwise.GroupCrossEntropy32), so p_S − p_T carries ≈ 2e-7·p/|p_S − p_T| (≈ 1.2e-5 here, 1 % off):
+        // held to the float32 bar.
         using var scope = NewDisposeScope();
         var t = (3 * Inputs.Randn([2, 19, 5, 7], salt: 23)).to(ScalarType.Float32);
         var s = Inputs.Perturbed(t, 0.01);
@@ -53,7 +55,7 @@ public sealed class SkdIlgpuKernelTests
         var cpu = On(KdBackend.Cpu, F, s, t);
         var ilgpu = On(KdBackend.Ilgpu, F, s, t);
         Assert.That(ilgpu.GradS.dtype, Is.EqualTo(ScalarType.Float32));
-        SkdCases.AssertSame(ilgpu, cpu, 1e-6, $"skd_pixelwise_loss float32 Ilgpu vs Cpu {mode}");
+        SkdCases.AssertSame(ilgpu, cpu, mode == SkdPixelwise.CrossEntropy ? Tolerances.Float32Bar : 1e-6, $"skd_pixelwise_loss float32 Ilgpu vs Cpu {mode}");
     }
 
     [Test]

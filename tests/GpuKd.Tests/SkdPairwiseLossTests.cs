@@ -132,6 +132,90 @@ public sealed class SkdPairwiseLossTests(KdBackend backend) : BackendFixture(bac
     }
 
     [Test]
+    public void Float64_offset_features_hold_1e_10([Values(true, false)] bool detachNorm)
+    {
+        // Features sharing a common offset of 100 (spread 1, at the nodes): the nodes are nearly parallel, the loss is ~1e-9 of its
+        // Gram terms, and the float64 Gram form is 1e-8..1e-7 off (asserted below: the routing is what saves it). Auto
+        // sends those images to the streamed direct form: value and both gradients within 1e-10 of the float64 N×N oracle,
+        // pooled (3×3 nodes at 3 and 5 channels: the Gram form by cost) and full resolution, with one and several tiles.
+        using var _ = UseBackend();
+        long saved = SkdPairwiseLoss.ChunkBytes;
+        try
+        {
+            foreach (var chunk in new[] { SkdPairwiseLoss.DefaultChunkBytes, 2048L })
+            foreach (var (b, cs, ct, h, w, pool) in new[] { (2, 3, 5, 24, 24, SkdPool.Max), (2, 3, 5, 24, 24, SkdPool.Average), (2, 8, 8, 12, 12, SkdPool.None), (1, 6, 3, 13, 11, SkdPool.None) })
+            {
+                SkdPairwiseLoss.ChunkBytes = chunk;
+                using var scope = NewDisposeScope();
+                // Average pooling over 8×8 windows divides the spread by 8: spread 8 keeps the nodes at mean 100, spread 1
+                // (at spread 1/8 the float64 oracle's own gradient is only ~4e-10 accurate).
+                double spread = pool == SkdPool.Average ? 8 : 1;
+                var s = spread * Inputs.Randn([b, cs, h, w], salt: 61) + 100;
+                var t = spread * Inputs.Randn([b, ct, h, w], salt: 62) + 100;
+                var label = Label("skd_pairwise_loss float64 offset 100", $"[{b},{cs}|{ct},{h},{w}]", pool, $"detach={detachNorm}", $"chunk={chunk}");
+                var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.SkdPairwise(x, y, 0.34, pool, detachNorm, SkdPairwisePath.Auto), s, t);
+                var modes = SkdPairwiseLoss.LastModes;
+                var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PairwiseLoss(x, y, 0.34, pool, detachNorm), s, t);
+                Assert.That(modes, Is.All.EqualTo(SkdImagePath.Direct), label + ": path");
+                SkdCases.AssertSame(fused, oracle, Tolerances.Float64Parity, label);
+                var gram = gpukd.functional.SkdPairwise(s, t, 0.34, pool, detachNorm, SkdPairwisePath.Gram);
+                TestContext.Out.WriteLine($"{label}: streamed direct {Tolerances.RelErr(fused.Value, oracle.Value):E1}, Gram form {Tolerances.RelErr(gram, oracle.Value):E1}");
+                Assert.That(Tolerances.RelErr(gram, oracle.Value), Is.GreaterThan(Tolerances.Float64Parity), label + ": the Gram form would miss 1e-10");
+            }
+        }
+        finally { SkdPairwiseLoss.ChunkBytes = saved; }
+    }
+
+    [Test]
+    public void Float64_keeps_the_gram_form_where_it_holds_1e_10()
+    {
+        // Random maps (ρ ≈ 0.05–1.5) and a student 10 % off the teacher (ρ ≈ 2e-2) stay on the Gram form; 0.3 % off
+        // (ρ below 1e-4) takes the streamed direct form. Each within 1e-10 of the oracle.
+        using var _ = UseBackend();
+        var t = Inputs.Randn([2, 6, 12, 10], salt: 63);
+        foreach (var (name, s, expected) in new[]
+        {
+            ("random", Inputs.Randn([2, 9, 12, 10], salt: 64), SkdImagePath.Gram64),
+            ("10 % off", SkdCases.NearStudent(t, 0.1), SkdImagePath.Gram64),
+            ("0.3 % off", SkdCases.NearStudent(t, 0.003), SkdImagePath.Direct),
+        })
+        {
+            using var scope = NewDisposeScope();
+            var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.SkdPairwise(x, y, 0.5, SkdPool.None, true, SkdPairwisePath.Auto), s, t);
+            var modes = SkdPairwiseLoss.LastModes;
+            var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PairwiseLoss(x, y, 0.5, SkdPool.None), s, t);
+            Assert.That(modes, Is.All.EqualTo(expected), Label("skd_pairwise_loss float64", name, "path"));
+            SkdCases.AssertSame(fused, oracle, Tolerances.Float64Parity, Label("skd_pairwise_loss float64", name));
+        }
+    }
+
+    [Test]
+    public void Streamed_direct_tiles_match_the_reference_and_pass_gradcheck([Values(true, false)] bool detachNorm)
+    {
+        // Every image forced through the streamed tiles (the precision fallback), with tiles of 11 nodes (ragged last tile).
+        using var _ = UseBackend();
+        long saved = SkdPairwiseLoss.ChunkBytes;
+        try
+        {
+            SkdPairwiseLoss.ChunkBytes = 2048;
+            foreach (var (b, cs, ct, h, w) in new[] { (2, 3, 5, 7, 9), (1, 6, 2, 13, 11), (3, 1, 4, 2, 3) })
+            {
+                using var scope = NewDisposeScope();
+                var s = Inputs.Randn([b, cs, h, w], salt: 65);
+                var t = Inputs.Randn([b, ct, h, w], salt: 66);
+                var label = Label("skd_pairwise_loss streamed tiles", $"[{b},{cs}|{ct},{h},{w}]", $"detach={detachNorm}");
+                var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.SkdPairwise(x, y, 0.5, SkdPool.None, detachNorm, SkdPairwisePath.DirectTiles), s, t);
+                Assert.That(SkdPairwiseLoss.LastModes, Is.All.EqualTo(SkdImagePath.Direct), label + ": path");
+                var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PairwiseLoss(x, y, 0.5, SkdPool.None, detachNorm), s, t);
+                SkdCases.AssertSame(fused, oracle, Tolerances.Float64Parity, label, SkdCases.ParityFloor);
+                if (!detachNorm && b * cs * h * w <= 80)
+                    GradCheck.Check(label + " gradcheck", xs => gpukd.functional.SkdPairwise(xs[0], xs[1], 0.5, SkdPool.None, false, SkdPairwisePath.DirectTiles), s, t);
+            }
+        }
+        finally { SkdPairwiseLoss.ChunkBytes = saved; }
+    }
+
+    [Test]
     public void Float32_single_precision_grams_would_fail_the_bar()
     {
         // Why the fused op accumulates in float64: the same Gram identity in float32 misses the bar by orders of magnitude.

@@ -29,6 +29,48 @@ public sealed class SkdPixelwiseLossTests(KdBackend backend) : BackendFixture(ba
     }
 
     [Test]
+    public void Vector_groups_tails_work_units_and_many_classes_match_the_reference([Values] SkdPixelwise mode,
+        [Values(ScalarType.Float64, ScalarType.Float32)] ScalarType dtype)
+    {
+        // The CPU kernel runs groups of adjacent pixels (a zero-padded copy for an image's ragged last group), in work
+        // units of 512 pixels, with a heap scratch above 128 classes; float32 cross-entropy takes float32 exps. Shapes:
+        // fewer pixels than a group, one group + a tail, several units per image with a tail, 150 classes.
+        using var _ = UseBackend();
+        foreach (var (b, k, h, w) in new[] { (2, 4, 1, 3), (2, 19, 1, 13), (3, 5, 23, 29), (2, 150, 9, 7) })
+        foreach (var temperature in new[] { 1.0, 3.0 })
+        {
+            using var scope = NewDisposeScope();
+            var s = (4 * Inputs.Randn([b, k, h, w], salt: 31)).to(dtype);
+            var t = (4 * Inputs.Randn([b, k, h, w], salt: 32)).to(dtype);
+            var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.skd_pixelwise_loss(x, y, temperature, mode), s, t);
+            var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PixelwiseLoss(x, y, temperature, mode), Inputs.Exact64(s), Inputs.Exact64(t));
+            var label = Label("skd_pixelwise_loss", $"[{b},{k},{h},{w}]", mode, dtype, $"T={temperature}");
+            if (dtype == ScalarType.Float64) SkdCases.AssertSame(fused, oracle, Tolerances.Float64Parity, label);
+            else SkdCases.AssertSame(fused, oracle, Tolerances.Float32Bar / 10, label);
+        }
+    }
+
+    [Test]
+    public void Extreme_logits_stay_finite_and_match_the_reference([Values] SkdPixelwise mode)
+    {
+        // Logits far apart (the exps underflow to 0 for all but one class: the kernels flush e^x below −708 / −87 to 0)
+        // and large in magnitude; the terms and gradients are finite and match the float64 oracle.
+        using var _ = UseBackend();
+        using var scope = NewDisposeScope();
+        var s = 300 * Inputs.Randn([2, 7, 5, 11], salt: 33);
+        var t = 300 * Inputs.Randn([2, 7, 5, 11], salt: 34);
+        foreach (var dtype in new[] { ScalarType.Float64, ScalarType.Float32 })
+        {
+            var fused = SkdCases.ValueAndGrads((x, y) => gpukd.functional.skd_pixelwise_loss(x, y, 1.0, mode), s.to(dtype), t.to(dtype));
+            var oracle = SkdCases.ValueAndGrads((x, y) => ReferenceSkd.PixelwiseLoss(x, y, 1.0, mode), Inputs.Exact64(s.to(dtype)), Inputs.Exact64(t.to(dtype)));
+            Assert.That(fused.Value.isfinite().all().item<bool>() && fused.GradS.isfinite().all().item<bool>() && fused.GradT.isfinite().all().item<bool>(),
+                        Label("skd_pixelwise_loss", mode, dtype, "finite"));
+            SkdCases.AssertSame(fused, oracle, dtype == ScalarType.Float64 ? Tolerances.Float64Parity : Tolerances.Float32Bar / 10,
+                                Label("skd_pixelwise_loss extreme", mode, dtype));
+        }
+    }
+
+    [Test]
     public void Default_is_the_authors_cross_entropy()
     {
         using var _ = UseBackend();

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace GpuKd.Ops;
 
 /// <summary>Which evaluation of the pair-wise similarity loss runs (tests force one; users get Auto).</summary>
-internal enum SkdPairwisePath { Auto, Gram, Direct, Gram32 }
+internal enum SkdPairwisePath { Auto, Gram, Direct, Gram32, DirectTiles }
 
 /// <summary>How one image of the Gram/direct loop was evaluated (kept for its backward).</summary>
 internal enum SkdImagePath : byte { Gram64, Gram32, Direct, Direct32 }
@@ -23,10 +23,13 @@ internal enum SkdImagePath : byte { Gram64, Gram32, Direct, Direct32 }
 /// only when the loss is at least <see cref="Float32Limit"/> of its largest term (relations that differ by more than
 /// ~10 %, e.g. at the start of training); otherwise, and for float64 inputs, every product is accumulated in float64,
 /// streamed over pixel chunks of ≤ <see cref="ChunkBytes"/> (O(chunk·C + C²) memory, whatever N). When N·(Cs+Ct) &lt; Cs² + CsCt + Ct² (a few pooled nodes) the direct form
-/// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and is used instead, streamed over row blocks of D (never N×N at once); it is also
-/// the fallback for an image whose Gram-form loss is below <see cref="ConditionLimit"/> of its terms.
-/// Saved for the backward: the Grams of the Gram-path images (float32 or float64, as the forward kept them), D of direct-path images whose N×N fits in
-/// <see cref="ChunkBytes"/>, and the input rows (views); the normalised nodes (and larger D's blocks) are recomputed.
+/// D = ŜŜᵀ − T̂T̂ᵀ is cheaper and is used instead. The direct form streamed over m×m tiles of D (never N×N, nor the
+/// whole normalised nodes, at once) is also the fallback for an image whose float64 Gram-form loss is below a fraction
+/// ρ of its largest term: <see cref="Float64Limit"/> for float64 inputs (which it holds to 1e-10 relative),
+/// <see cref="ConditionLimit"/> for float32 inputs (their 1e-4 bar).
+/// Saved for the backward: the Grams of the Gram-path images (float32 or float64, as the forward kept them), D of images
+/// direct by cost whose N×N fits in <see cref="ChunkBytes"/>, and the input rows (views); the normalised nodes (and the
+/// streamed tiles) are recomputed.
 /// The node normalisation is a fused kernel (<see cref="CpuSkdNodes"/> on the CPU backend, the ILGPU kernel
 /// <see cref="Kernels.Ilgpu.SkdKernels.Nodes{T}"/> on the ILGPU backend for CPU tensors); the float64 Grams and
 /// products are libtorch float64 GEMMs on the inputs' own device (CPU or CUDA) under every backend setting, and CUDA
@@ -60,6 +63,15 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// when the two relations agree to ~1e-5 or the nodes are nearly parallel (features sharing a large offset).</summary>
     internal const double ConditionLimit = 1e-9;
 
+    /// <summary>float64 inputs: below this ratio ρ of the loss to its largest Gram term an image is recomputed by the streamed
+    /// direct form, so that float64 holds 1e-10. Measured (<c>SkdPairwiseLossTests.Float64_offset_features_hold_1e_10</c>
+    /// and a scratch sweep over offsets 0…300, noise 1…0.01, N = 9…576, C = 3…64, max-pooled and full resolution): the
+    /// float64 Gram-form loss is off by κ·1e-16/ρ with κ ≤ 7 (2e-7 at ρ ≈ 5e-10, offset 100 pooled; 2e-8 at full
+    /// resolution), its gradient by ≤ 3e-14 at ρ ≥ 1e-4; the direct form stays at ~1e-12 on those inputs. At 1e-4 the Gram
+    /// form is ≤ 7e-12 off, 14× inside 1e-10. Cost: the direct form is N/C times the Gram form's flops, paid only by images
+    /// whose relations agree to ~1 % or whose nodes are nearly parallel.</summary>
+    internal const double Float64Limit = 1e-4;
+
     /// <summary>The float32 Grams are kept for an image only when loss ≥ this fraction ρ of its largest Gram term. Measured
     /// (scratch experiment over N = 9…4096, Cs/Ct = 16/32 and 128/512, random, ReLU and student ≈ teacher inputs at 10 %
     /// … 0.1 % noise, 1024-pixel chunks): the float32-Gram loss is off by ≤ 1.1e-7/ρ relative and its gradient by
@@ -90,6 +102,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         using var scope = NewDisposeScope();
         long b = s.shape[0], cs = s.shape[1], ct = t.shape[1], n = s.shape[2] * s.shape[3];
         bool directByCost = path == SkdPairwisePath.Direct || (path == SkdPairwisePath.Auto && UseDirect(n, cs, ct));
+        bool streamed = path == SkdPairwisePath.DirectTiles;   // tests: every image by the streamed tiles
         var sv = s.detach().reshape(b, cs, n).contiguous();
         var tv = t.detach().reshape(b, ct, n).contiguous();
         var placeholder = empty(0, dtype: ScalarType.Float64, device: s.device);
@@ -139,7 +152,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             // moves out.
             using var image = NewDisposeScope();
             Tensor Keep(Tensor x) => ReferenceEquals(x, placeholder) ? x : x.MoveToOuterDisposeScope();
-            mode[i] = directByCost ? SkdImagePath.Direct : SkdImagePath.Gram64;
+            mode[i] = directByCost || streamed ? SkdImagePath.Direct : SkdImagePath.Gram64;
             if (tryFloat32)
             {
                 var (gss, gst, gtt) = Grams(sv[i], tv[i], detach, single: true);
@@ -155,12 +168,13 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
                     continue;
                 }
             }
-            if (!directByCost)
+            if (!directByCost && !streamed)
             {
                 var (gss, gst, gtt) = Grams(sv[i], tv[i], detach, single: false);
                 var (a, c, e) = (SumSquares(gss), SumSquares(gst), SumSquares(gtt));
                 double loss = a - 2 * c + e;
-                if (path == SkdPairwisePath.Auto && !(loss > ConditionLimit * Math.Max(a, e))) mode[i] = SkdImagePath.Direct;
+                double limit = s.dtype == ScalarType.Float64 ? Float64Limit : ConditionLimit;
+                if (path == SkdPairwisePath.Auto && !(loss > limit * Math.Max(a, e))) mode[i] = SkdImagePath.Direct;
                 else
                 {
                     total += loss;
@@ -168,9 +182,10 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
                     continue;
                 }
             }
-            if (n * n * 8 <= ChunkBytes)
+            if (directByCost && n * n * 8 <= ChunkBytes)
             {
-                // Small N (the usual direct case): D in one piece, kept for the backward instead of recomputed.
+                // Direct by cost (N below the channel counts, so N² below the Grams' C²): D in one piece, kept for the
+                // backward instead of recomputed. The precision fallback from the Gram form always streams its tiles.
                 var sh = Nodes(sv[i], 0, n, detach).Hat;
                 var th = Nodes(tv[i], 0, n, detach).Hat;
                 var d = sh.t().mm(sh).sub_(th.t().mm(th));
@@ -315,31 +330,55 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     sealed record Grads(Tensor? S, Tensor? T, double Scale);
 
     /// <summary>
-    /// The direct form of one image, streamed over row blocks of D = ŜŜᵀ − T̂T̂ᵀ (flash-style: a block of m rows
-    /// [m, N] at a time, ≤ <see cref="ChunkBytes"/>, never the whole N×N): returns Σ D² when <paramref name="grads"/>
-    /// is null, else writes the gradients ∂/∂Ŝᵀ = 4ŜᵀD and ∂/∂T̂ᵀ = −4T̂ᵀD column block by column block (D is symmetric,
-    /// so column block = (row block)ᵀ). Each entry of D is a difference formed in float64, so it stays accurate when
-    /// the Gram form has cancelled.
+    /// The direct form of one image, streamed over m×m tiles of D = ŜŜᵀ − T̂T̂ᵀ (flash-style: neither D nor the whole
+    /// normalised Ŝ, T̂ is ever held; each tile's node blocks are normalised when needed, m from <see cref="DirectStep"/>).
+    /// With <paramref name="grads"/> null it returns Σ D²: the tiles of the upper block triangle, the off-diagonal ones
+    /// counted twice (D is symmetric). Otherwise it writes the gradients column block by column block: for block p,
+    /// ∂/∂Ŝᵀ[:, p] = 4 Σ_q Ŝ_q D[q, p] and ∂/∂T̂ᵀ[:, p] = −4 Σ_q T̂_q D[q, p], the sum over q in ascending order in a
+    /// [C, m] float64 accumulator, then back through the node normalisation. Each entry of D is a difference formed in
+    /// float64, so it stays accurate when the Gram form has cancelled. Extra memory: O(m·(Cs + Ct) + m²), ≤
+    /// <see cref="ChunkBytes"/> and a few node blocks, whatever N.
     /// </summary>
     static double DirectTiles(Tensor s, Tensor t, bool detach, Grads? grads)
     {
         using var scope = NewDisposeScope();
-        long n = s.shape[1];
-        var sh = Nodes(s, 0, n, detach).Hat;
-        var th = Nodes(t, 0, n, detach).Hat;
-        long step = Math.Max(1, ChunkBytes / (16 * n));
+        long n = s.shape[1], cs = s.shape[0], ct = t.shape[0];
+        long step = DirectStep(n, cs + ct);
         double total = 0;
         for (long p0 = 0; p0 < n; p0 += step)
         {
-            using var block = NewDisposeScope();
+            using var row = NewDisposeScope();
             long m = Math.Min(step, n - p0);
-            var d = sh.narrow(1, p0, m).t().mm(sh).sub_(th.narrow(1, p0, m).t().mm(th));   // D[p0:p0+m, :]
-            if (grads is null) { total += d.square().sum().item<double>(); continue; }
-            if (grads.S is not null) Write(grads.S, s, p0, m, detach, false, _ => sh.mm(d.t()).mul_(grads.Scale));
-            if (grads.T is not null) Write(grads.T, t, p0, m, detach, false, _ => th.mm(d.t()).mul_(-grads.Scale));
+            var sp = Nodes(s, p0, m, detach).Hat;
+            var tp = Nodes(t, p0, m, detach).Hat;
+            var accS = grads?.S is null ? null : zeros(cs, m, dtype: ScalarType.Float64, device: s.device);
+            var accT = grads?.T is null ? null : zeros(ct, m, dtype: ScalarType.Float64, device: s.device);
+            for (long q0 = grads is null ? p0 : 0; q0 < n; q0 += step)
+            {
+                using var tile = NewDisposeScope();
+                long m2 = Math.Min(step, n - q0);
+                var sq = q0 == p0 ? sp : Nodes(s, q0, m2, detach).Hat;
+                var tq = q0 == p0 ? tp : Nodes(t, q0, m2, detach).Hat;
+                var d = sq.t().mm(sp).sub_(tq.t().mm(tp));   // D[q0:q0+m2, p0:p0+m]
+                if (grads is null)
+                {
+                    double sum = d.square().sum().item<double>();
+                    total += q0 == p0 ? sum : 2 * sum;
+                    continue;
+                }
+                accS?.addmm_(sq, d);
+                accT?.addmm_(tq, d);
+            }
+            if (accS is not null) Write(grads!.S!, s, p0, m, detach, false, _ => accS.mul_(grads.Scale));
+            if (accT is not null) Write(grads!.T!, t, p0, m, detach, false, _ => accT.mul_(-grads.Scale));
         }
         return total;
     }
+
+    /// <summary>Side m of the direct form's tiles: a tile (m² float64) and one node block of both sides (m·(Cs + Ct) float64)
+    /// each within half of <see cref="ChunkBytes"/>.</summary>
+    internal static long DirectStep(long n, long channels)
+        => Math.Max(1, Math.Min(n, Math.Min(ChunkBytes / (16 * Math.Max(1, channels)), (long)Math.Sqrt(ChunkBytes / 16.0))));
 
     /// <summary>Channel Grams of one image, summed over pixel chunks in float64: ŜᵀŜ [Cs, Cs], ŜᵀT̂ [Cs, Ct], T̂ᵀT̂ [Ct, Ct].
     /// <paramref name="single"/>: each chunk's products are float32 GEMMs on float32 nodes (twice the GEMM rate, half the

@@ -32,18 +32,28 @@ internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<Sk
         var zt = t.detach().cpu().contiguous();
         // CE: Σ over the batch / (H·W); KL: T²·mean over the B·H·W pixels.
         double count = kl ? (double)b * p / (temperature * temperature) : p;
-        var terms = empty(b * (long)p, dtype: ScalarType.Float64);
         var gs = s.requires_grad ? empty_like(zs) : null;
         var gt = t.requires_grad ? empty_like(zt) : null;
         var backend = KdRuntime.For(s);
+        // Per-pixel terms (ILGPU) or per-work-unit partials (CPU kernel), each added in index order: deterministic.
+        Tensor terms;
         if (backend is IlgpuBackend ilgpu)
+        {
+            terms = empty(b * (long)p, dtype: ScalarType.Float64);
             SkdDevice.Pixelwise(ilgpu, zs, zt, gs, gt, terms, b, k, p, 1 / temperature, kl, 1 / count);
-        else if (zs.dtype == ScalarType.Float32)
-            CpuSkdPixelwise.Run(TensorMemory.Ptr<float>(zs), TensorMemory.Ptr<float>(zt), gs is null ? null : TensorMemory.Ptr<float>(gs),
-                                gt is null ? null : TensorMemory.Ptr<float>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count);
+        }
         else
-            CpuSkdPixelwise.Run(TensorMemory.Ptr<double>(zs), TensorMemory.Ptr<double>(zt), gs is null ? null : TensorMemory.Ptr<double>(gs),
-                                gt is null ? null : TensorMemory.Ptr<double>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count);
+        {
+            terms = empty(CpuSkdPixelwise.Units(b, p), dtype: ScalarType.Float64);
+            // libtorch's thread count bounds the kernel's threads too (torch.set_num_threads(1) means one thread).
+            int threads = torch.get_num_threads();
+            if (zs.dtype == ScalarType.Float32)
+                CpuSkdPixelwise.Run(TensorMemory.Ptr<float>(zs), TensorMemory.Ptr<float>(zt), gs is null ? null : TensorMemory.Ptr<float>(gs),
+                                    gt is null ? null : TensorMemory.Ptr<float>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count, threads);
+            else
+                CpuSkdPixelwise.Run(TensorMemory.Ptr<double>(zs), TensorMemory.Ptr<double>(zt), gs is null ? null : TensorMemory.Ptr<double>(gs),
+                                    gt is null ? null : TensorMemory.Ptr<double>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count, threads);
+        }
         var loss = torch.tensor(OpBase.OrderedSum(terms) / count, dtype: s.dtype, device: s.device);
         PairOp.SaveInputs(ctx, backend, s, t);
         ctx.save_for_backward([(gs ?? empty(0)).MoveToOuterDisposeScope(), (gt ?? empty(0)).MoveToOuterDisposeScope()]);

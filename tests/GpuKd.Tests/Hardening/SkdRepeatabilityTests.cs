@@ -41,4 +41,31 @@ public sealed class SkdRepeatabilityTests(KdBackend backend) : BackendFixture(ba
         }
         finally { set_num_threads(threads); }
     }
+
+    [Test]
+    public void Pixelwise_gives_the_same_bits_on_one_or_two_threads([Values] SkdPixelwise mode,
+        [Values(ScalarType.Float32, ScalarType.Float64)] ScalarType dtype)
+    {
+        // 3 images of 23×29 pixels: two 512-pixel work units per image, a ragged last group; both gradients.
+        using var _ = UseBackend();
+        using var scope = NewDisposeScope();
+        var s = (3 * Inputs.Randn([3, 19, 23, 29], salt: 43)).to(dtype);
+        var t = (3 * Inputs.Randn([3, 19, 23, 29], salt: 44)).to(dtype);
+        Tensor F(Tensor x, Tensor y) => gpukd.functional.skd_pixelwise_loss(x, y, 1.5, mode);
+        int threads = get_num_threads();
+        try
+        {
+            set_num_threads(1);
+            (Tensor Value, Tensor GradS, Tensor GradT) one;
+            using (CpuParallel.Force(1)) one = SkdCases.ValueAndGrads(F, s, t);
+            set_num_threads(2);
+            (Tensor Value, Tensor GradS, Tensor GradT) two;
+            using (CpuParallel.Force(2)) two = SkdCases.ValueAndGrads(F, s, t);
+            var again = SkdCases.ValueAndGrads(F, s, t);
+            Assert.That(Tolerances.Identical(one.Value, two.Value) && Tolerances.Identical(one.Value, again.Value), Label("skd_pixelwise_loss", mode, dtype, "value"));
+            Assert.That(Tolerances.Identical(one.GradS, two.GradS) && Tolerances.Identical(one.GradS, again.GradS), Label("skd_pixelwise_loss", mode, dtype, "student gradient"));
+            Assert.That(Tolerances.Identical(one.GradT, two.GradT) && Tolerances.Identical(one.GradT, again.GradT), Label("skd_pixelwise_loss", mode, dtype, "teacher gradient"));
+        }
+        finally { set_num_threads(threads); }
+    }
 }
