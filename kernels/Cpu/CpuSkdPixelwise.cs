@@ -11,7 +11,7 @@ namespace GpuKd.Kernels.Cpu;
 /// Everything per pixel is evaluated in double: the KL is a small difference (it vanishes as student → teacher),
 /// which float32 would lose. The caller scales the gradients (1/(H·W), or T²/(B·H·W)).
 /// </summary>
-public static unsafe class CpuSkdPixelwise
+internal static unsafe class CpuSkdPixelwise
 {
     /// <summary>terms[n·P + p] = ℓ of pixel p of image n; gs/gt (null to skip) = scale·∂ℓ/∂z of each side.</summary>
     public static void Run<T>(T* zs, T* zt, T* gs, T* gt, double* terms, int b, int k, int p, double invT, bool kl, double scale)
