@@ -8,7 +8,7 @@ namespace GpuKd.Kernels.Cpu;
 /// <see cref="Ilgpu.AngleKernels"/>, parallel over apexes (or legs), SIMD along the last
 /// index. Each output row is owned by one iteration and summed in a fixed order.
 /// </summary>
-public static unsafe class CpuAngles
+internal static unsafe class CpuAngles
 {
     /// <summary>inv_ab = 1/max(d_ab, tiny) (0 for d_ab = 0), ginv_ab = inv_ab where d_ab &gt; tiny else 0.</summary>
     public static void Legs<T>(T* g, T* x, T* inv, T* ginv, int n, int d, T tiny) where T : unmanaged, IFloatingPointIeee754<T>

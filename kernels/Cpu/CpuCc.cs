@@ -8,7 +8,7 @@ namespace GpuKd.Kernels.Cpu;
 /// <see cref="CcFunction.Value{T}"/> and <see cref="CcFunction.Slope{T}"/>), one row per iteration.
 /// The Taylor and bilinear kernels run Vector&lt;T&gt; lanes at a time with the same per-element
 /// operations in the same order (the same bits as the scalar functions); the exact RBF (exp) stays scalar.</summary>
-public static unsafe class CpuCc
+internal static unsafe class CpuCc
 {
     /// <summary>f(a) lanes for the Taylor (kind 0) or bilinear (kind ≥ 2) kernels.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]

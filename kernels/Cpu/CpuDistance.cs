@@ -5,7 +5,7 @@ namespace GpuKd.Kernels.Cpu;
 
 /// <summary>RKD pdist epilogue and its backward on the CPU (the maths of
 /// <see cref="Ilgpu.DistanceKernels"/>). O(b²): negligible next to the Gram's b²D.</summary>
-public static unsafe class CpuDistance
+internal static unsafe class CpuDistance
 {
     /// <summary>dist[i,j] from the bit-symmetric Gram g [n, n] of the centred features x [n, d]:
     /// SIMD along the row; lanes whose Gram-form q is round-off dominated are recomputed

@@ -9,7 +9,7 @@ namespace GpuKd.Kernels.Cpu;
 /// Σ_j h(ψ_ij − ψ'_ij) and the gradient d̄ = r·invMu − [i ≠ j] (Σ r·d)·invMu²/m with
 /// r = scale·h'(ψ − ψ'). One pass each, no b² temporaries.
 /// </summary>
-public static unsafe class CpuDistanceLoss
+internal static unsafe class CpuDistanceLoss
 {
     /// <summary>partial[i] = Σ_j h(d_ij·invMu − dO_ij·invMuO), h = smooth-L1 (β = 1).</summary>
     public static void Partials<T>(T* d, T* dO, T invMu, T invMuO, T* partial, int n) where T : unmanaged, IFloatingPointIeee754<T>

@@ -11,7 +11,7 @@ namespace GpuKd.Kernels.Cpu;
 /// through it wherever the Gram form must be recomputed from X, and on the diagonal). Row sums
 /// are SIMD sums: a fixed order for a given n, so results are deterministic.
 /// </summary>
-public static unsafe class CpuEdge
+internal static unsafe class CpuEdge
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     static T Q<T>(T* g, T* x, int n, int d, int i, int j, T clamp, T tau) where T : unmanaged, IFloatingPointIeee754<T>

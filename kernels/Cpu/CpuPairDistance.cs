@@ -5,7 +5,7 @@ namespace GpuKd.Kernels.Cpu;
 
 /// <summary>The Gram-form squared distance, recomputed from the features where round-off dominates it: the
 /// CPU instantiation of the single source <see cref="Maths.PairMath"/> (the ILGPU kernels use the same).</summary>
-public static unsafe class CpuPairDistance
+internal static unsafe class CpuPairDistance
 {
     /// <summary>q_ij ≥ 0 from the Gram g [n, n] (bit-symmetric: <see cref="CpuRows.MirrorUpper{T}"/>,
     /// so row i holds the canonical G_ij) and centred rows x [n, d].</summary>

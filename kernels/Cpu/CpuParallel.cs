@@ -9,7 +9,7 @@ namespace GpuKd.Kernels.Cpu;
 /// Kernel bodies are marked AggressiveOptimization: tier-0 code of generic-math loops is
 /// many times slower, and a training step's kernels should be fast from the first call.
 /// </summary>
-public static class CpuParallel
+internal static class CpuParallel
 {
     /// <summary>Scalar operations below which a loop runs on the calling thread.</summary>
     public const long SequentialBelow = 1L << 22;

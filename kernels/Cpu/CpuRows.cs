@@ -5,7 +5,7 @@ namespace GpuKd.Kernels.Cpu;
 
 /// <summary>Row epilogues of the CPU fast path on row-major [rows, D] memory
 /// (the same maths as <see cref="Ilgpu.RowKernels"/>), parallel over rows.</summary>
-public static unsafe class CpuRows
+internal static unsafe class CpuRows
 {
     /// <summary>norms[r] = ‖x_r‖₂, scaled by the row's max |x| (no overflow for huge rows);
     /// NaN/Inf in a row give a NaN norm.</summary>

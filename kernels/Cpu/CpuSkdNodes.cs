@@ -11,7 +11,7 @@ namespace GpuKd.Kernels.Cpu;
 /// blocks of pixels (a block's C rows stay in cache between the passes), instead of five libtorch passes and their
 /// temporaries.
 /// </summary>
-public static unsafe class CpuSkdNodes
+internal static unsafe class CpuSkdNodes
 {
     const int Block = 256;
 

@@ -25,7 +25,7 @@ namespace GpuKd.Kernels.Cpu;
 /// the partials in unit order: bit-identical results on any number of threads.
 /// </para>
 /// </summary>
-public static unsafe class CpuSkdPixelwise
+internal static unsafe class CpuSkdPixelwise
 {
     /// <summary>Pixels per work unit (a multiple of every group width 2·L).</summary>
     public const int Block = 512;

@@ -5,7 +5,7 @@ namespace GpuKd.Kernels.Cpu;
 
 /// <summary>The CPU twin of <see cref="Ilgpu.SpKernels"/>: SP-KD loss rows and the fused backward
 /// epilogue, one row per iteration, SIMD along the row.</summary>
-public static unsafe class CpuSp
+internal static unsafe class CpuSp
 {
     /// <summary>partial_i = Σ_j (gs_ij / max(ns_i, eps) − gt_ij / max(nt_i, eps))².</summary>
     public static void LossRows<T>(T* gs, T* ns, T* gt, T* nt, T* partial, int n, T eps) where T : unmanaged, IFloatingPointIeee754<T>

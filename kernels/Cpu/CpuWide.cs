@@ -12,7 +12,7 @@ namespace GpuKd.Kernels.Cpu;
 /// summed in double from the features (O(bD)), and q, d and everything after them are double (O(b²)); only
 /// the off-diagonal Gram stays the float32 GEMM's.
 /// </summary>
-public static unsafe class CpuWide
+internal static unsafe class CpuWide
 {
     /// <summary>norms[r] = Σ_k x_rk² in double, x [rows, d] float32; a fixed order (two
     /// <see cref="Vector{T}"/> lanes of widened floats, then the tail), so duplicates get identical bits.</summary>

@@ -27,7 +27,7 @@ public readonly struct ViewTable<T>(ArrayView<T> view) : ITable<T> where T : unm
 }
 
 /// <summary>A pointer as a table (the CPU loops).</summary>
-public readonly unsafe struct PtrTable<T>(T* p) : ITable<T> where T : unmanaged
+internal readonly unsafe struct PtrTable<T>(T* p) : ITable<T> where T : unmanaged
 {
     /// <inheritdoc/>
     public T this[long i]

@@ -1,4 +1,5 @@
 using GpuKd.Ops;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd;
@@ -17,6 +18,9 @@ public static partial class gpukd
         /// </summary>
         /// <param name="student">Student features [b, …] (e.g. [b, C, H, W] or [b, D]), float32 or float64.</param>
         /// <param name="teacher">Teacher features [b, …]: same b, dtype and device; its flattened size may differ.</param>
+        /// <param name="reduction">Mean (default, the authors': the sum over the b² entries (G_T − G_S)²_ij divided by b²)
+        /// or Sum (that sum). None is refused (<see cref="ArgumentException"/> naming <c>reduction</c>): the b² entries
+        /// are reduced in the fused epilogue, never stored.</param>
         /// <returns>The loss, a 0-d tensor of the inputs' dtype.</returns>
         /// <remarks>
         /// A gradient is returned for each input that requires one (usually only the student).
@@ -29,25 +33,34 @@ public static partial class gpukd
         /// Throws <see cref="ArgumentException"/> naming the argument for a bad rank, dtype, an
         /// empty tensor, or a teacher whose batch size, dtype or device differ from the student's.
         /// </remarks>
-        public static Tensor sp_loss(Tensor student, Tensor teacher) => Precision.Lift(["student", "teacher"], [student, teacher], xs => SpLoss.Apply(xs[0], xs[1]));
+        public static Tensor sp_loss(Tensor student, Tensor teacher, nn.Reduction reduction = nn.Reduction.Mean)
+        {
+            Reductions.MeanOrSum(reduction, nameof(sp_loss), "the b² squared differences of the normalised Gram entries");
+            return Precision.Lift(["student", "teacher"], [student, teacher],
+                xs => Reductions.FromMean(SpLoss.Apply(xs[0], xs[1]), reduction, (double)xs[0].shape[0] * xs[0].shape[0]));
+        }
 
         /// <summary>
-        /// SP loss over several layer pairs: Σ_l w_l · sp_loss(students[l], teachers[l]).
+        /// SP loss over several layer pairs: Σ_l w_l · sp_loss(students[l], teachers[l], reduction).
         /// </summary>
         /// <param name="students">Student feature maps, one per pair, each [b, …].</param>
         /// <param name="teachers">Teacher feature maps, as many as <paramref name="students"/>.</param>
         /// <param name="weights">Per-pair weights (default 1 each), as many as the pairs.</param>
+        /// <param name="reduction">Applied to each pair's b² entries (Mean: /b², the authors'; Sum: b² × that); the
+        /// per-pair weights are kept as they are under both. None is refused (as in <see cref="sp_loss(Tensor, Tensor, nn.Reduction)"/>).</param>
         /// <returns>The weighted sum, a 0-d tensor.</returns>
-        /// <remarks>Cost and memory: those of <see cref="sp_loss(Tensor, Tensor)"/> per pair; pairs run one after another.</remarks>
-        public static Tensor sp_loss(IReadOnlyList<Tensor> students, IReadOnlyList<Tensor> teachers, IReadOnlyList<double>? weights = null)
+        /// <remarks>Cost and memory: those of <see cref="sp_loss(Tensor, Tensor, nn.Reduction)"/> per pair; pairs run one after another.</remarks>
+        public static Tensor sp_loss(IReadOnlyList<Tensor> students, IReadOnlyList<Tensor> teachers, IReadOnlyList<double>? weights = null,
+            nn.Reduction reduction = nn.Reduction.Mean)
         {
             LossLists.CheckPairs(students, teachers, weights);
+            Reductions.MeanOrSum(reduction, nameof(sp_loss), "the b² squared differences of the normalised Gram entries of each pair");
             Validate.FiniteList(students, nameof(students));
             Validate.FiniteList(teachers, nameof(teachers));
             Tensor? total = null;
             for (int l = 0; l < students.Count; l++)
             {
-                var term = sp_loss(students[l], teachers[l]);
+                var term = sp_loss(students[l], teachers[l], reduction);
                 double w = weights?[l] ?? 1.0;
                 if (w != 1.0) term = term * w;
                 total = total is null ? term : total + term;
@@ -65,6 +78,8 @@ public static partial class gpukd
         /// <see cref="CcKernel.Bilinear"/>, or <see cref="CcKernel.BilinearRaw"/> (K = xxᵀ, no normalisation).</param>
         /// <param name="gamma">RBF γ ≥ 0 (default 0.4).</param>
         /// <param name="order">Taylor order P ≥ 0 (default 2; used by <see cref="CcKernel.TaylorRbf"/> only).</param>
+        /// <param name="reduction">Mean (default: over the b² entries (K_S − K_T)²_ij) or Sum (their sum). None is refused
+        /// (<see cref="ArgumentException"/> naming <c>reduction</c>): K is never stored.</param>
         /// <returns>The loss, a 0-d tensor of the inputs' dtype.</returns>
         /// <remarks>
         /// Both inputs get a gradient when they require one (setups train an embedding on each side).
@@ -76,10 +91,15 @@ public static partial class gpukd
         /// A zero sample has x̂ = 0 (as in the reference) and passes no gradient through its
         /// normalisation (the reference's gradient there is ~1e12-scaled).
         /// Throws <see cref="ArgumentException"/> naming the argument for bad tensors (see
-        /// <see cref="sp_loss(Tensor, Tensor)"/>), an undefined kernel, γ &lt; 0 or an order outside [0, 64].
+        /// <see cref="sp_loss(Tensor, Tensor, nn.Reduction)"/>), an undefined kernel, γ &lt; 0 or an order outside [0, 64].
         /// </remarks>
-        public static Tensor cc_loss(Tensor student, Tensor teacher, CcKernel kernel = CcKernel.TaylorRbf, double gamma = 0.4, int order = 2)
-            => Precision.Lift(["student", "teacher"], [student, teacher], xs => CcLoss.Apply(xs[0], xs[1], kernel, gamma, order));
+        public static Tensor cc_loss(Tensor student, Tensor teacher, CcKernel kernel = CcKernel.TaylorRbf, double gamma = 0.4, int order = 2,
+            nn.Reduction reduction = nn.Reduction.Mean)
+        {
+            Reductions.MeanOrSum(reduction, nameof(cc_loss), "the b² squared differences of the kernel entries");
+            return Precision.Lift(["student", "teacher"], [student, teacher],
+                xs => Reductions.FromMean(CcLoss.Apply(xs[0], xs[1], kernel, gamma, order), reduction, (double)xs[0].shape[0] * xs[0].shape[0]));
+        }
 
         /// <summary>
         /// IRG edge loss (Liu et al.; REFERENCE.md): per network the edge matrix E = q / max(q), q the squared
@@ -90,6 +110,8 @@ public static partial class gpukd
         /// <param name="teacher">Teacher layer [b, …]: same b, dtype and device; its flattened width may differ.</param>
         /// <param name="differentiate_max">true (default): the max carries gradient, split evenly over the entries
         /// equal to it as PyTorch's <c>max()</c> does; false: the max is held constant (the authors' Caffe code).</param>
+        /// <param name="reduction">Mean (default: over the b² entries (E_S − E_T)²_ij) or Sum (their sum). None is refused
+        /// (<see cref="ArgumentException"/> naming <c>reduction</c>): q and E are never stored.</param>
         /// <returns>The loss, a 0-d tensor.</returns>
         /// <remarks>
         /// A max of 0 (b = 1) gives E = 0, loss 0 and gradient 0, never NaN. Entries at the clamp (duplicate
@@ -99,16 +121,25 @@ public static partial class gpukd
         /// O(b²) passes and one product (2b²D). Peak extra memory: the centred features (b×D per side) and the two
         /// Grams kept for the backward; backward one b×b buffer. q and E are never stored.
         /// </remarks>
-        public static Tensor irg_edge_loss(Tensor student, Tensor teacher, bool differentiate_max = true)
-            => Precision.Lift(["student", "teacher"], [student, teacher], xs => IrgEdgeLoss.Apply(xs[0], xs[1], differentiate_max));
+        public static Tensor irg_edge_loss(Tensor student, Tensor teacher, bool differentiate_max = true, nn.Reduction reduction = nn.Reduction.Mean)
+        {
+            Reductions.MeanOrSum(reduction, nameof(irg_edge_loss), "the b² squared differences of the edge matrices");
+            return Precision.Lift(["student", "teacher"], [student, teacher],
+                xs => Reductions.FromMean(IrgEdgeLoss.Apply(xs[0], xs[1], differentiate_max), reduction, (double)xs[0].shape[0] * xs[0].shape[0]));
+        }
 
-        /// <summary>IRG vertex loss: MSE (mean over every entry) between student and teacher logits.</summary>
+        /// <summary>IRG vertex loss: MSE between student and teacher logits.</summary>
         /// <param name="student_logits">[b, K] (any shape), float32 or float64.</param>
         /// <param name="teacher_logits">The same shape and dtype.</param>
-        /// <returns>A 0-d tensor. Cost O(bK); memory: libtorch's MSE.</returns>
-        public static Tensor irg_vertex_loss(Tensor student_logits, Tensor teacher_logits)
-            => Precision.Lift([nameof(student_logits), nameof(teacher_logits)], [student_logits, teacher_logits],
-                              xs => IrgParts.Mse(xs[0], xs[1], nameof(student_logits), nameof(teacher_logits)));
+        /// <param name="reduction">Mean (default: over every entry (z_S − z_T)², b·K of them) or Sum (their sum), a 0-d
+        /// tensor; None: the entries themselves, shaped like the logits (cheap: libtorch's elementwise MSE).</param>
+        /// <returns>A 0-d tensor (the logits' shape for None). Cost O(bK); memory: libtorch's MSE.</returns>
+        public static Tensor irg_vertex_loss(Tensor student_logits, Tensor teacher_logits, nn.Reduction reduction = nn.Reduction.Mean)
+        {
+            Reductions.Defined(reduction);
+            return Precision.Lift([nameof(student_logits), nameof(teacher_logits)], [student_logits, teacher_logits],
+                                  xs => IrgParts.Mse(xs[0], xs[1], nameof(student_logits), nameof(teacher_logits), reduction));
+        }
 
         /// <summary>
         /// IRG transformation loss (IRG-t) for one layer transition l1 → l2 of each network, as KD-Zoo's published IRG
@@ -123,21 +154,26 @@ public static partial class gpukd
         /// <param name="teacher_from">Teacher l1 features.</param>
         /// <param name="teacher_to">Teacher l2 features.</param>
         /// <param name="differentiate_max">As in <see cref="irg_edge_loss"/>.</param>
-        /// <returns>A 0-d tensor. Cost O(bD) per network; memory O(bD) (libtorch compositions, no b×b tensor).</returns>
+        /// <param name="reduction">Mean (default, the published: over the b per-sample squared differences of the two
+        /// normalised vectors) or Sum (their sum), a 0-d tensor; None: those b terms, a [b] tensor (cheap).</param>
+        /// <returns>A 0-d tensor ([b] for None). Cost O(bD) per network; memory O(bD) (libtorch compositions, no b×b tensor).</returns>
         /// <remarks>Identical layers (every distance at the clamp) give vectors of 1, as in the published code; b = 1
         /// gives 0. NaN or ±Inf in any input give a non-finite value. Throws <see cref="ArgumentException"/> naming the
         /// argument for a map larger than its l1's, channel counts that are neither equal nor a factor 2 apart, ranks
         /// that differ or are not 2 or 4, and the usual bad tensors.</remarks>
         public static Tensor irg_transformation_loss(Tensor student_from, Tensor student_to, Tensor teacher_from, Tensor teacher_to,
-            bool differentiate_max = true)
-            => Precision.Lift([nameof(student_from), nameof(student_to), nameof(teacher_from), nameof(teacher_to)],
+            bool differentiate_max = true, nn.Reduction reduction = nn.Reduction.Mean)
+        {
+            Reductions.Defined(reduction);
+            return Precision.Lift([nameof(student_from), nameof(student_to), nameof(teacher_from), nameof(teacher_to)],
                               [student_from, student_to, teacher_from, teacher_to], xs =>
             {
                 IrgParts.ValidateAligned([nameof(student_from), nameof(student_to), nameof(teacher_from), nameof(teacher_to)], xs);
                 var vs = IrgParts.TransformVector(xs[0], xs[1], differentiate_max, nameof(student_from), nameof(student_to));
                 var vt = IrgParts.TransformVector(xs[2], xs[3], differentiate_max, nameof(teacher_from), nameof(teacher_to));
-                return IrgParts.Mse(vs, vt, nameof(student_from), nameof(teacher_from));
+                return IrgParts.Mse(vs, vt, nameof(student_from), nameof(teacher_from), reduction);
             });
+        }
 
         /// <summary>
         /// The IRG loss: vertex_weight·vertex + edge_weight·edge + transformation_weight·transformation, with the edge
@@ -159,14 +195,19 @@ public static partial class gpukd
         /// null (default): (0, 1), (1, 2), … ; empty: no transformation term. KD-Zoo's published
         /// <c>IRG(0.1, 5, 5)([fm1, fm2, feat, out]_s, …_t)</c> is <c>irg_loss([fm1, fm2, feat]_s, [fm1, fm2, feat]_t,
         /// out_s, out_t, transitions: [(0, 1)])</c>: it computes the transformation fm1 → fm2 only.</param>
+        /// <param name="reduction">Applied to each part's terms: Mean (default, the published) or Sum — the vertex part over
+        /// its b·K entries, each edge loss over its b² entries, each transformation loss over its b samples; the weights
+        /// and the averaging over layer pairs and transitions are kept as they are under both. None is refused (the
+        /// parts' terms have different shapes).</param>
         /// <returns>A 0-d tensor.</returns>
         /// <remarks>Cost and memory: the sum of the parts; each edge pair is one fused op (the teacher's Gram is
         /// recomputed per pair in one-to-many mode).</remarks>
         public static Tensor irg_loss(IReadOnlyList<Tensor> student_layers, IReadOnlyList<Tensor> teacher_layers,
             Tensor? student_logits = null, Tensor? teacher_logits = null, IrgPairing pairing = IrgPairing.OneToOne,
             double vertex_weight = 0.1, double edge_weight = 5, double transformation_weight = 5, bool differentiate_max = true,
-            IReadOnlyList<(int from, int to)>? transitions = null)
+            IReadOnlyList<(int from, int to)>? transitions = null, nn.Reduction reduction = nn.Reduction.Mean)
         {
+            Reductions.MeanOrSumOfParts(reduction, nameof(irg_loss), "vertex: b·K entries, edge: b² per layer pair, transformation: b per transition");
             if (student_layers is null) throw new ArgumentNullException(nameof(student_layers));
             if (teacher_layers is null) throw new ArgumentNullException(nameof(teacher_layers));
             if (student_layers.Count == 0) throw new ArgumentException("student_layers must hold at least one tensor.", nameof(student_layers));
@@ -195,14 +236,14 @@ public static partial class gpukd
                 total = total is null ? weighted : total + weighted;
             }
 
-            if (student_logits is not null) Add(irg_vertex_loss(student_logits, teacher_logits!), vertex_weight);
+            if (student_logits is not null) Add(irg_vertex_loss(student_logits, teacher_logits!, reduction), vertex_weight);
             if (edge_weight != 0)
             {
                 Tensor? edges = null;
                 for (int l = 0; l < student_layers.Count; l++)
                 {
                     var teacher = pairing == IrgPairing.OneToOne ? teacher_layers[l] : teacher_layers[^1];
-                    var e = irg_edge_loss(student_layers[l], teacher, differentiate_max);
+                    var e = irg_edge_loss(student_layers[l], teacher, differentiate_max, reduction);
                     edges = edges is null ? e : edges + e;
                 }
                 Add(edges! / student_layers.Count, edge_weight);
@@ -212,7 +253,7 @@ public static partial class gpukd
                 Tensor? trans = null;
                 foreach (var (from, to) in pairs)
                 {
-                    var e = irg_transformation_loss(student_layers[from], student_layers[to], teacher_layers[from], teacher_layers[to], differentiate_max);
+                    var e = irg_transformation_loss(student_layers[from], student_layers[to], teacher_layers[from], teacher_layers[to], differentiate_max, reduction);
                     trans = trans is null ? e : trans + e;
                 }
                 Add(trans! / pairs.Length, transformation_weight);

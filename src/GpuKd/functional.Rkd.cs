@@ -19,7 +19,9 @@ public static partial class gpukd
         /// </summary>
         /// <param name="student">[b, …] flattened to [b, Ds]; b ≥ 2.</param>
         /// <param name="teacher">[b, …] flattened to [b, Dt] (Dt may differ from Ds); same dtype and device.</param>
-        /// <param name="reduction">Mean (default, the authors' mean over b²) or Sum.</param>
+        /// <param name="reduction">Mean (default, the authors' mean over the b² entries, diagonal included) or Sum (their
+        /// sum). None is refused (<see cref="ArgumentException"/> naming <c>reduction</c>): the b² per-entry terms are
+        /// reduced in the fused epilogue and never stored (compose them from <see cref="pairwise_distances"/> if needed).</param>
         /// <returns>A scalar. Gradients flow to each input that requires one; the student's μ
         /// carries gradient as in the authors' code (the teacher's too, if it requires one).</returns>
         /// <remarks>
@@ -29,7 +31,10 @@ public static partial class gpukd
         /// op's gain is fewer passes. Features are centred first (float32-safe with large offsets).
         /// </remarks>
         public static Tensor rkd_distance_loss(Tensor student, Tensor teacher, nn.Reduction reduction = nn.Reduction.Mean)
-            => Precision.Lift(["student", "teacher"], [student, teacher], xs => RkdDistanceLoss.Apply(xs[0], xs[1], reduction));
+        {
+            Reductions.MeanOrSum(reduction, nameof(rkd_distance_loss), "the b² smooth-L1 differences of the normalised distances");
+            return Precision.Lift(["student", "teacher"], [student, teacher], xs => RkdDistanceLoss.Apply(xs[0], xs[1], reduction));
+        }
 
         /// <summary>
         /// RKD angle-wise loss (Park et al., the authors' code): for every apex a and legs b, c,
@@ -38,7 +43,9 @@ public static partial class gpukd
         /// </summary>
         /// <param name="student">[b, …] flattened to [b, Ds].</param>
         /// <param name="teacher">[b, …] flattened to [b, Dt]; same batch, dtype and device.</param>
-        /// <param name="reduction">Mean (default, over b³) or Sum.</param>
+        /// <param name="reduction">Mean (default, the authors' mean over the b³ triplets (a, b, c), degenerate ones
+        /// included) or Sum (their sum). None is refused (<see cref="ArgumentException"/> naming <c>reduction</c>): it would
+        /// materialise the b³ tensor this op exists to avoid.</param>
         /// <returns>A scalar; gradients to each input that requires one.</returns>
         /// <remarks>
         /// Computed from the Gram matrices of the centred features: O(b²D) for two GEMMs plus
@@ -50,13 +57,9 @@ public static partial class gpukd
         /// where the reference's gradient is ~1e12 × upstream.
         /// </remarks>
         public static Tensor rkd_angle_loss(Tensor student, Tensor teacher, nn.Reduction reduction = nn.Reduction.Mean)
-            => Precision.Lift(["student", "teacher"], [student, teacher], xs => RkdAngleLoss.Apply(xs[0], xs[1], reduction));
+        {
+            Reductions.MeanOrSum(reduction, nameof(rkd_angle_loss), "the b³ smooth-L1 differences of the triplet-angle cosines");
+            return Precision.Lift(["student", "teacher"], [student, teacher], xs => RkdAngleLoss.Apply(xs[0], xs[1], reduction));
+        }
     }
-
-    /// <summary>
-    /// The RKD loss module: <c>distance_weight · rkd_distance_loss + angle_weight · rkd_angle_loss</c>
-    /// (defaults 25 and 50, the paper's). A zero weight skips that term.
-    /// </summary>
-    public static Modules.RkdLoss RkdLoss(double distance_weight = 25, double angle_weight = 50, nn.Reduction reduction = nn.Reduction.Mean)
-        => new(distance_weight, angle_weight, reduction);
 }

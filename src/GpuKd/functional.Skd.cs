@@ -1,4 +1,5 @@
 using GpuKd.Ops;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GpuKd;
@@ -27,6 +28,9 @@ public static partial class gpukd
         /// <param name="detach_norm">true (default, the authors'): f / (‖f‖ + 1e-8) with the norm held constant in the
         /// backward. false: f / max(‖f‖, 1e-12) with the gradient through the norm (later re-implementations); a node
         /// whose norm is ≤ 1e-12 then passes no gradient (the reference's is ~1e12-scaled there).</param>
+        /// <param name="reduction">Mean (default, the authors': over the B·N² entries (A_T − A_S)², N the pooled nodes per
+        /// image) or Sum (their sum). None is refused (<see cref="ArgumentException"/> naming <c>reduction</c>): it would
+        /// materialise the B·N² similarities this op never forms.</param>
         /// <returns>The loss, a 0-d tensor of the inputs' dtype.</returns>
         /// <remarks>
         /// Never forms the N×N similarity matrices (N = pooled nodes): per image Σ(A_S − A_T)² =
@@ -56,12 +60,17 @@ public static partial class gpukd
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a teacher whose B, H, W, dtype or device differ, a scale outside (0, 1] or an undefined pool.
         /// </remarks>
-        public static Tensor skd_pairwise_loss(Tensor student_feat, Tensor teacher_feat, double scale = 0.5, SkdPool pool = SkdPool.Max, bool detach_norm = true)
-            => Precision.Lift([nameof(student_feat), nameof(teacher_feat)], [student_feat, teacher_feat],
-                xs => SkdPairwise(xs[0], xs[1], scale, pool, detach_norm, SkdPairwisePath.Auto));
+        public static Tensor skd_pairwise_loss(Tensor student_feat, Tensor teacher_feat, double scale = 0.5, SkdPool pool = SkdPool.Max, bool detach_norm = true,
+            nn.Reduction reduction = nn.Reduction.Mean)
+        {
+            Reductions.MeanOrSum(reduction, nameof(skd_pairwise_loss), "the B·N² squared differences of the node similarities");
+            return Precision.Lift([nameof(student_feat), nameof(teacher_feat)], [student_feat, teacher_feat],
+                xs => SkdPairwise(xs[0], xs[1], scale, pool, detach_norm, SkdPairwisePath.Auto, reduction));
+        }
 
         /// <summary><see cref="skd_pairwise_loss"/> with the evaluation path forced (tests compare the two).</summary>
-        internal static Tensor SkdPairwise(Tensor student_feat, Tensor teacher_feat, double scale, SkdPool pool, bool detach_norm, SkdPairwisePath path)
+        internal static Tensor SkdPairwise(Tensor student_feat, Tensor teacher_feat, double scale, SkdPool pool, bool detach_norm, SkdPairwisePath path,
+            nn.Reduction reduction = nn.Reduction.Mean)
         {
             ValidateMaps(student_feat, teacher_feat, "student_feat", "teacher_feat", sameChannels: false);
             if (!(scale > 0 && scale <= 1))
@@ -71,7 +80,8 @@ public static partial class gpukd
             using var scope = NewDisposeScope();
             var s = SkdPooling.Apply(student_feat, scale, pool);
             var t = SkdPooling.Apply(teacher_feat, scale, pool);
-            return SkdPairwiseLoss.Apply(s, t, detach_norm, path).MoveToOuterDisposeScope();
+            double nodes = (double)s.shape[2] * s.shape[3];
+            return Reductions.FromMean(SkdPairwiseLoss.Apply(s, t, detach_norm, path), reduction, s.shape[0] * nodes * nodes).MoveToOuterDisposeScope();
         }
 
         /// <summary>
@@ -84,7 +94,12 @@ public static partial class gpukd
         /// <param name="teacher_logits">Teacher logits of the same shape, dtype and device.</param>
         /// <param name="temperature">T &gt; 0: both softmaxes are taken of z/T in both modes; only TemperatureKl multiplies by T².</param>
         /// <param name="mode">Which loss (see above).</param>
-        /// <returns>The loss, a 0-d tensor of the inputs' dtype.</returns>
+        /// <param name="reduction">Mean (default): the mode's published normalisation above (CrossEntropy: the B·H·W pixel
+        /// terms summed and divided by H·W, the authors'; TemperatureKl: their mean over B·H·W). Sum: the sum of the B·H·W
+        /// pixel terms (the soft cross-entropy of a pixel, or T²·KL), i.e. Mean × H·W (CrossEntropy) or × B·H·W
+        /// (TemperatureKl). None: those pixel terms, a [B, H, W] tensor (cheap: the fused pass computes them anyway; the
+        /// backward scales the stored gradients by the upstream value per pixel).</param>
+        /// <returns>The loss, a 0-d tensor of the inputs' dtype ([B, H, W] for None).</returns>
         /// <remarks>
         /// One fused pass per pixel over the class axis evaluates the softmaxes, the pixel's term (in double) and the
         /// gradient of each input that requires one (∂/∂z_S = (p_S − p_T)/T × the mode's scale); the backward only
@@ -100,15 +115,19 @@ public static partial class gpukd
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a shape/dtype/device mismatch, a non-positive temperature or an undefined mode.
         /// </remarks>
-        public static Tensor skd_pixelwise_loss(Tensor student_logits, Tensor teacher_logits, double temperature = 1.0, SkdPixelwise mode = SkdPixelwise.CrossEntropy)
-            => Precision.Lift([nameof(student_logits), nameof(teacher_logits)], [student_logits, teacher_logits], xs =>
+        public static Tensor skd_pixelwise_loss(Tensor student_logits, Tensor teacher_logits, double temperature = 1.0, SkdPixelwise mode = SkdPixelwise.CrossEntropy,
+            nn.Reduction reduction = nn.Reduction.Mean)
+        {
+            Reductions.Defined(reduction);
+            return Precision.Lift([nameof(student_logits), nameof(teacher_logits)], [student_logits, teacher_logits], xs =>
             {
                 ValidateMaps(xs[0], xs[1], "student_logits", "teacher_logits", sameChannels: true);
                 Validate.Positive(temperature, nameof(temperature));
                 if (!Enum.IsDefined(mode))
                     throw new ArgumentException($"mode must be CrossEntropy or TemperatureKl, got {(int)mode}.", nameof(mode));
-                return SkdPixelwiseLoss.Apply(xs[0], xs[1], temperature, mode);
+                return SkdPixelwiseLoss.Apply(xs[0], xs[1], temperature, mode, reduction);
             });
+        }
 
         /// <summary>
         /// Holistic structured-KD generator term (WGAN): −λ_d · mean over the batch of D(z_S) (REFERENCE.md).
@@ -118,12 +137,24 @@ public static partial class gpukd
         /// step only the student's optimiser with this term).</param>
         /// <param name="image">The image [B, 3, H', W'] when D was built with image channels, else null.</param>
         /// <param name="lambda_d">λ_d (default 0.1).</param>
-        /// <returns>A 0-d tensor.</returns>
-        public static Tensor skd_holistic_generator_loss(Modules.SkdDiscriminator discriminator, Tensor student_logits, Tensor? image = null, double lambda_d = 0.1)
+        /// <param name="reduction">Over the B per-sample terms −λ_d·D(z_S)_n: Mean (default, the published), Sum, or None
+        /// (the [B] terms).</param>
+        /// <returns>A 0-d tensor ([B] for None).</returns>
+        public static Tensor skd_holistic_generator_loss(Modules.SkdDiscriminator discriminator, Tensor student_logits, Tensor? image = null, double lambda_d = 0.1,
+            nn.Reduction reduction = nn.Reduction.Mean)
         {
             ArgumentNullException.ThrowIfNull(discriminator);
             Validate.Features(student_logits, nameof(student_logits), 4, 4);
-            return -lambda_d * discriminator.forward(student_logits, image).mean();
+            Reductions.Defined(reduction);
+            using var scope = NewDisposeScope();
+            var scores = discriminator.forward(student_logits, image);
+            var loss = reduction switch
+            {
+                nn.Reduction.Mean => -lambda_d * scores.mean(),
+                nn.Reduction.Sum => -lambda_d * scores.sum(),
+                _ => -lambda_d * scores,
+            };
+            return loss.MoveToOuterDisposeScope();
         }
 
         /// <summary>
@@ -138,25 +169,35 @@ public static partial class gpukd
         /// <param name="lambda_d">λ_d (default 0.1).</param>
         /// <param name="lambda_gp">λ_gp (default 10).</param>
         /// <param name="generator">Random generator of α (null: the global one).</param>
-        /// <returns>A 0-d tensor whose graph reaches D's parameters (the penalty through a double backward).</returns>
+        /// <param name="reduction">Over the B per-sample terms λ_d·(D(z_S)_n − D(z_T)_n) + λ_d·λ_gp·(‖∇D(x̂_n)‖₂ − 1)²: Mean
+        /// (default, the published), Sum, or None (the [B] terms).</param>
+        /// <returns>A 0-d tensor ([B] for None) whose graph reaches D's parameters (the penalty through a double backward).</returns>
         /// <remarks>The penalty needs D's input gradient with create_graph, so it costs about one extra forward and two
         /// backward passes of D; memory is that of D's activations (D's self-attention holds (h·w)² maps of its
         /// down-sampled grids).</remarks>
         public static Tensor skd_holistic_discriminator_loss(Modules.SkdDiscriminator discriminator, Tensor student_logits, Tensor teacher_logits,
-            Tensor? image = null, double lambda_d = 0.1, double lambda_gp = 10, Generator? generator = null)
+            Tensor? image = null, double lambda_d = 0.1, double lambda_gp = 10, Generator? generator = null, nn.Reduction reduction = nn.Reduction.Mean)
         {
             ArgumentNullException.ThrowIfNull(discriminator);
             ValidateMaps(student_logits, teacher_logits, nameof(student_logits), nameof(teacher_logits), sameChannels: true);
+            Reductions.Defined(reduction);
             using var scope = NewDisposeScope();
             var zs = student_logits.detach();
             var zt = teacher_logits.detach();
-            var wasserstein = discriminator.forward(zs, image).mean() - discriminator.forward(zt, image).mean();
+            var scoreS = discriminator.forward(zs, image);
+            var scoreT = discriminator.forward(zt, image);
             var alpha = rand([zs.shape[0], 1, 1, 1], dtype: zs.dtype, device: zs.device, generator: generator);
             var mixed = (alpha * zt + (1 - alpha) * zs).requires_grad_(true);
             var score = discriminator.forward(mixed, image);
             var g = autograd.grad([score], [mixed], [ones_like(score)], retain_graph: true, create_graph: true)[0];
-            var penalty = (g.reshape(g.shape[0], -1).norm(1) - 1).square().mean();
-            return (lambda_d * wasserstein + lambda_d * lambda_gp * penalty).MoveToOuterDisposeScope();
+            var penalties = (g.reshape(g.shape[0], -1).norm(1) - 1).square();
+            var loss = reduction switch
+            {
+                nn.Reduction.Mean => lambda_d * (scoreS.mean() - scoreT.mean()) + lambda_d * lambda_gp * penalties.mean(),
+                nn.Reduction.Sum => lambda_d * (scoreS.sum() - scoreT.sum()) + lambda_d * lambda_gp * penalties.sum(),
+                _ => lambda_d * (scoreS - scoreT) + lambda_d * lambda_gp * penalties,
+            };
+            return loss.MoveToOuterDisposeScope();
         }
 
         /// <summary>[B, C, H, W] maps of one dtype and device, same B, H, W (and C if asked).</summary>
@@ -169,13 +210,6 @@ public static partial class gpukd
                 throw new ArgumentException($"{tName} must have the spatial size of {sName} ({s.shape[2]}×{s.shape[3]}), got shape [{string.Join(", ", t.shape)}].", tName);
         }
     }
-
-    /// <summary>
-    /// The structured-KD loss module: pixel_weight · skd_pixelwise_loss(logits) + pair_weight · skd_pairwise_loss(features)
-    /// (defaults 10 and 1, the paper's; pool and scale as in <see cref="functional.skd_pairwise_loss"/>). A zero weight skips that term.
-    /// </summary>
-    public static Modules.StructuredKdLoss StructuredKdLoss(double pixel_weight = 10, double pair_weight = 1, double scale = 0.5, SkdPool pool = SkdPool.Max, double temperature = 1)
-        => new(pixel_weight, pair_weight, scale, pool, temperature);
 
     /// <summary>
     /// The holistic-KD critic (see <see cref="Modules.SkdDiscriminator"/>): scores logits of <paramref name="in_channels"/> classes,

@@ -213,10 +213,10 @@ public class RkdLossTests(KdBackend backend) : BackendFixture(backend)
         var s = Inputs.Randn([6, 5], salt: 22);
         var t = Inputs.Randn([6, 7], salt: 23);
         var expected = 25 * gpukd.functional.rkd_distance_loss(s, t) + 50 * gpukd.functional.rkd_angle_loss(s, t);
-        Tolerances.AssertClose(gpukd.RkdLoss().call(s, t), expected, 1e-14, "default weights 25 and 50");
-        Tolerances.AssertClose(gpukd.RkdLoss(1, 0).call(s, t), gpukd.functional.rkd_distance_loss(s, t), 1e-14, "angle term skipped");
-        Tolerances.AssertClose(gpukd.RkdLoss(0, 2).call(s, t), 2 * gpukd.functional.rkd_angle_loss(s, t), 1e-14, "distance term skipped");
-        Assert.That(() => gpukd.RkdLoss(distance_weight: -1),
+        Tolerances.AssertClose(gpukd.RKDLoss().call(s, t), expected, 1e-14, "default weights 25 and 50");
+        Tolerances.AssertClose(gpukd.RKDLoss(1, 0).call(s, t), gpukd.functional.rkd_distance_loss(s, t), 1e-14, "angle term skipped");
+        Tolerances.AssertClose(gpukd.RKDLoss(0, 2).call(s, t), 2 * gpukd.functional.rkd_angle_loss(s, t), 1e-14, "distance term skipped");
+        Assert.That(() => gpukd.RKDLoss(distance_weight: -1),
             Throws.InstanceOf<ArgumentException>().With.Property("ParamName").EqualTo("distance_weight"));
     }
 

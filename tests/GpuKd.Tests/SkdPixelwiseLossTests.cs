@@ -6,7 +6,7 @@ namespace GpuKd.Tests;
 
 /// <summary>Structured-KD pixel-wise loss: parity with the authors' composition (both modes, temperatures), gradient
 /// checks for both inputs, float32 at student ≈ teacher (the KL is a small difference), odd maps, bad inputs; and the
-/// <see cref="Modules.StructuredKdLoss"/> module.</summary>
+/// <see cref="Modules.StructuredKDLoss"/> module.</summary>
 [TestFixture(KdBackend.Cpu)]
 [TestFixture(KdBackend.Ilgpu)]
 public sealed class SkdPixelwiseLossTests(KdBackend backend) : BackendFixture(backend)
@@ -142,12 +142,12 @@ public sealed class SkdPixelwiseLossTests(KdBackend backend) : BackendFixture(ba
         var zt = Inputs.Randn([2, 5, 9, 9], salt: 9);
         var fs = Inputs.Randn([2, 3, 9, 9], salt: 10);
         var ft = Inputs.Randn([2, 7, 9, 9], salt: 11);
-        using var module = gpukd.StructuredKdLoss();
+        using var module = gpukd.StructuredKDLoss();
         var expected = 10 * ReferenceSkd.PixelwiseLoss(zs, zt) + ReferenceSkd.PairwiseLoss(fs, ft);
-        Tolerances.AssertClose(module.call(zs, zt, fs, ft), expected, Tolerances.Float64Parity, Label("StructuredKdLoss", "defaults"));
-        using var full = gpukd.StructuredKdLoss(pixel_weight: 2, pair_weight: 0.5, pool: SkdPool.None, temperature: 3);
+        Tolerances.AssertClose(module.call(zs, zt, fs, ft), expected, Tolerances.Float64Parity, Label("StructuredKDLoss", "defaults"));
+        using var full = gpukd.StructuredKDLoss(pixel_weight: 2, pair_weight: 0.5, pool: SkdPool.None, temperature: 3);
         expected = 2 * ReferenceSkd.PixelwiseLoss(zs, zt, 3) + 0.5 * ReferenceSkd.PairwiseLoss(fs, ft, pool: SkdPool.None);
-        Tolerances.AssertClose(full.call(zs, zt, fs, ft), expected, Tolerances.Float64Parity, Label("StructuredKdLoss", "options"));
-        Assert.That(() => gpukd.StructuredKdLoss(pixel_weight: -1), Throws.ArgumentException.With.Property("ParamName").EqualTo("pixel_weight"));
+        Tolerances.AssertClose(full.call(zs, zt, fs, ft), expected, Tolerances.Float64Parity, Label("StructuredKDLoss", "options"));
+        Assert.That(() => gpukd.StructuredKDLoss(pixel_weight: -1), Throws.ArgumentException.With.Property("ParamName").EqualTo("pixel_weight"));
     }
 }

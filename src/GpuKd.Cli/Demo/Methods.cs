@@ -24,7 +24,7 @@ internal static partial class Methods
             new("kd", "Hinton KD (T = 4)", DemoTask.Classification, () => new MethodRun((s, t, x) => HintonKd(s.Logits, t.Logits, 4.0))),
             new("rkd", "RKD (25·distance + 50·angle)", DemoTask.Classification, () =>
             {
-                var rkd = gpukd.RkdLoss();
+                var rkd = gpukd.RKDLoss();
                 return new MethodRun((s, t, x) => rkd.call(s.Embedding, t.Embedding), state: rkd);
             }),
             new("rkd-ref", "RKD, reference code", DemoTask.Classification, () => new MethodRun((s, t, x) =>

@@ -18,7 +18,7 @@ internal static partial class Methods
         // 256 nodes, the N² similarity matrix is what the fused op avoids storing), weights 10 and 1.
         methods.Add(new("skd-pair", "SKD pixel + pair", DemoTask.Segmentation, () =>
         {
-            var skd = gpukd.StructuredKdLoss(pixel_weight: 10, pair_weight: 1, pool: SkdPool.None);
+            var skd = gpukd.StructuredKDLoss(pixel_weight: 10, pair_weight: 1, pool: SkdPool.None);
             return new MethodRun((s, t, x) => skd.forward(s.Logits, t.Logits, s.Embedding, t.Embedding), state: skd);
         }));
 
@@ -27,7 +27,7 @@ internal static partial class Methods
         // one Adam step (lr 4e-4, β = (0.5, 0.9)) after each student step on the detached logits.
         methods.Add(new("skd", "SKD pixel + pair + holistic", DemoTask.Segmentation, () =>
         {
-            var skd = gpukd.StructuredKdLoss(pixel_weight: 10, pair_weight: 1, pool: SkdPool.None);
+            var skd = gpukd.StructuredKDLoss(pixel_weight: 10, pair_weight: 1, pool: SkdPool.None);
             var critic = gpukd.SkdDiscriminator(ShapeData.ClassNames.Length, image_channels: 3, base_channels: 16, depth: 3);
             var criticOptimizer = optim.Adam(critic.parameters(), lr: 4e-4, beta1: 0.5, beta2: 0.9);
             return new MethodRun(

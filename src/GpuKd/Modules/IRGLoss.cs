@@ -5,15 +5,17 @@ namespace GpuKd.Modules;
 
 /// <summary>
 /// The IRG loss as a module: <c>forward(student, teacher)</c> = <see cref="gpukd.functional.irg_loss"/> of the
-/// two networks' layers and logits, with the options given at creation (shapes, cost and memory there).
+/// two networks' layers and logits, with the options given at creation, each part under
+/// <see cref="Loss{T1, T2, TResult}.reduction"/> (Mean or Sum, as there; None refused). Shapes, cost and memory there.
 /// Create it with <see cref="gpukd.IRGLoss"/>.
 /// </summary>
-public sealed class IRGLoss : nn.Module<IrgFeatures, IrgFeatures, Tensor>
+public sealed class IRGLoss : Loss<IrgFeatures, IrgFeatures, Tensor>
 {
     internal IRGLoss(IrgPairing pairing, double vertexWeight, double edgeWeight, double transformationWeight, bool differentiateMax,
-        IReadOnlyList<(int from, int to)>? transitions = null)
-        : base(nameof(IRGLoss))
+        IReadOnlyList<(int from, int to)>? transitions, nn.Reduction reduction)
+        : base(reduction)
     {
+        Reductions.MeanOrSumOfParts(reduction, nameof(IRGLoss), "vertex: b·K entries, edge: b² per layer pair, transformation: b per transition");
         if (!Enum.IsDefined(pairing)) throw new ArgumentException($"pairing must be OneToOne or OneToMany, got {(int)pairing}.", "pairing");
         foreach (var (w, name) in new[] { (vertexWeight, "vertex_weight"), (edgeWeight, "edge_weight"), (transformationWeight, "transformation_weight") })
             if (!double.IsFinite(w)) throw new ArgumentException($"{name} must be finite, got {w}.", name);
@@ -51,6 +53,6 @@ public sealed class IRGLoss : nn.Module<IrgFeatures, IrgFeatures, Tensor>
         ArgumentNullException.ThrowIfNull(student);
         ArgumentNullException.ThrowIfNull(teacher);
         return gpukd.functional.irg_loss(student.Layers, teacher.Layers, student.Logits, teacher.Logits, Pairing,
-                                         VertexWeight, EdgeWeight, TransformationWeight, DifferentiateMax, Transitions);
+                                         VertexWeight, EdgeWeight, TransformationWeight, DifferentiateMax, Transitions, reduction);
     }
 }

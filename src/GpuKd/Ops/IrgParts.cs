@@ -88,8 +88,8 @@ internal static class IrgParts
         return x.reshape(split).mean([2L]);
     }
 
-    /// <summary>MSE (mean) of two same-shape tensors, shapes checked with argument names.</summary>
-    public static Tensor Mse(Tensor student, Tensor teacher, string studentName, string teacherName)
+    /// <summary>MSE of two same-shape tensors (mean, sum, or the elementwise squares for None), shapes checked with argument names.</summary>
+    public static Tensor Mse(Tensor student, Tensor teacher, string studentName, string teacherName, nn.Reduction reduction = nn.Reduction.Mean)
     {
         GpuKd.Validate.Features(student, studentName, minRank: 1);
         GpuKd.Validate.Features(teacher, teacherName, minRank: 1);
@@ -98,6 +98,6 @@ internal static class IrgParts
         if (teacher.dtype != student.dtype)
             throw new ArgumentException($"{teacherName} must have the dtype of {studentName} ({student.dtype}), got {teacher.dtype}.", teacherName);
         GpuKd.Validate.SameDevice(student, teacher, studentName, teacherName);
-        return nn.functional.mse_loss(student, teacher, nn.Reduction.Mean);
+        return nn.functional.mse_loss(student, teacher, reduction);
     }
 }

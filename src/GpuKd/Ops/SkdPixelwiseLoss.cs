@@ -19,19 +19,25 @@ internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<Sk
 {
     public override string Name => "GpuKdSkdPixelwiseLoss";
 
-    public static Tensor Apply(Tensor s, Tensor t, double temperature, SkdPixelwise mode) => apply(s, t, temperature, (int)mode);
+    /// <summary>The loss; <paramref name="reduction"/>: Mean (the mode's published normalisation), Sum (the B·H·W pixel terms
+    /// summed), None (those terms, [B, H, W]).</summary>
+    public static Tensor Apply(Tensor s, Tensor t, double temperature, SkdPixelwise mode, nn.Reduction reduction = nn.Reduction.Mean)
+        => apply(s, t, temperature, (int)mode, (int)reduction);
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
     {
         Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
         double temperature = (double)vars[2];
         bool kl = (SkdPixelwise)(int)vars[3] == SkdPixelwise.TemperatureKl;
+        var reduction = (nn.Reduction)(int)vars[4];
         using var scope = NewDisposeScope();
         int b = (int)s.shape[0], k = (int)s.shape[1], p = (int)(s.shape[2] * s.shape[3]);
         var zs = s.detach().cpu().contiguous();
         var zt = t.detach().cpu().contiguous();
-        // CE: Σ over the batch / (H·W); KL: T²·mean over the B·H·W pixels.
-        double count = kl ? (double)b * p / (temperature * temperature) : p;
+        // Mean — CE: Σ over the batch / (H·W); KL: T²·mean over the B·H·W pixels. Sum and None: the pixel terms (T²·KL).
+        double count = reduction == nn.Reduction.Mean
+            ? (kl ? (double)b * p / (temperature * temperature) : p)
+            : (kl ? 1 / (temperature * temperature) : 1);
         var gs = s.requires_grad ? empty_like(zs) : null;
         var gt = t.requires_grad ? empty_like(zt) : null;
         var backend = KdRuntime.For(s);
@@ -54,7 +60,13 @@ internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<Sk
                 CpuSkdPixelwise.Run(TensorMemory.Ptr<double>(zs), TensorMemory.Ptr<double>(zt), gs is null ? null : TensorMemory.Ptr<double>(gs),
                                     gt is null ? null : TensorMemory.Ptr<double>(gt), TensorMemory.Ptr<double>(terms), b, k, p, 1 / temperature, kl, 1 / count, threads);
         }
-        var loss = torch.tensor(OpBase.OrderedSum(terms) / count, dtype: s.dtype, device: s.device);
+        bool none = reduction == nn.Reduction.None;
+        // None: the pixel terms themselves. The CPU kernel keeps only per-unit partials, so there they are formed
+        // by a composition ([B, H, W] in double; None is the caller's choice to hold them).
+        var loss = none
+            ? (backend is IlgpuBackend ? terms : PixelTerms(zs, zt, 1 / temperature, kl)).div(count).to(s.dtype).reshape(b, s.shape[2], s.shape[3]).to(s.device)
+            : torch.tensor(OpBase.OrderedSum(terms) / count, dtype: s.dtype, device: s.device);
+        ctx.save_data("pixelTerms", none);
         PairOp.SaveInputs(ctx, backend, s, t);
         ctx.save_for_backward([(gs ?? empty(0)).MoveToOuterDisposeScope(), (gt ?? empty(0)).MoveToOuterDisposeScope()]);
         return loss.MoveToOuterDisposeScope();
@@ -64,7 +76,25 @@ internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<Sk
     {
         bool needS = PairOp.Needs(ctx, 0), needT = PairOp.Needs(ctx, 1);
         var saved = ctx.get_saved_variables();
-        double up = PairOp.Upstream(grad);
-        return [needS ? PairOp.Like(ctx, 0, saved[0] * up) : null!, needT ? PairOp.Like(ctx, 1, saved[1] * up) : null!, null!, null!];
+        if ((bool)ctx.get_data("pixelTerms"))
+        {
+            // None: each pixel's stored gradient times that pixel's upstream value (broadcast over the classes).
+            var like = needS ? saved[0] : saved[1];
+            using var up = grad.detach().to(like.dtype).cpu().unsqueeze(1);
+            return [needS ? PairOp.Like(ctx, 0, saved[0] * up) : null!, needT ? PairOp.Like(ctx, 1, saved[1] * up) : null!, null!, null!, null!];
+        }
+        double scalar = PairOp.Upstream(grad);
+        return [needS ? PairOp.Like(ctx, 0, saved[0] * scalar) : null!, needT ? PairOp.Like(ctx, 1, saved[1] * scalar) : null!, null!, null!, null!];
+    }
+
+    /// <summary>Per-pixel terms ℓ [B·P] (double) of <see cref="Kernels.Cpu.CpuSkdPixelwise"/>'s definition: cross-entropy
+    /// −Σ_k p_T log p_S, or KL Σ_k p_T (log p_T − log p_S), with p = softmax(z/T) over the class axis.</summary>
+    static Tensor PixelTerms(Tensor zs, Tensor zt, double invT, bool kl)
+    {
+        using var scope = NewDisposeScope();
+        var ls = nn.functional.log_softmax(zs.to(ScalarType.Float64) * invT, 1);
+        var lt = nn.functional.log_softmax(zt.to(ScalarType.Float64) * invT, 1);
+        var terms = kl ? (lt.exp() * (lt - ls)).sum(1) : -(lt.exp() * ls).sum(1);
+        return terms.reshape(-1).MoveToOuterDisposeScope();
     }
 }

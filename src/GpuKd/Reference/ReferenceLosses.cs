@@ -9,7 +9,7 @@ namespace GpuKd.Reference;
 /// tests and the baselines of the benchmarks. They materialise every b×b intermediate the
 /// papers' code does.
 /// </summary>
-public static class ReferenceLosses
+internal static class ReferenceLosses
 {
     /// <summary>SP (Tung &amp; Mori): G = QQᵀ, F.normalize(G) (rows, eps 1e-12), Σ (G_T − G_S)² / b².</summary>
     public static Tensor SpLoss(Tensor student, Tensor teacher)

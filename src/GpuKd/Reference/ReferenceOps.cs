@@ -9,7 +9,7 @@ namespace GpuKd.Reference;
 /// the benchmarks and of <c>gpukd check</c>. They materialise what the papers' code
 /// materialises (b×b×D differences, b³ angles), so keep them to small sizes.
 /// </summary>
-public static class ReferenceOps
+internal static class ReferenceOps
 {
     /// <summary>F.normalize(x, p=2, dim=-1, eps): x / max(‖x‖, eps) along the last axis.</summary>
     public static Tensor Normalize(Tensor x, double eps = 1e-12)

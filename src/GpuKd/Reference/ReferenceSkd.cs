@@ -10,7 +10,7 @@ namespace GpuKd.Reference;
 /// matrices as the authors' code does (keep N small). Unlike the authors' <c>feat.float()</c> it keeps
 /// the input dtype, so a float64 input is a float64 oracle.
 /// </summary>
-public static class ReferenceSkd
+internal static class ReferenceSkd
 {
     /// <summary>Pooling window (kH, kW) = (⌊H·scale⌋, ⌊W·scale⌋), at least 1 (the authors' code would raise on 0).</summary>
     public static (long KH, long KW) PoolKernel(long h, long w, double scale)
