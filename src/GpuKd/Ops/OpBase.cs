@@ -98,6 +98,29 @@ internal static class OpBase
         return (xc.MoveToOuterDisposeScope(), mean.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope());
     }
 
+    /// <summary>Above this ratio ‖μ‖² / mean_i ‖x_i − μ‖² (rows dominated by a shared offset or direction) SP's float32 Grams
+    /// are widened (<see cref="WidenedGram"/>); below it a float32 Gram keeps the relations as well as the published
+    /// float32 composition does (the same Gram) and within the 1e-4 bar, and the widening's extra passes would only cost
+    /// time (measured: SP 1.2× → 0.8–0.9× of the reference at b = 64–256, D = 512, `./gpukd bench --quick`).
+    /// Random or ReLU features sit near 0–1; the issue-15 classes (offset 100 spread 1, unit rows within a few degrees
+    /// of one direction) at 10³–10⁴.</summary>
+    public const double WidenOffsetRatio = 4;
+
+    /// <summary>True when float32 rows x [b, D] share so large an offset or direction that their Gram needs the widened
+    /// path (<see cref="WidenOffsetRatio"/>); NaN/Inf rows take the plain path (the result is non-finite either way).
+    /// One pass over x on the CPU. On CUDA tensors it would read the host, so there it is always true.</summary>
+    public static bool NeedsWidening(Tensor x)
+    {
+        if (x.dtype != ScalarType.Float32) return false;
+        if (x.device_type != DeviceType.CPU) return true;
+        using var scope = NewDisposeScope();
+        var x64 = x.to(ScalarType.Float64);
+        double mu2 = x64.mean([0L]).square().sum().item<double>();
+        double meanSq = x64.square().sum().item<double>() / x.shape[0];
+        double spread = meanSq - mu2;
+        return double.IsFinite(mu2) && double.IsFinite(meanSq) && mu2 > WidenOffsetRatio * Math.Max(spread, 0);
+    }
+
     /// <summary>X̄ = (Ḡ + Ḡᵀ)X; on the float32 path (Ḡ double, X = Xc + 1μᵀ) as (Ḡ + Ḡᵀ)Xc in float32 plus
     /// the row sums of Ḡ + Ḡᵀ (double) times μ.</summary>
     public static Tensor WidenedSymProduct(IKdBackend backend, Tensor gbar, Tensor x, Tensor mean)

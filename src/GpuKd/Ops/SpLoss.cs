@@ -36,7 +36,7 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         var xs = OpBase.Rows(s);
         var xt = OpBase.Rows(t);
         Tensor gs, gt, ms, mt;
-        if (xs.dtype == ScalarType.Float32)
+        if (OpBase.NeedsWidening(xs) || OpBase.NeedsWidening(xt))   // float32 rows dominated by a shared offset/direction
         {
             (xs, ms, gs) = OpBase.WidenedGram(backend, xs);
             (xt, mt, gt) = OpBase.WidenedGram(backend, xt);
