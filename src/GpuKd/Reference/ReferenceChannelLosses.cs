@@ -1,0 +1,36 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Reference;
+
+/// <summary>
+/// The published channel- and probability-relation losses of issue 16 (ICKD, NST, PKT, DIST, FSP), transcribed line by
+/// line from the authors' / torchdistill's / RepDistiller's PyTorch (docs/design-notes.md, "Issue 16"), independently
+/// of GpuKd's kernels: the float64 oracles of the tests and the baselines of the benchmarks. They materialise every
+/// intermediate the published code does.
+/// </summary>
+public static class ReferenceChannelLosses
+{
+    /// <summary>F.normalize(x, dim) = x / max(‖x‖₂ along dim, eps); with <paramref name="maskDegenerate"/> a row whose
+    /// norm is ≤ eps is 0 with no gradient (the gradient oracle at zero rows; the published one is ~1/eps-scaled there).</summary>
+    static Tensor Normalize(Tensor x, long dim, double eps = 1e-12, bool maskDegenerate = false)
+    {
+        var n = x.norm((int)dim, keepdim: true);
+        var y = x / n.clamp_min(eps);
+        return maskDegenerate ? y * (n > eps).detach().to(x.dtype) : y;
+    }
+
+    /// <summary>torchdistill <c>ChSimLoss.batch_loss(f_s, f_t)</c> (ICKD): f.view(bsz, ch, −1), emd = bmm(f, fᵀ),
+    /// F.normalize(emd, dim=2), loss = (g_diff²).sum() / (ch·bsz·bsz). <paramref name="sum"/>: the Σ without the division.</summary>
+    public static Tensor IckdLoss(Tensor fS, Tensor fT, bool sum = false, bool maskDegenerate = false)
+    {
+        long bsz = fS.shape[0], ch = fS.shape[1];
+        var s = fS.reshape(bsz, ch, -1);
+        var t = fT.reshape(bsz, ch, -1);
+        var emdS = Normalize(s.bmm(s.permute(0, 2, 1)), 2, maskDegenerate: maskDegenerate);
+        var emdT = Normalize(t.bmm(t.permute(0, 2, 1)), 2, maskDegenerate: maskDegenerate);
+        var gDiff = emdS - emdT;
+        var total = (gDiff * gDiff).reshape(bsz, -1).sum();
+        return sum ? total : total / (double)(ch * bsz * bsz);
+    }
+}
