@@ -71,6 +71,12 @@ public static class PeakMemory
             (s, t) => gpukd.functional.skd_pairwise_loss(s, t),
             (s, t) => ReferenceSkd.PairwiseLoss(s, t),
             (b, side) => 4 * (2 * b * 640 * side * side)) { Shapes = SkdMaps, DName = "H=W" },
+        // Issue 16. ICKD, B = 32 images of [256, H, W] both sides. The reference (torchdistill ChSimLoss) holds per side the
+        // Gram and its normalised copy, the difference and its square (B·C² each), and in the backward their gradients
+        // and the bmm's two operand gradients.
+        new("ickd", [32], [8, 16, 32],
+            (s, t) => gpukd.functional.ickd_loss(s, t), (s, t) => ReferenceChannelLosses.IckdLoss(s, t),
+            (b, side) => 4 * (10 * b * 256 * 256 + 2 * b * 256 * side * side)) { Shapes = (b, side) => ([b, 256, side, side], [b, 256, side, side]), DName = "H=W" },
     ];
 
     /// <summary>GPUKD_PEAK_STEADY=1: measure the second call at the case's shape (steady state of a training loop) instead of
