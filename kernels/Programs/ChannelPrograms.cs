@@ -57,3 +57,51 @@ public static class IckdPrograms<T> where T : unmanaged, IFloatingPointIeee754<T
         Rows<T>.ScaleBy(dev, xbar, upstream);
     }
 }
+
+/// <summary>What the NST loss keeps: the stacked maps' channel norms [B·n] and unit rows Ẑ = [Ŝ; T̂] [B, n, N], and
+/// their Gram G = ẐẐᵀ [B, n, n] (n = Cs + Ct).</summary>
+public readonly record struct NstState<T>(Buf<T> Norms, Buf<T> Unit, Buf<T> G) where T : unmanaged;
+
+/// <summary>
+/// NST with the polynomial kernel (Huang &amp; Wang 2017; RepDistiller's <c>NSTLoss</c>, <c>full_loss = True</c>): per
+/// image the spatially L2-normalised channels of both maps stacked, Ẑ = [Ŝ; T̂] [n = Cs + Ct, N], one Gram G = ẐẐᵀ —
+/// its ss, st and tt blocks hold every dot product the three polynomial kernels square — and
+/// L = Σ w(i, j)·G_ij² (<see cref="Ilgpu.NstKernels"/>). Backward: ∂L/∂G = 2w∘G with the tt block 0 (the published
+/// teacher–teacher term is detached), Ẑ̄ = (M + Mᵀ)Ẑ, then the normalisation's backward. O(B·n²) memory; the
+/// published code's [B, C, C, N] products never exist. Scalars stay on the device.
+/// </summary>
+public static class NstPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>F.normalize's eps on the spatial rows.</summary>
+    public const double Eps = 1e-12;
+
+    /// <summary>Forward of the maps xs [B, cs, N] and xt [B, n − cs, N], read in place: each side's row norms, the
+    /// stacked unit rows and norms, G, then loss[0] = Σ w·G².</summary>
+    public static void Forward(IKdDevice dev, Buf<T> xs, Buf<T> xt, NstState<T> st, Buf<T> loss, int batch, int n, int cs, int npix, double ws, double wst, double wt)
+    {
+        int rows = checked(batch * n), ct = n - cs;
+        Buf<T> ns = dev.Alloc<T>((long)batch * cs), nt = dev.Alloc<T>((long)batch * ct);
+        Rows<T>.Norms(dev, xs, ns, batch * cs, npix);
+        Rows<T>.Norms(dev, xt, nt, batch * ct, npix);
+        dev.Launch(K<T>.NstStackUnit, LaunchShape.Extent1((long)rows * npix), xs, ns, xt, nt, st.Unit.Need((long)rows * npix, "unit"),
+                   st.Norms.Need(rows, "norms"), n, cs, npix, K<T>.C(Eps));
+        Products<T>.Gram(dev, st.Unit, st.G, batch, n, npix);
+        var partial = dev.Alloc<T>(rows);
+        int w = dev.Traits.RowGroup;
+        dev.Launch(K<T>.NstLossRows, LaunchShape.Groups(rows, 1, 1, w, 1, w * K<T>.Size), st.G, partial, n, cs, K<T>.C(ws), K<T>.C(wst), K<T>.C(wt));
+        Rows<T>.Total(dev, partial, loss.Need(1, nameof(loss)), batch, n, 1.0);
+    }
+
+    /// <summary>Backward: zbar [B, n, N] = upstream[0]·∂L/∂z (the student's rows first, then the teacher's; the
+    /// teacher–teacher term passes no gradient). Temporaries: M [B, n, n] and Ẑ̄ [B, n, N].</summary>
+    public static void Backward(IKdDevice dev, NstState<T> st, Buf<T> upstream, Buf<T> zbar, int batch, int n, int cs, int npix, double ws, double wst)
+    {
+        long nn = (long)batch * n * n;
+        var m = dev.Alloc<T>(nn);
+        dev.Launch(K<T>.NstWeigh, LaunchShape.Extent1(nn), st.G, m, n, cs, K<T>.C(ws), K<T>.C(wst), T.Zero);
+        var unitBar = dev.Alloc<T>((long)batch * n * npix);
+        Products<T>.SymProduct(dev, m, st.Unit, unitBar, batch, n, npix);
+        Rows<T>.NormalizeBackward(dev, unitBar, st.Unit, st.Norms, zbar, checked(batch * n), npix, Eps);
+        Rows<T>.ScaleBy(dev, zbar, upstream);
+    }
+}

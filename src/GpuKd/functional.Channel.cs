@@ -37,5 +37,36 @@ public static partial class gpukd
         /// </remarks>
         public static Tensor ickd_loss(Tensor student_feat, Tensor teacher_feat, nn.Reduction reduction = nn.Reduction.Mean)
             => Precision.Lift([nameof(student_feat), nameof(teacher_feat)], [student_feat, teacher_feat], xs => IckdLoss.Apply(xs[0], xs[1], reduction));
-    }
+    
+        /// <summary>
+        /// NST, neuron selectivity transfer with the polynomial kernel (Huang &amp; Wang, 2017), as RepDistiller's
+        /// <c>NSTLoss</c> computes it with <c>full_loss = True</c>: the map with the larger H adaptive-average-pooled to
+        /// the other's size, each channel L2-normalised over its pixels (F.normalize, eps 1e-12), and
+        /// L = mean K(T̂, T̂) + mean K(Ŝ, Ŝ) − 2·mean K(Ŝ, T̂) with K(a, b)_ij = (a_i·b_j)² per image (means over B·C·C′);
+        /// the teacher–teacher term is in the value but passes no gradient (the published <c>.detach()</c>).
+        /// </summary>
+        /// <param name="student_feat">Student maps [B, Cs, Hs, Ws], float32 or float64.</param>
+        /// <param name="teacher_feat">Teacher maps [B, Ct, Ht, Wt]: same B, dtype and device; Ct may differ from Cs. The
+        /// map with the larger H is pooled to the other's (H, W) (the published code pools to (H, H): the same whenever it
+        /// runs, i.e. when the smaller map is square); equal heights need equal widths.</param>
+        /// <param name="reduction">Mean (default, the published means) or Sum (each mean replaced by the sum over its
+        /// B·C·C′ terms); None is refused.</param>
+        /// <returns>The loss, a 0-d tensor; a gradient for each input that requires one (the student's through all three
+        /// terms' non-detached parts, the teacher's through the cross term only).</returns>
+        /// <remarks>
+        /// Per image the unit channels of both sides are stacked, Ẑ = [Ŝ; T̂] [(Cs+Ct), N], and one Gram ẐẐᵀ holds every dot
+        /// product of the three kernels: L = Σ w·G² over its blocks. Cost: (Cs+Ct)²·N multiply-adds per image (one batched
+        /// GEMM) and O((Cs+Ct)²) epilogues; backward one batched product of the same size and a row pass. Peak extra
+        /// memory: the stacked unit maps [B, Cs+Ct, N] and the Gram [B, Cs+Ct, Cs+Ct] kept for the backward, one [B, n, n]
+        /// weight buffer and the gradient in the backward — O(B·C²), where the published code forms three
+        /// [B, C, C′, H·W] products (and their gradients). Precision: the three terms nearly cancel when the student's
+        /// relations match the teacher's; like the published float32 code, the float32 loss then carries the Grams'
+        /// rounding relative to the terms, not to the loss. A zero channel has unit row 0 (as published) and passes no
+        /// gradient through its normalisation (its published gradient is 0 too: every term it touches is 0).
+        /// Throws <see cref="ArgumentException"/> naming the argument for a bad rank (maps must be 4-D), dtype, device,
+        /// batch size, unequal widths at equal heights, or reduction None.
+        /// </remarks>
+        public static Tensor nst_loss(Tensor student_feat, Tensor teacher_feat, nn.Reduction reduction = nn.Reduction.Mean)
+            => Precision.Lift([nameof(student_feat), nameof(teacher_feat)], [student_feat, teacher_feat], xs => NstLoss.Apply(xs[0], xs[1], reduction));
+}
 }
