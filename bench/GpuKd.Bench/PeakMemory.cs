@@ -77,6 +77,11 @@ public static class PeakMemory
         new("ickd", [32], [8, 16, 32],
             (s, t) => gpukd.functional.ickd_loss(s, t), (s, t) => ReferenceChannelLosses.IckdLoss(s, t),
             (b, side) => 4 * (10 * b * 256 * 256 + 2 * b * 256 * side * side)) { Shapes = (b, side) => ([b, 256, side, side], [b, 256, side, side]), DName = "H=W" },
+        // NST, B = 32, C = 128 both sides. The reference's poly_kernel forms a [B, C, C, H·W] product three times (tt, ss,
+        // st), all alive until the scope ends, and in the backward the gradients of the two that carry one.
+        new("nst", [32], [8, 16, 32],
+            (s, t) => gpukd.functional.nst_loss(s, t), (s, t) => ReferenceChannelLosses.NstLoss(s, t),
+            (b, side) => 4 * (5 * b * 128 * 128 * side * side)) { Shapes = (b, side) => ([b, 128, side, side], [b, 128, side, side]), DName = "H=W" },
     ];
 
     /// <summary>GPUKD_PEAK_STEADY=1: measure the second call at the case's shape (steady state of a training loop) instead of

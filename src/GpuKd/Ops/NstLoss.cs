@@ -66,23 +66,47 @@ internal sealed unsafe class NstLoss : autograd.SingleTensorFunction<NstLoss>
             return OpBase.ByType(s, () => OnDevice<float>(dev, ctx, xs, xt, ws, wst, wt), () => OnDevice<double>(dev, ctx, xs, xt, ws, wst, wt))
                 .MoveToOuterDisposeScope();
         }
-        var z = cat([s.reshape(b, cs, npix), t.reshape(b, ct, npix)], 1).contiguous();
-
-        int rows = (int)(b * n);
-        var norms = empty(rows, dtype: s.dtype);
-        if (s.dtype == ScalarType.Float32) CpuRows.RowNorms(P<float>(z), P<float>(norms), rows, (int)npix);
-        else CpuRows.RowNorms(P<double>(z), P<double>(norms), rows, (int)npix);
-        var unit = z.div_(norms.clamp_min(Eps).reshape(b, n, 1));
-        var g = unit.bmm(unit.transpose(1, 2));
-        var partial = empty(rows, dtype: s.dtype);
-        if (s.dtype == ScalarType.Float32) CpuNst.LossRows(P<float>(g), P<float>(partial), rows, n, (int)cs, (float)ws, (float)wst, (float)wt);
-        else CpuNst.LossRows(P<double>(g), P<double>(partial), rows, n, (int)cs, ws, wst, wt);
-        var loss = PairOp.Mean(partial, 1.0, s);
-        ctx.save_for_backward([unit.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope()]);
+        // CPU fast path: raw Grams of the maps (no normalised copy), the normalisation folded into the epilogues.
+        Tensor xsC = s.reshape(b, cs, npix).contiguous(), xtC = t.reshape(b, ct, npix).contiguous();
+        var ns = RowNorms(xsC, (int)(b * cs), (int)npix);
+        var nt = RowNorms(xtC, (int)(b * ct), (int)npix);
+        Tensor ris = ns.clamp_min(Eps).reciprocal_(), rit = nt.clamp_min(Eps).reciprocal_();
+        var gss = xsC.bmm(xsC.transpose(1, 2));
+        var gst = xsC.bmm(xtC.transpose(1, 2));
+        double total;
+        using (var gtt = xtC.bmm(xtC.transpose(1, 2)))
+            total = ws * ScaledSquares(gss, ris, ris) + 2 * wst * ScaledSquares(gst, ris, rit) + wt * ScaledSquares(gtt, rit, rit);
+        var loss = torch.tensor(total, dtype: s.dtype);
+        ctx.save_for_backward([.. new[] { xsC, xtC, gss, gst, ns, nt }.Select(x => x.MoveToOuterDisposeScope())]);
         return loss.MoveToOuterDisposeScope();
     }
 
+    static Tensor RowNorms(Tensor x, int rows, int d)
+    {
+        var n = empty(rows, dtype: x.dtype);
+        if (x.dtype == ScalarType.Float32) CpuRows.RowNorms(P<float>(x), P<float>(n), rows, d);
+        else CpuRows.RowNorms(P<double>(x), P<double>(n), rows, d);
+        return n;
+    }
+
+    /// <summary>Σ_z Σ_ij (g_zij·ri_zi·cj_zj)², row partials in C#, added in order in double.</summary>
+    static double ScaledSquares(Tensor g, Tensor ri, Tensor cj)
+    {
+        int rowsPerImage = (int)g.shape[1], cols = (int)g.shape[2], rows = (int)(g.shape[0] * rowsPerImage);
+        using var partial = empty(rows, dtype: g.dtype);
+        if (g.dtype == ScalarType.Float32) CpuNst.ScaledSquares(P<float>(g), P<float>(ri), P<float>(cj), P<float>(partial), rows, rowsPerImage, cols);
+        else CpuNst.ScaledSquares(P<double>(g), P<double>(ri), P<double>(cj), P<double>(partial), rows, rowsPerImage, cols);
+        return OpBase.OrderedSum(partial);
+    }
+
     static T* P<T>(Tensor x) where T : unmanaged => TensorMemory.Ptr<T>(x);
+
+    static void NormalizeBackwardRaw(Tensor ybar, Tensor x, Tensor norms)
+    {
+        int rows = (int)(x.shape[0] * x.shape[1]), d = (int)x.shape[2];
+        if (x.dtype == ScalarType.Float32) CpuNst.NormalizeBackwardRaw(P<float>(ybar), P<float>(x), P<float>(norms), rows, d, (float)Eps);
+        else CpuNst.NormalizeBackwardRaw(P<double>(ybar), P<double>(x), P<double>(norms), rows, d, Eps);
+    }
 
     static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor xs, Tensor xt, double ws, double wst, double wt)
         where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
@@ -108,41 +132,47 @@ internal sealed unsafe class NstLoss : autograd.SingleTensorFunction<NstLoss>
         if (!needS && !needT) return [null!, null!, null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
-        Tensor unit = saved[0], norms = saved[1], g = saved[2];
         var (ws, wst) = ((double, double))ctx.get_data("weights");
         int cs = (int)((long[])ctx.get_data("shape0"))[1];
-        long b = unit.shape[0], n = unit.shape[1], npix = unit.shape[2];
+        long b = ((long[])ctx.get_data("shape0"))[0];
         Tensor zbar;
         if (OpBase.ProgramDevice(ctx) is { } dev)
+        {
+            Tensor unit = saved[0], norms = saved[1], g = saved[2];
             zbar = OpBase.ByType(unit, () => BackwardOnDevice<float>(dev, unit, norms, g, grad, cs, ws, wst), () => BackwardOnDevice<double>(dev, unit, norms, g, grad, cs, ws, wst));
+        }
         else
         {
-            // M = 2w∘G with the tt block 0 (detached in the published code); only the rows of the sides that need a gradient.
-            var w = full(new long[] { n, n }, 2 * wst, dtype: g.dtype);
-            w.narrow(0, 0, cs).narrow(1, 0, cs).fill_(2 * ws);
-            w.narrow(0, cs, n - cs).narrow(1, cs, n - cs).fill_(0);
-            var m = g * w;
-            var sym = m + m.transpose(1, 2);
+            // ∂L/∂Ŝ = 4ws·ĜssŜ + 4wst·ĜstT̂ and ∂L/∂T̂ = 4wst·ĜstᵀŜ (the tt term detached), with Ŝ = diag(1/a)·xs: the
+            // products run on the raw maps with the Grams' entries scaled, then the normalisation's backward in place.
+            Tensor xs = saved[0], xt = saved[1], gss = saved[2], gst = saved[3], ns = saved[4], nt = saved[5];
+            long ct = xt.shape[1];
             double up = PairOp.Upstream(grad);
-            Tensor Side(long from, long count)
+            Tensor ris = ns.clamp_min(Eps).reciprocal_().view(b, cs), rit = nt.clamp_min(Eps).reciprocal_().view(b, ct);
+            Tensor Scaled(Tensor g, Tensor rowF, Tensor colF, double c) => g.mul(rowF.unsqueeze(2)).mul_(colF.unsqueeze(1)).mul_(c);
+            Tensor? gradS = null, gradT = null;
+            if (needS)
             {
-                var ybar = sym.narrow(1, from, count).bmm(unit);
-                if (up != 1) ybar.mul_(up);
-                var y = unit.narrow(1, from, count).contiguous();
-                var nrm = norms.view(b, n).narrow(1, from, count).contiguous();
-                var xbar = empty_like(y);
-                int rows = (int)(b * count), d = (int)npix;
-                if (y.dtype == ScalarType.Float32) CpuRows.NormalizeRowsBackward(P<float>(ybar), P<float>(y), P<float>(nrm), P<float>(xbar), rows, d, (float)Eps);
-                else CpuRows.NormalizeRowsBackward(P<double>(ybar), P<double>(y), P<double>(nrm), P<double>(xbar), rows, d, Eps);
-                return xbar;
+                using var ms = Scaled(gss, ris, ris * ris, 4 * ws * up);
+                using var mst = Scaled(gst, ris, rit * rit, 4 * wst * up);
+                var ybar = ms.bmm(xs);
+                using (var cross = mst.bmm(xt)) ybar.add_(cross);
+                NormalizeBackwardRaw(ybar, xs, ns);
+                gradS = PairOp.Like(ctx, 0, ybar).MoveToOuterDisposeScope();
             }
-            Tensor? gs = needS ? PairOp.Like(ctx, 0, Side(0, cs)).MoveToOuterDisposeScope() : null;
-            Tensor? gt = needT ? PairOp.Like(ctx, 1, Side(cs, n - cs)).MoveToOuterDisposeScope() : null;
-            return [gs!, gt!, null!];
+            if (needT)
+            {
+                using var mts = Scaled(gst, ris * ris, rit, 4 * wst * up);
+                var ybar = mts.transpose(1, 2).bmm(xs);
+                NormalizeBackwardRaw(ybar, xt, nt);
+                gradT = PairOp.Like(ctx, 1, ybar).MoveToOuterDisposeScope();
+            }
+            return [gradS!, gradT!, null!];
         }
-        Tensor? gradS = needS ? PairOp.Like(ctx, 0, zbar.narrow(1, 0, cs)).MoveToOuterDisposeScope() : null;
-        Tensor? gradT = needT ? PairOp.Like(ctx, 1, zbar.narrow(1, cs, n - cs)).MoveToOuterDisposeScope() : null;
-        return [gradS!, gradT!, null!];
+        long n = zbar.shape[1];
+        Tensor? gS = needS ? PairOp.Like(ctx, 0, zbar.narrow(1, 0, cs)).MoveToOuterDisposeScope() : null;
+        Tensor? gT = needT ? PairOp.Like(ctx, 1, zbar.narrow(1, cs, n - cs)).MoveToOuterDisposeScope() : null;
+        return [gS!, gT!, null!];
     }
 
     static Tensor BackwardOnDevice<T>(TorchDevice dev, Tensor unit, Tensor norms, Tensor g, Tensor grad, int cs, double ws, double wst)
