@@ -37,6 +37,7 @@ internal static class Check
         (Ops.SkdPixelwise,    [2, 19, 17, 15], [2, 19, 17, 15]),
         // Issue 16: channel-relation losses on maps (odd sizes).
         (Ops.Ickd,            [8, 12, 5, 7],  [3, 5, 3, 3]),
+        (Ops.Nst,             [8, 12, 5, 5],  [3, 5, 3, 3]),
     ];
 
     static readonly KdBackend[] Backends = [KdBackend.Cpu, KdBackend.Ilgpu];

@@ -204,4 +204,14 @@ internal static class Ops
         (b, d) => 4 * b * d,
         // per side the Gram, its normalised copy, difference, square; backward their gradients and the bmm's two operand gradients
         (b, d) => 10 * b * d);
+
+    /// <summary>NST against a seeded teacher map of C + 3 channels and x's size.</summary>
+    public static readonly OpVariant Nst = new(
+        "nst loss",
+        x => gpukd.functional.nst_loss(x, TeacherMapFor(x, false)),
+        x => ReferenceChannelLosses.NstLoss(x, TeacherMapFor(x, false)),
+        // channel Grams and the gradient's row buffer
+        (b, d) => 3 * b * d,
+        // three [B, C, C′, H·W] products and two of their gradients (coarse: C·C′·N ≈ C·d)
+        (b, d) => 5 * b * d * 8);
 }
