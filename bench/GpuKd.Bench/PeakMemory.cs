@@ -76,6 +76,17 @@ public static class PeakMemory
         // 150 (ADE20K): skd-pixelwise-19, -21, -150. The reference holds z/T, both log-softmaxes, p_T, the product and
         // in the backward the product's and the log-softmax's gradients: ≈ 7·B·K·H·W floats.
         SkdPixelwiseCase(19), SkdPixelwiseCase(21), SkdPixelwiseCase(150),
+        // Issue 16. ICKD, B = 32 images of [256, H, W] both sides. The reference (torchdistill ChSimLoss) holds per side the
+        // Gram and its normalised copy, the difference and its square (B·C² each), and in the backward their gradients
+        // and the bmm's two operand gradients.
+        new("ickd", [32], [8, 16, 32],
+            (s, t) => gpukd.functional.ickd_loss(s, t), (s, t) => ReferenceChannelLosses.IckdLoss(s, t),
+            (b, side) => 4 * (10 * b * 256 * 256 + 2 * b * 256 * side * side)) { Shapes = (b, side) => ([b, 256, side, side], [b, 256, side, side]), DName = "H=W" },
+        // NST, B = 32, C = 128 both sides. The reference's poly_kernel forms a [B, C, C, H·W] product three times (tt, ss,
+        // st), all alive until the scope ends, and in the backward the gradients of the two that carry one.
+        new("nst", [32], [8, 16, 32],
+            (s, t) => gpukd.functional.nst_loss(s, t), (s, t) => ReferenceChannelLosses.NstLoss(s, t),
+            (b, side) => 4 * (5 * b * 128 * 128 * side * side)) { Shapes = (b, side) => ([b, 128, side, side], [b, 128, side, side]), DName = "H=W" },
     ];
 
     /// <summary>Pixel-wise logits: student and teacher [b, K, side, side] (the issue's grid: B ∈ {4, 8, 16}, maps 65 … 129).</summary>

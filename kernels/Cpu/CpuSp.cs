@@ -9,8 +9,13 @@ internal static unsafe class CpuSp
 {
     /// <summary>partial_i = Σ_j (gs_ij / max(ns_i, eps) − gt_ij / max(nt_i, eps))².</summary>
     public static void LossRows<T>(T* gs, T* ns, T* gt, T* nt, T* partial, int n, T eps) where T : unmanaged, IFloatingPointIeee754<T>
+        => LossRows(gs, ns, gt, nt, partial, n, n, eps);
+
+    /// <summary>As above for <paramref name="rows"/> rows of length <paramref name="n"/> (a batch of n×n Grams stored
+    /// as rows·n/n matrices one after another: ICKD's per-image channel Grams).</summary>
+    public static void LossRows<T>(T* gs, T* ns, T* gt, T* nt, T* partial, int rows, int n, T eps) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CpuParallel.For(n, 3L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>
+        CpuParallel.For(rows, 3L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>
         {
             long o = (long)i * n;
             T ds = T.Max(ns[i], eps), dt = T.Max(nt[i], eps);
@@ -32,8 +37,13 @@ internal static unsafe class CpuSp
     /// <summary>G̃̄ rows for the side "self" (see <see cref="Ilgpu.SpKernels.BackwardRows{T}"/>).</summary>
     public static void BackwardRows<T>(T* gself, T* nself, T* gother, T* nother, T* gbar, int n, T eps, T scale)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => BackwardRows(gself, nself, gother, nother, gbar, n, n, eps, scale);
+
+    /// <summary>As above for <paramref name="rows"/> rows of length <paramref name="n"/> (batched Grams).</summary>
+    public static void BackwardRows<T>(T* gself, T* nself, T* gother, T* nother, T* gbar, int rows, int n, T eps, T scale)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CpuParallel.For(n, 6L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>
+        CpuParallel.For(rows, 6L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>
         {
             long o = (long)i * n;
             T ni = nself[i];

@@ -31,6 +31,11 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId AngleApexPassLoss = KernelId.Of(typeof(AngleKernels), nameof(AngleKernels.ApexPass), typeof(T), typeof(AngleKernels.FromLoss<T>));
     public static readonly KernelId AngleAssemble = Of(typeof(AngleKernels), nameof(AngleKernels.Assemble));
     public static readonly KernelId AngleLossPartials = Of(typeof(AngleKernels), nameof(AngleKernels.LossPartials));
+    public static readonly KernelId SpLossRows = Of(typeof(SpKernels), nameof(SpKernels.LossRows));
+    public static readonly KernelId SpBackwardRows = Of(typeof(SpKernels), nameof(SpKernels.BackwardRows));
+    public static readonly KernelId NstLossRows = Of(typeof(NstKernels), nameof(NstKernels.LossRows));
+    public static readonly KernelId NstStackUnit = Of(typeof(NstKernels), nameof(NstKernels.StackUnit));
+    public static readonly KernelId NstWeigh = Of(typeof(NstKernels), nameof(NstKernels.Weigh));
     public static readonly KernelId Total = Of(typeof(ScalarKernels), nameof(ScalarKernels.Total));
     public static readonly KernelId Reciprocal = Of(typeof(ScalarKernels), nameof(ScalarKernels.Reciprocal));
     public static readonly KernelId MuTerm = Of(typeof(ScalarKernels), nameof(ScalarKernels.MuTerm));

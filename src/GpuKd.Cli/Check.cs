@@ -36,6 +36,9 @@ internal static class Check
         (Ops.SkdPairwise,     [2, 8, 33, 33], [2, 8, 33, 33]),
         (Ops.SkdPairwiseFull, [2, 8, 17, 15], [2, 8, 17, 15]),
         (Ops.SkdPixelwise,    [2, 19, 17, 15], [2, 19, 17, 15]),
+        // Issue 16: channel-relation losses on maps (odd sizes).
+        (Ops.Ickd,            [8, 12, 5, 7],  [3, 5, 3, 3]),
+        (Ops.Nst,             [8, 12, 5, 5],  [3, 5, 3, 3]),
     ];
 
     /// <summary>

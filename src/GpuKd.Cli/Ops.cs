@@ -207,4 +207,25 @@ internal static class Ops
         x => ReferenceSkd.PixelwiseLoss(x, TeacherMapFor(x, true)),
         // GpuKd: per-pixel terms (B·H·W doubles) ≤ b·d; the reference: log-softmax of each side and the product
         (b, d) => b * d / 4, (b, d) => 3 * b * d);
+
+    // Issue 16 (b = images, d = C·H·W per image). Element estimates are coarse (C is not recoverable from d): per side
+    // the Grams B·C² ≤ b·d for C ≤ H·W.
+    public static readonly OpVariant Ickd = new(
+        "ickd loss",
+        x => gpukd.functional.ickd_loss(x, TeacherMapFor(x, true)),
+        x => ReferenceChannelLosses.IckdLoss(x, TeacherMapFor(x, true)),
+        // per side the Gram and norms; backward Ḡ and its symmetrised copy
+        (b, d) => 4 * b * d,
+        // per side the Gram, its normalised copy, difference, square; backward their gradients and the bmm's two operand gradients
+        (b, d) => 10 * b * d);
+
+    /// <summary>NST against a seeded teacher map of C + 3 channels and x's size.</summary>
+    public static readonly OpVariant Nst = new(
+        "nst loss",
+        x => gpukd.functional.nst_loss(x, TeacherMapFor(x, false)),
+        x => ReferenceChannelLosses.NstLoss(x, TeacherMapFor(x, false)),
+        // channel Grams and the gradient's row buffer
+        (b, d) => 3 * b * d,
+        // three [B, C, C′, H·W] products and two of their gradients (coarse: C·C′·N ≈ C·d)
+        (b, d) => 5 * b * d * 8);
 }

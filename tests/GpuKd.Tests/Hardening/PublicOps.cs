@@ -92,6 +92,12 @@ public static class PublicOps
         new("skd_pixelwise_loss", ["student_logits", "teacher_logits"], xs => gpukd.functional.skd_pixelwise_loss(xs[0], xs[1]),
             b => [[b, 5, 3, 3], [b, 5, 3, 3]])
             { Degree = 1, MinBatchArg = "student_logits", NegativeInfinityReference = xs => Reference.ReferenceSkd.PixelwiseLoss(xs[0], xs[1]) },
+        // Issue 16: channel-relation losses on maps [b, C, H, W] (odd sizes; the spatial sizes differ between the sides).
+        new("ickd_loss", ["student_feat", "teacher_feat"], xs => gpukd.functional.ickd_loss(xs[0], xs[1]),
+            b => [[b, 4, 3, 5], [b, 4, 2, 3]]) { MinBatchArg = "student_feat" },
+        // NST: Cs ≠ Ct, the student's map pooled (5×3 → 3×3 is not what the widening keeps: the teacher is square).
+        new("nst_loss", ["student_feat", "teacher_feat"], xs => gpukd.functional.nst_loss(xs[0], xs[1]),
+            b => [[b, 3, 4, 4], [b, 5, 3, 3]]) { MinBatchArg = "student_feat" },
     ];
 
     public static IEnumerable<string> Names => All.Select(c => c.Name);

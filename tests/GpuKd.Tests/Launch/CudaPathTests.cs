@@ -34,6 +34,20 @@ public class CudaPathTests
 
     static TestCaseData Case(string name, Func<Tensor[], Tensor> f, int inputs) => new TestCaseData(name, f, inputs).SetName($"OnlyLaunchesInPlace({name})");
 
+    /// <summary>The issue-16 losses, on their own input shapes (maps, logits).</summary>
+    public static IEnumerable<TestCaseData> ShapedOps()
+    {
+        yield return Shaped("ickd_loss", x => gpukd.functional.ickd_loss(x[0], x[1]), [3, 4, 3, 5], [3, 4, 2, 3]);
+        yield return Shaped("nst_loss", x => gpukd.functional.nst_loss(x[0], x[1]), [3, 4, 3, 3], [3, 5, 3, 3]);
+    }
+
+    static TestCaseData Shaped(string name, Func<Tensor[], Tensor> f, params long[][] shapes)
+        => new TestCaseData(name, f, shapes).SetName($"OnlyLaunchesInPlace({name})");
+
+    [TestCaseSource(nameof(ShapedOps))]
+    public void ShapedOnlyLaunchesInPlace(string name, Func<Tensor[], Tensor> op, long[][] shapes)
+        => LaunchesOnly(name, op, [.. shapes.Select((s, k) => randn(s, dtype: ScalarType.Float32).requires_grad_())]);
+
     static (RecordingDriver Driver, CudaDevice Cuda, IDisposable Scope) Fake()
     {
         var driver = new RecordingDriver();
@@ -50,10 +64,15 @@ public class CudaPathTests
     [TestCaseSource(nameof(Ops))]
     public void OnlyLaunchesInPlace(string name, Func<Tensor[], Tensor> op, int inputs)
     {
+        using var scope = NewDisposeScope();
+        LaunchesOnly(name, op, new[] { randn(9, 6, dtype: ScalarType.Float32).requires_grad_(), randn(9, 5, dtype: ScalarType.Float32).requires_grad_() }[..inputs]);
+    }
+
+    static void LaunchesOnly(string name, Func<Tensor[], Tensor> op, Tensor[] xs)
+    {
         var (driver, _, reset) = Fake();
         using var _ = reset;
         using var scope = NewDisposeScope();
-        var xs = new[] { randn(9, 6, dtype: ScalarType.Float32).requires_grad_(), randn(9, 5, dtype: ScalarType.Float32).requires_grad_() }[..inputs];
         var y = op(xs);
         int forwardLaunches = driver.Launches.Count, forwardPushes = driver.Pushes;
         Assert.That(forwardPushes, Is.EqualTo(1), $"{name}: one launch sequence (context push) for the forward");

@@ -1,0 +1,65 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GpuKd.Reference;
+
+/// <summary>
+/// The published channel- and probability-relation losses of issue 16 (ICKD, NST, PKT, DIST, FSP), transcribed line by
+/// line from the authors' / torchdistill's / RepDistiller's PyTorch (docs/design-notes.md, "Issue 16"), independently
+/// of GpuKd's kernels: the float64 oracles of the tests and the baselines of the benchmarks. They materialise every
+/// intermediate the published code does.
+/// </summary>
+internal static class ReferenceChannelLosses
+{
+    /// <summary>F.normalize(x, dim) = x / max(‖x‖₂ along dim, eps); with <paramref name="maskDegenerate"/> a row whose
+    /// norm is ≤ eps is 0 with no gradient (the gradient oracle at zero rows; the published one is ~1/eps-scaled there).</summary>
+    static Tensor Normalize(Tensor x, long dim, double eps = 1e-12, bool maskDegenerate = false)
+    {
+        var n = x.norm((int)dim, keepdim: true);
+        var y = x / n.clamp_min(eps);
+        return maskDegenerate ? y * (n > eps).detach().to(x.dtype) : y;
+    }
+
+    /// <summary>torchdistill <c>ChSimLoss.batch_loss(f_s, f_t)</c> (ICKD): f.view(bsz, ch, −1), emd = bmm(f, fᵀ),
+    /// F.normalize(emd, dim=2), loss = (g_diff²).sum() / (ch·bsz·bsz). <paramref name="sum"/>: the Σ without the division.</summary>
+    public static Tensor IckdLoss(Tensor fS, Tensor fT, bool sum = false, bool maskDegenerate = false)
+    {
+        long bsz = fS.shape[0], ch = fS.shape[1];
+        var s = fS.reshape(bsz, ch, -1);
+        var t = fT.reshape(bsz, ch, -1);
+        var emdS = Normalize(s.bmm(s.permute(0, 2, 1)), 2, maskDegenerate: maskDegenerate);
+        var emdT = Normalize(t.bmm(t.permute(0, 2, 1)), 2, maskDegenerate: maskDegenerate);
+        var gDiff = emdS - emdT;
+        var total = (gDiff * gDiff).reshape(bsz, -1).sum();
+        return sum ? total : total / (double)(ch * bsz * bsz);
+    }
+
+    /// <summary>RepDistiller <c>NSTLoss.nst_loss(f_s, f_t)</c> with <c>full_loss = True</c>: the map with the larger H
+    /// adaptive-average-pooled to (H, H) of the other; f.view(B, C, −1), F.normalize(dim=2);
+    /// poly_kernel(f_t, f_t).mean().detach() + poly_kernel(f_s, f_s).mean() − 2·poly_kernel(f_s, f_t).mean(), with
+    /// poly_kernel(a, b) = (a.unsqueeze(1) * b.unsqueeze(2)).sum(−1).pow(2) — a [B, Cb, Ca, H·W] product.
+    /// <paramref name="sum"/>: .sum() in place of each .mean().</summary>
+    public static Tensor NstLoss(Tensor fS, Tensor fT, bool sum = false, bool maskDegenerate = false)
+    {
+        long sH = fS.shape[2], tH = fT.shape[2];
+        if (sH > tH) fS = nn.functional.adaptive_avg_pool2d(fS, [tH, tH]);
+        else if (sH < tH) fT = nn.functional.adaptive_avg_pool2d(fT, [sH, sH]);
+        fS = Normalize(fS.reshape(fS.shape[0], fS.shape[1], -1), 2, maskDegenerate: maskDegenerate);
+        fT = Normalize(fT.reshape(fT.shape[0], fT.shape[1], -1), 2, maskDegenerate: maskDegenerate);
+        Tensor R(Tensor k) => sum ? k.sum() : k.mean();
+        return R(PolyKernel(fT, fT)).detach() + R(PolyKernel(fS, fS)) - 2 * R(PolyKernel(fS, fT));
+    }
+
+    /// <summary>The teacher–teacher term alone (mean or sum of poly_kernel(f_t, f_t), after the same pooling): what the
+    /// published <c>.detach()</c> keeps out of the gradient (tests subtract it, detached, to gradcheck the teacher side).</summary>
+    public static Tensor NstTeacherTerm(Tensor fS, Tensor fT, bool sum = false)
+    {
+        long sH = fS.shape[2], tH = fT.shape[2];
+        if (sH < tH) fT = nn.functional.adaptive_avg_pool2d(fT, [sH, sH]);
+        fT = Normalize(fT.reshape(fT.shape[0], fT.shape[1], -1), 2);
+        var k = PolyKernel(fT, fT);
+        return sum ? k.sum() : k.mean();
+    }
+
+    static Tensor PolyKernel(Tensor a, Tensor b) => (a.unsqueeze(1) * b.unsqueeze(2)).sum(-1).pow(2);
+}

@@ -1,0 +1,17 @@
+using GpuKd.Modules;
+using static TorchSharp.torch;
+
+namespace GpuKd;
+
+#pragma warning disable CS8981
+public static partial class gpukd
+#pragma warning restore CS8981
+{
+    /// <summary>The ICKD loss module (torchdistill's <c>ChSimLoss</c> for one feature pair):
+    /// <c>gpukd.ICKDLoss().call(student_feat, teacher_feat)</c> = <see cref="functional.ickd_loss"/>.</summary>
+    public static ICKDLoss ICKDLoss(nn.Reduction reduction = nn.Reduction.Mean) => new(reduction);
+
+    /// <summary>The NST loss module (RepDistiller's <c>NSTLoss</c> for one feature pair, <c>full_loss = True</c>):
+    /// <c>gpukd.NSTLoss().call(student_feat, teacher_feat)</c> = <see cref="functional.nst_loss"/>.</summary>
+    public static NSTLoss NSTLoss(nn.Reduction reduction = nn.Reduction.Mean) => new(reduction);
+}
