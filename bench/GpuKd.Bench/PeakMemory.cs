@@ -87,6 +87,10 @@ public static class PeakMemory
         new("nst", [32], [8, 16, 32],
             (s, t) => gpukd.functional.nst_loss(s, t), (s, t) => ReferenceChannelLosses.NstLoss(s, t),
             (b, side) => 4 * (5 * b * 128 * 128 * side * side)) { Shapes = (b, side) => ([b, 128, side, side], [b, 128, side, side]), DName = "H=W" },
+        // PKT, D = 512: the reference holds per side the normalised copy, S, its scaled and row-normalised copies, and
+        // the KL's ratio, log and product (b×b each), and their gradients.
+        new("pkt", [128, 256, 512], [512],
+            (s, t) => gpukd.functional.pkt_loss(s, t), (s, t) => ReferenceChannelLosses.PktLoss(s, t), (b, d) => 4 * (16 * b * b + 4 * b * d)),
     ];
 
     /// <summary>Pixel-wise logits: student and teacher [b, K, side, side] (the grid: B ∈ {4, 8, 16}, maps 65 … 129).</summary>

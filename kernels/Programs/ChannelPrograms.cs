@@ -105,3 +105,49 @@ public static class NstPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
         Rows<T>.ScaleBy(dev, zbar, upstream);
     }
 }
+
+/// <summary>What the PKT loss keeps of one side: x [b, d] (read in place), its row norms [b], unit rows u [b, d] and
+/// their Gram s [b, b].</summary>
+public readonly record struct PktSide<T>(Buf<T> X, Buf<T> Norms, Buf<T> Unit, Buf<T> S) where T : unmanaged;
+
+/// <summary>
+/// PKT (Passalis &amp; Tefas, ECCV 2018; RepDistiller's <c>PKT.cosine_similarity_loss</c>): per side u = x/(‖x‖ + eps),
+/// S = UUᵀ, then the row-normalised (S + 1)/2 and the KL terms in one row epilogue (<see cref="Ilgpu.PktKernels"/>):
+/// no probability matrix is stored. Backward per side: one b×b epilogue, one product, the unit rows' backward.
+/// Scalars stay on the device.
+/// </summary>
+public static class PktPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>One side: norms, unit rows and their Gram.</summary>
+    public static void Side(IKdDevice dev, PktSide<T> side, int b, int d, double eps)
+    {
+        Rows<T>.Norms(dev, side.X, side.Norms, b, d);
+        dev.Launch(K<T>.PktUnit, LaunchShape.Extent1((long)b * d), side.X, side.Norms, side.Unit.Need((long)b * d, "unit"), d, K<T>.C(eps));
+        Products<T>.Gram(dev, side.Unit, side.S, 1, b, d);
+    }
+
+    /// <summary>Forward: both sides, then loss[0] = scale·Σ_i Σ_j q log((q + eps)/(p + eps)).</summary>
+    public static void Forward(IKdDevice dev, PktSide<T> s, PktSide<T> t, Buf<T> loss, int b, int ds, int dt, double eps, double scale)
+    {
+        Side(dev, s, b, ds, eps);
+        Side(dev, t, b, dt, eps);
+        var partial = dev.Alloc<T>(b);
+        int w = dev.Traits.RowGroup;
+        dev.Launch(K<T>.PktLossRows, LaunchShape.Groups(b, 1, 1, w, 1, w * K<T>.Size), s.S, t.S, partial, b, K<T>.C(eps));
+        dev.Launch(K<T>.Total, LaunchShape.Extent1(1), partial, loss.Need(1, nameof(loss)), b, K<T>.C(scale));
+    }
+
+    /// <summary>Backward of the student (<paramref name="teacher"/> false) or the teacher: H [b, b], Ū = (H + Hᵀ)U, x̄ from
+    /// the unit rows' backward, times upstream[0].</summary>
+    public static void Backward(IKdDevice dev, PktSide<T> s, PktSide<T> t, bool teacher, Buf<T> upstream, Buf<T> xbar, int b, int d, double eps, double scale)
+    {
+        var self = teacher ? t : s;
+        var h = dev.Alloc<T>((long)b * b);
+        int w = dev.Traits.RowGroup;
+        dev.Launch(K<T>.PktBackwardRows, LaunchShape.Groups(b, 1, 1, w, 1, w * K<T>.Size), s.S, t.S, h, b, K<T>.C(eps), K<T>.C(scale), teacher ? 1 : 0);
+        var ubar = dev.Alloc<T>((long)b * d);
+        Products<T>.SymProduct(dev, h, self.Unit, ubar, 1, b, d);
+        dev.Launch(K<T>.PktUnitBackward, LaunchShape.Extent1(b), ubar, self.X, self.Norms, xbar.Need((long)b * d, nameof(xbar)), d, K<T>.C(eps));
+        Rows<T>.ScaleBy(dev, xbar, upstream);
+    }
+}

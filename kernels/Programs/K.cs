@@ -36,6 +36,10 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId NstLossRows = Of(typeof(NstKernels), nameof(NstKernels.LossRows));
     public static readonly KernelId NstStackUnit = Of(typeof(NstKernels), nameof(NstKernels.StackUnit));
     public static readonly KernelId NstWeigh = Of(typeof(NstKernels), nameof(NstKernels.Weigh));
+    public static readonly KernelId PktUnit = Of(typeof(PktKernels), nameof(PktKernels.Unit));
+    public static readonly KernelId PktLossRows = Of(typeof(PktKernels), nameof(PktKernels.LossRows));
+    public static readonly KernelId PktBackwardRows = Of(typeof(PktKernels), nameof(PktKernels.BackwardRows));
+    public static readonly KernelId PktUnitBackward = Of(typeof(PktKernels), nameof(PktKernels.UnitBackward));
     public static readonly KernelId Total = Of(typeof(ScalarKernels), nameof(ScalarKernels.Total));
     public static readonly KernelId Reciprocal = Of(typeof(ScalarKernels), nameof(ScalarKernels.Reciprocal));
     public static readonly KernelId MuTerm = Of(typeof(ScalarKernels), nameof(ScalarKernels.MuTerm));

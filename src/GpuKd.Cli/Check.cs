@@ -39,6 +39,7 @@ internal static class Check
         // Issue 16: channel-relation losses on maps (odd sizes).
         (Ops.Ickd,            [8, 12, 5, 7],  [3, 5, 3, 3]),
         (Ops.Nst,             [8, 12, 5, 5],  [3, 5, 3, 3]),
+        (Ops.Pkt,             [32, 48],       [8, 12]),
     ];
 
     /// <summary>

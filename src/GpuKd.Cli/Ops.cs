@@ -228,4 +228,13 @@ internal static class Ops
         (b, d) => 3 * b * d,
         // three [B, C, C′, H·W] products and two of their gradients (coarse: C·C′·N ≈ C·d)
         (b, d) => 5 * b * d * 8);
+
+    public static readonly OpVariant Pkt = new(
+        "pkt loss",
+        x => gpukd.functional.pkt_loss(x, TeacherFor(x)),
+        x => ReferenceChannelLosses.PktLoss(x, TeacherFor(x)),
+        // per side unit rows (kept) and S; backward one b×b and one b×D buffer
+        (b, d) => 2 * b * d + 3 * b * b,
+        // per side the normalised copy, S and its scaled / normalised copies, the KL's ratio, log, product; backward gradients
+        (b, d) => 16 * b * b + 4 * b * d);
 }

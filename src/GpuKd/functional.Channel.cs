@@ -68,5 +68,30 @@ public static partial class gpukd
         /// </remarks>
         public static Tensor nst_loss(Tensor student_feat, Tensor teacher_feat, nn.Reduction reduction = nn.Reduction.Mean)
             => Precision.Lift([nameof(student_feat), nameof(teacher_feat)], [student_feat, teacher_feat], xs => NstLoss.Apply(xs[0], xs[1], reduction));
+
+        /// <summary>
+        /// PKT, probabilistic knowledge transfer (Passalis &amp; Tefas, ECCV 2018), as RepDistiller's
+        /// <c>PKT.cosine_similarity_loss</c> computes it: each sample divided by (‖x‖ + eps), cosine similarities
+        /// S = UUᵀ scaled to [0, 1] as (S + 1)/2, each row divided by its sum (conditional probabilities p for the student,
+        /// q for the teacher), loss = mean over the b² entries of q·log((q + eps)/(p + eps)).
+        /// </summary>
+        /// <param name="student">Student features [b, …] (flattened to [b, Ds]), float32 or float64.</param>
+        /// <param name="teacher">Teacher features [b, …]: same b, dtype and device; Dt may differ.</param>
+        /// <param name="eps">The published eps (1e-7): added to each norm and inside the log ratio. Positive.</param>
+        /// <param name="reduction">Mean (default, the published mean over b²) or Sum; None is refused.</param>
+        /// <returns>The loss, a 0-d tensor; a gradient for each input that requires one (the teacher's through q).</returns>
+        /// <remarks>
+        /// Cost: per side a row-norm pass and one Gram (b²D, GEMM), one O(b²) row epilogue (two lane reductions per row);
+        /// backward per side that needs a gradient one O(b²) epilogue, one product (2b²D) and a row pass. Peak extra
+        /// memory: per side the unit rows (b×D) and S (b×b) kept for the backward, one b×b and one b×D buffer in it; the
+        /// probability matrices, their logs and ratios are never stored. A zero sample has u = 0 (as published) and the
+        /// gradient ū/eps (the limit of x/(‖x‖ + eps); the published sqrt(Σx²) backward gives NaN there). Departure: the
+        /// published code replaces NaN entries of u by 0 (<c>output_net[output_net != output_net] = 0</c>), so a NaN or Inf
+        /// input gives it a finite loss; here they propagate (the result is non-finite). Huge inputs: the norms are
+        /// overflow-safe, u is formed before any product.
+        /// Throws <see cref="ArgumentException"/> naming the argument for bad tensors, eps ≤ 0 or reduction None.
+        /// </remarks>
+        public static Tensor pkt_loss(Tensor student, Tensor teacher, double eps = 1e-7, nn.Reduction reduction = nn.Reduction.Mean)
+            => Precision.Lift([nameof(student), nameof(teacher)], [student, teacher], xs => PktLoss.Apply(xs[0], xs[1], eps, reduction));
 }
 }

@@ -14,4 +14,8 @@ public static partial class gpukd
     /// <summary>The NST loss module (RepDistiller's <c>NSTLoss</c> for one feature pair, <c>full_loss = True</c>):
     /// <c>gpukd.NSTLoss().call(student_feat, teacher_feat)</c> = <see cref="functional.nst_loss"/>.</summary>
     public static NSTLoss NSTLoss(nn.Reduction reduction = nn.Reduction.Mean) => new(reduction);
+
+    /// <summary>The PKT loss module (RepDistiller's <c>PKT</c>): <c>gpukd.PKTLoss().call(student, teacher)</c> =
+    /// <see cref="functional.pkt_loss"/>.</summary>
+    public static PKTLoss PKTLoss(double eps = 1e-7, nn.Reduction reduction = nn.Reduction.Mean) => new(eps, reduction);
 }

@@ -42,4 +42,25 @@ public static class ChannelLossHarness
             Tolerances.AssertClose(g[k], rg[k], tolerance, $"{what}: gradient of input {k}", floor);
         }
     }
+
+    /// <summary>
+    /// float32 where the published float32 composition itself cancels (student ≈ teacher: a KL or an MMD of nearly equal
+    /// relations): f's value and gradients against the float64 oracle must be within the float32 bar or twice the
+    /// published float32 code's own error on the same inputs, whichever is larger.
+    /// </summary>
+    public static void AssertNoWorseThanPublishedFloat32(string what, Func<Tensor[], Tensor> f, Func<Tensor[], Tensor> oracle, Tensor[] inputs32)
+    {
+        using var scope = NewDisposeScope();
+        var (v, g) = Run(f, inputs32);
+        var (v32, g32) = Run(oracle, inputs32);
+        var (v64, g64) = Run(oracle, inputs32.Select(Inputs.Exact64).ToArray());
+        var rows = new List<(string, Tensor, Tensor, Tensor)> { ("value", v, v32, v64) };
+        for (int k = 0; k < g.Length; k++) rows.Add(($"gradient {k}", g[k], g32[k], g64[k]));
+        foreach (var (name, got, pub, want) in rows)
+        {
+            double err = Tolerances.RelErr(got, want), published = Tolerances.RelErr(pub, want);
+            Assert.That(err, Is.LessThanOrEqualTo(Math.Max(Tolerances.Float32Bar, 2 * published)),
+                        $"{what}, {name}: GpuKd {err:E2}, published float32 {published:E2} (vs float64)");
+        }
+    }
 }

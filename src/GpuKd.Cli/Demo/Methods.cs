@@ -38,6 +38,12 @@ internal static partial class Methods
                 var irg = gpukd.IRGLoss();
                 return new MethodRun((s, t, x) => irg.call(new IrgFeatures(s.Layers, s.Logits), new IrgFeatures(t.Layers, t.Logits)), state: irg);
             }),
+            // Issue 16, with RepDistiller's weights (NST β = 50, PKT 30000): NST on the last feature maps (6·2 vs 64
+            // channels: Cs ≠ Ct), PKT on the embeddings.
+            new("nst", "NST (50·nst, last feature map)", DemoTask.Classification, () => new MethodRun((s, t, x) =>
+                50 * gpukd.functional.nst_loss(s.Layers[^1], t.Layers[^1]))),
+            new("pkt", "PKT (30000·pkt, embedding)", DemoTask.Classification, () => new MethodRun((s, t, x) =>
+                30000 * gpukd.functional.pkt_loss(s.Embedding, t.Embedding))),
             new(Alone, "student alone", DemoTask.Segmentation, () => new MethodRun((s, t, x) => null)),
         };
         AddSkd(methods);

@@ -62,4 +62,29 @@ internal static class ReferenceChannelLosses
     }
 
     static Tensor PolyKernel(Tensor a, Tensor b) => (a.unsqueeze(1) * b.unsqueeze(2)).sum(-1).pow(2);
+
+    /// <summary>RepDistiller <c>PKT.cosine_similarity_loss(output_net, target_net, eps=1e-7)</c>, line by line: norm =
+    /// sqrt(Σ x², dim 1), x / (norm + eps), NaN entries set to 0, S = x xᵀ, (S + 1)/2, rows / their sums,
+    /// mean(q·log((q + eps)/(p + eps))). <paramref name="sum"/>: .sum() for the mean. <paramref name="subgradientNorm"/>:
+    /// x.norm() (gradient 0 at a zero row) in place of sqrt(Σ x²) (NaN there) — the gradient oracle at zero rows.</summary>
+    public static Tensor PktLoss(Tensor outputNet, Tensor targetNet, double eps = 1e-7, bool sum = false, bool subgradientNorm = false)
+    {
+        Tensor Unit(Tensor x)
+        {
+            x = x.reshape(x.shape[0], -1);
+            var norm = subgradientNorm ? x.norm(1, keepdim: true) : (x * x).sum(1, keepdim: true).sqrt();
+            var u = x / (norm + eps);
+            return where(u.isnan(), zeros_like(u), u);   // output_net[output_net != output_net] = 0
+        }
+        var o = Unit(outputNet);
+        var t = Unit(targetNet);
+        var model = o.mm(o.t());
+        var target = t.mm(t.t());
+        model = (model + 1.0) / 2.0;
+        target = (target + 1.0) / 2.0;
+        model = model / model.sum(1, keepdim: true);
+        target = target / target.sum(1, keepdim: true);
+        var terms = target * ((target + eps) / (model + eps)).log();
+        return sum ? terms.sum() : terms.mean();
+    }
 }

@@ -98,6 +98,8 @@ public static class PublicOps
         // NST: Cs ≠ Ct, the student's map pooled (5×3 → 3×3 is not what the widening keeps: the teacher is square).
         new("nst_loss", ["student_feat", "teacher_feat"], xs => gpukd.functional.nst_loss(xs[0], xs[1]),
             b => [[b, 3, 4, 4], [b, 5, 3, 3]]) { MinBatchArg = "student_feat" },
+        // PKT: u = x/(‖x‖ + 1e-7) is scale-free only up to the eps (~1e-7 relative at unit norms).
+        Pair("pkt_loss", (s, t) => gpukd.functional.pkt_loss(s, t)) with { ScaleFreeTolerance = 1e-5 },
     ];
 
     public static IEnumerable<string> Names => All.Select(c => c.Name);
