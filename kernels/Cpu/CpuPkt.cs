@@ -7,7 +7,7 @@ namespace GpuKd.Kernels.Cpu;
 /// <summary>The CPU twin of <see cref="PktKernels"/> (same maths, one row per iteration, fixed order). SIMD chunks where
 /// every lane takes the direct branch of <see cref="PktMath.Phi{T}"/> (|u| &gt; 1/8: the common case away from the
 /// teacher); a chunk with a lane near the teacher runs the scalar series for all its lanes.</summary>
-public static unsafe class CpuPkt
+internal static unsafe class CpuPkt
 {
     static T RowSum<T>(T* g, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -16,7 +16,7 @@ public sealed class PKTLoss : Loss<Tensor, Tensor, Tensor>
     internal PKTLoss(double eps, nn.Reduction reduction) : base(reduction)
     {
         Validate.Positive(eps, nameof(eps));
-        Validate.ScalarReduction(reduction, nameof(reduction));
+        Reductions.MeanOrSum(reduction, nameof(PKTLoss), "the b² conditional-probability KL entries");
         this.eps = eps;
     }
 
