@@ -82,6 +82,18 @@ internal static class PairOp
         return (total / count).to(like.dtype).to(like.device);
     }
 
+    /// <summary>The device forward of a student–teacher loss: where <see cref="KdRuntime.Programs"/> gives a device, records
+    /// it and the inputs and runs <paramref name="f32"/> or <paramref name="f64"/> (by dtype) there; null for the CPU fast
+    /// path (the device choice, null, is recorded too).</summary>
+    public static Tensor? TryProgram(autograd.AutogradContext ctx, Tensor student, Tensor teacher, Func<TorchDevice, Tensor> f32, Func<TorchDevice, Tensor> f64)
+    {
+        var dev = KdRuntime.Programs(student);
+        OpBase.SaveDevice(ctx, dev);
+        if (dev is null) return null;
+        SaveInputs(ctx, null, student, teacher);
+        return OpBase.ByType(student, () => f32(dev), () => f64(dev)).MoveToOuterDisposeScope();
+    }
+
     /// <summary>The device backward of a student–teacher loss run as a program: one sequence; the saved tensors are
     /// <paramref name="perSide"/> per side (student first, each side's centred rows first), bound (inside the sequence) into a side record
     /// by <paramref name="side"/>; for each input that wants a gradient, <paramref name="run"/>(self, other, upstream, x̄, b, dim)

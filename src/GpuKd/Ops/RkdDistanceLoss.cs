@@ -42,14 +42,8 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
         long b = student.shape[0];
         double count = reduction == nn.Reduction.Mean ? (double)b * b : 1.0;
         ctx.save_data("count", count);
-        var dev = KdRuntime.Programs(student);
-        OpBase.SaveDevice(ctx, dev);
-        if (dev is not null)
-        {
-            PairOp.SaveInputs(ctx, null, student, teacher);
-            return OpBase.ByType(student, () => OnDevice<float>(dev, ctx, student, teacher, count), () => OnDevice<double>(dev, ctx, student, teacher, count))
-                .MoveToOuterDisposeScope();
-        }
+        if (PairOp.TryProgram(ctx, student, teacher, d => OnDevice<float>(d, ctx, student, teacher, count), d => OnDevice<double>(d, ctx, student, teacher, count)) is { } onDevice)
+            return onDevice;
 
         var cpu = CpuBackend.Instance;
         var (cs, ds, invMuS) = Side(cpu, student);
