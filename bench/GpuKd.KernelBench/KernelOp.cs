@@ -7,10 +7,9 @@ namespace GpuKd.KernelBench;
 
 /// <summary>
 /// One benchmarked op: the sequence of ILGPU launches the library runs for it (see the matching
-/// autograd function in <c>src/GpuKd/Ops</c>), over float32 inputs already resident on the device.
-/// Host work that the library does between launches (μ of RKD distance, the IRG max, the final
-/// ordered sums of the per-row partials) is done here too, so it is part of the timing; the
-/// library's CPU-tensor staging copies are not (DESIGN §6). Teacher features never get a gradient.
+/// autograd function in <c>src/GpuKd/Ops</c>), over float32 inputs already resident on the device: the ops run the
+/// library's own programs (<c>kernels/Programs</c>), whose scalars (μ, maxima, loss totals) stay on the device; a
+/// loss is read back once per forward. Teacher features never get a gradient.
 /// </summary>
 internal abstract class KernelOp : IDisposable
 {
@@ -23,7 +22,6 @@ internal abstract class KernelOp : IDisposable
     protected IlgpuDevice Device { get; }
     protected Accelerator Acc => Device.Accelerator;
     protected IlgpuLaunchers<float> K { get; }
-    protected IlgpuLossLaunchers<float> L { get; }
 
     /// <summary>The op programs' device over this op's buffers (<c>kernels/Programs</c>: the sequences the library runs).</summary>
     protected IlgpuAcceleratorDevice P { get; }
@@ -60,7 +58,6 @@ internal abstract class KernelOp : IDisposable
     {
         Device = device;
         K = device.For<float>();
-        L = IlgpuLossLaunchers<float>.For(device);
         P = new IlgpuAcceleratorDevice(device.Accelerator, device.Gate) { Traits = device.IsCuda ? DeviceTraits.Cuda(device.Accelerator.NumMultiprocessors) with { Product = device.Product } : DeviceTraits.CpuSimulator with { Product = device.Product } };
         B = b; Ds = ds; Dt = dt;
         Xs = Upload(xs);
@@ -117,14 +114,6 @@ internal abstract class KernelOp : IDisposable
         ArrayView1D<float, Stride1D.Dense> dense = v.SubView(0, n);
         dense.CopyToCPU(ref a[0], n);
         return a;
-    }
-
-    /// <summary>Σ of the first n values in index order, in double: the library's final reduction.</summary>
-    protected double HostSum(ArrayView<float> v, long n)
-    {
-        double s = 0;
-        foreach (var e in Read(v, n)) s += e;
-        return s;
     }
 
     public void Dispose()

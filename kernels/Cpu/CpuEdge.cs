@@ -106,15 +106,15 @@ internal static unsafe class CpuEdge
     }
 
     /// <summary>Loss per row (see <see cref="EdgeKernels.LossRows{T}"/>).</summary>
-    public static void LossRows<T>(T* gs, T* xs, T* go, T* xo, T* partial, EdgeArgs<T> a) where T : unmanaged, IFloatingPointIeee754<T>
-        => PairRows(gs, xs, go, xo, partial, a, dot: false);
+    public static void LossRows<T>(T* gs, T* xs, T* go, T* xo, T* partial, EdgeArgs<T> a, EdgeMax<T> m) where T : unmanaged, IFloatingPointIeee754<T>
+        => PairRows(gs, xs, go, xo, partial, a, m, dot: false);
 
     /// <summary>Row sums of Ē ⊙ E^self (see <see cref="EdgeKernels.DotRows{T}"/>).</summary>
-    public static void DotRows<T>(T* gs, T* xs, T* go, T* xo, T* partial, EdgeArgs<T> a) where T : unmanaged, IFloatingPointIeee754<T>
-        => PairRows(gs, xs, go, xo, partial, a, dot: true);
+    public static void DotRows<T>(T* gs, T* xs, T* go, T* xo, T* partial, EdgeArgs<T> a, EdgeMax<T> m) where T : unmanaged, IFloatingPointIeee754<T>
+        => PairRows(gs, xs, go, xo, partial, a, m, dot: true);
 
     /// <summary>partial_i = Σ_j e_ij² (loss) or Σ_j Scale·e_ij·E^self_ij (dot), e = E^self − E^other.</summary>
-    static void PairRows<T>(T* gs, T* xs, T* go, T* xo, T* partial, EdgeArgs<T> a, bool dot) where T : unmanaged, IFloatingPointIeee754<T>
+    static void PairRows<T>(T* gs, T* xs, T* go, T* xo, T* partial, EdgeArgs<T> a, EdgeMax<T> m, bool dot) where T : unmanaged, IFloatingPointIeee754<T>
     {
         WithDiagonals(gs, go, a.N, (ps, po) =>
         {
@@ -123,8 +123,8 @@ internal static unsafe class CpuEdge
             CpuParallel.For(a.N, 8L * a.N, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>
             {
                 int n = a.N, w = Vector<T>.Count, j = 0;
-                var vis = new Vector<T>(a.InvMSelf);
-                var vio = new Vector<T>(a.InvMOther);
+                var vis = new Vector<T>(m.InvMSelf);
+                var vio = new Vector<T>(m.InvMOther);
                 var acc = Vector<T>.Zero;
                 for (; j <= n - w; j += w)
                 {
@@ -135,8 +135,8 @@ internal static unsafe class CpuEdge
                 T s = Vector.Sum(acc);
                 for (; j < n; j++)
                 {
-                    T es = self.One(i, j, a.Clamp, a.Tau) * a.InvMSelf;
-                    T e = es - other.One(i, j, a.Clamp, a.Tau) * a.InvMOther;
+                    T es = self.One(i, j, a.Clamp, a.Tau) * m.InvMSelf;
+                    T e = es - other.One(i, j, a.Clamp, a.Tau) * m.InvMOther;
                     s += dot ? e * es : e * e;
                 }
                 partial[i] = dot ? a.Scale * s : s;
@@ -145,7 +145,7 @@ internal static unsafe class CpuEdge
     }
 
     /// <summary>Ḡ of the side "self" (see <see cref="EdgeKernels.Backward{T}"/>).</summary>
-    public static void Backward<T>(T* gs, T* xs, T* go, T* xo, T* gbar, EdgeArgs<T> a) where T : unmanaged, IFloatingPointIeee754<T>
+    public static void Backward<T>(T* gs, T* xs, T* go, T* xo, T* gbar, EdgeArgs<T> a, EdgeMax<T> m) where T : unmanaged, IFloatingPointIeee754<T>
     {
         WithDiagonals(gs, go, a.N, (ps, po) =>
         {
@@ -156,11 +156,11 @@ internal static unsafe class CpuEdge
                 int n = a.N, w = Vector<T>.Count, j = 0;
                 long o = (long)i * n;
                 var vsc = new Vector<T>(a.Scale);
-                var vis = new Vector<T>(a.InvMSelf);
-                var vio = new Vector<T>(a.InvMOther);
+                var vis = new Vector<T>(m.InvMSelf);
+                var vio = new Vector<T>(m.InvMOther);
                 var vclamp = new Vector<T>(a.Clamp);
-                var vmax = new Vector<T>(a.Max);
-                var vtie = new Vector<T>(a.MaxBarPerTie);
+                var vmax = new Vector<T>(m.Max);
+                var vtie = new Vector<T>(m.MaxBarPerTie);
                 var acc = Vector<T>.Zero;
                 // q̄ = 0 at the clamp (and on the diagonal, where q = 0), else Scale·(q/m_s − q_o/m_o)/m_s (+ the tie share).
                 for (; j <= n - w; j += w)
@@ -180,8 +180,8 @@ internal static unsafe class CpuEdge
                     T qbar = T.Zero;
                     if (!(q <= a.Clamp))
                     {
-                        qbar = a.Scale * (q * a.InvMSelf - other.One(i, j, a.Clamp, a.Tau) * a.InvMOther) * a.InvMSelf;
-                        if (q == a.Max) qbar += a.MaxBarPerTie;
+                        qbar = a.Scale * (q * m.InvMSelf - other.One(i, j, a.Clamp, a.Tau) * m.InvMOther) * m.InvMSelf;
+                        if (q == m.Max) qbar += m.MaxBarPerTie;
                     }
                     gbar[o + j] = -(qbar + qbar);
                     diag += qbar + qbar;

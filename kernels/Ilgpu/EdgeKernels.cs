@@ -3,17 +3,29 @@ using ILGPU;
 
 namespace GpuKd.Kernels.Ilgpu;
 
-/// <summary>Scalars of the IRG edge kernels (too many for separate kernel arguments).</summary>
+/// <summary>Sizes and constants of the IRG edge kernels (too many for separate kernel arguments).</summary>
 public struct EdgeArgs<T> where T : unmanaged
 {
     /// <summary>Batch size and the feature widths of the two sides.</summary>
     public int N, DSelf, DOther;
-    /// <summary>1/max of each side's matrix (0 when the max is 0: the matrix is then 0, not NaN).</summary>
-    public T InvMSelf, InvMOther;
     /// <summary>pdist clamp (1e-12) and the Gram-form recompute threshold τ (see <see cref="PairDistance"/>).</summary>
     public T Clamp, Tau;
-    /// <summary>Backward: Ē = Scale·(E^self − E^other); the max Max and the gradient each entry equal to it receives.</summary>
-    public T Scale, Max, MaxBarPerTie;
+    /// <summary>Backward: Ē = Scale·(E^self − E^other).</summary>
+    public T Scale;
+}
+
+/// <summary>What the edge epilogues need of the two matrices' maxima: given by the host on the CPU path, read from
+/// the device (<see cref="EdgeKernels.Max{T}"/>'s [max, count, 1/max] per side) by the device kernels.</summary>
+public struct EdgeMax<T> where T : unmanaged
+{
+    /// <summary>1/max of each side's matrix (0 when the max is 0: the matrix is then 0, not NaN).</summary>
+    public T InvMSelf, InvMOther;
+    /// <summary>Backward: the max of the side "self" and the gradient each entry equal to it receives.</summary>
+    public T Max, MaxBarPerTie;
+
+    /// <summary>From the device blocks [max, count, 1/max] of both sides and the per-tie gradient (one element).</summary>
+    public static EdgeMax<T> Of(ArrayView<T> self, ArrayView<T> other, ArrayView<T> maxBar)
+        => new() { InvMSelf = self[2], InvMOther = other[2], Max = self[0], MaxBarPerTie = maxBar[0] };
 }
 
 /// <summary>
@@ -48,15 +60,45 @@ public static class EdgeKernels
         rowCount[i] = c;
     }
 
+    /// <summary>One thread: a side's block s = [max, count, 1/max] from the row results of <see cref="RowMax{T}"/>, combined
+    /// in row order (NaN as soon as a row's max is NaN; 1/max is 0 for a zero matrix, NaN for NaN).</summary>
+    public static void Max<T>(Index1D index, ArrayView<T> rowMax, ArrayView<T> rowCount, ArrayView<T> s, int n)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T m = T.Zero, c = T.Zero;
+        for (int i = 0; i < n; i++)
+        {
+            if (T.IsNaN(m)) break;
+            T r = rowMax[i];
+            if (r > m || T.IsNaN(r)) { m = r; c = rowCount[i]; }
+            else if (r == m) c += rowCount[i];
+        }
+        s[0] = m;
+        s[1] = c;
+        s[2] = m > T.Zero ? T.One / m : T.IsNaN(m) ? m : T.Zero;
+    }
+
+    /// <summary>One thread: maxBar[0] = −(Σ_i dots_i)·(1/max)/count, the share of the max's gradient m̄ = −(1/m) Σ Ē E each
+    /// entry equal to the max receives, where the max exceeds the clamp (else the max carries no gradient: 0).</summary>
+    public static void MaxBar<T>(Index1D index, ArrayView<T> dots, ArrayView<T> s, ArrayView<T> maxBar, int n, T clamp)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T sum = T.Zero;
+        for (int i = 0; i < n; i++) sum += dots[i];
+        maxBar[0] = s[0] > clamp ? -sum * s[2] / s[1] : T.Zero;
+    }
+
     /// <summary>partial_i = Σ_j (q^self_ij/m_self − q^other_ij/m_other)² (self = student for the loss).</summary>
-    public static void LossRows<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> partial, EdgeArgs<T> a)
+    public static void LossRows<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> maxSelf, ArrayView<T> maxOther,
+        ArrayView<T> partial, EdgeArgs<T> a)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = index;
+        var m = EdgeMax<T>.Of(maxSelf, maxOther, maxSelf);
         T s = T.Zero;
         for (int j = 0; j < a.N; j++)
         {
-            T e = Q(gs, xs, a.N, a.DSelf, i, j, a.Clamp, a.Tau) * a.InvMSelf - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * a.InvMOther;
+            T e = Q(gs, xs, a.N, a.DSelf, i, j, a.Clamp, a.Tau) * m.InvMSelf - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * m.InvMOther;
             s += e * e;
         }
         partial[i] = s;
@@ -64,28 +106,32 @@ public static class EdgeKernels
 
     /// <summary>partial_i = Σ_j Ē_ij E^self_ij with Ē = Scale·(E^self − E^other): the row sums of the max's gradient
     /// m̄ = −(1/m) Σ Ē E.</summary>
-    public static void DotRows<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> partial, EdgeArgs<T> a)
+    public static void DotRows<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> maxSelf, ArrayView<T> maxOther,
+        ArrayView<T> partial, EdgeArgs<T> a)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = index;
+        var m = EdgeMax<T>.Of(maxSelf, maxOther, maxSelf);
         T s = T.Zero;
         for (int j = 0; j < a.N; j++)
         {
-            T es = Q(gs, xs, a.N, a.DSelf, i, j, a.Clamp, a.Tau) * a.InvMSelf;
-            s += a.Scale * (es - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * a.InvMOther) * es;
+            T es = Q(gs, xs, a.N, a.DSelf, i, j, a.Clamp, a.Tau) * m.InvMSelf;
+            s += a.Scale * (es - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * m.InvMOther) * es;
         }
         partial[i] = s;
     }
 
     /// <summary>
-    /// Ḡ for the side "self", one thread per row: q̄_ij = Ē_ij/m (+ MaxBarPerTie where q_ij equals the max),
+    /// Ḡ for the side "self", one thread per row: q̄_ij = Ē_ij/m (+ the per-tie share of m̄ where q_ij equals the max),
     /// 0 where q_ij is at the clamp; Ḡ_ij = −2q̄_ij, Ḡ_ii = 2Σ_j q̄_ij (q̄ is symmetric: q_ij and q_ji are the
     /// same bits). X̄ = (Ḡ + Ḡᵀ)Xc follows.
     /// </summary>
-    public static void Backward<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> gbar, EdgeArgs<T> a)
+    public static void Backward<T>(Index1D index, ArrayView<T> gs, ArrayView<T> xs, ArrayView<T> go, ArrayView<T> xo, ArrayView<T> maxSelf, ArrayView<T> maxOther,
+        ArrayView<T> maxBar, ArrayView<T> gbar, EdgeArgs<T> a)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = index;
+        var m = EdgeMax<T>.Of(maxSelf, maxOther, maxBar);
         long o = (long)i * a.N;
         T diag = T.Zero;
         for (int j = 0; j < a.N; j++)
@@ -95,8 +141,8 @@ public static class EdgeKernels
             T qbar = T.Zero;
             if (!(q <= a.Clamp))
             {
-                qbar = a.Scale * (q * a.InvMSelf - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * a.InvMOther) * a.InvMSelf;
-                if (q == a.Max) qbar += a.MaxBarPerTie;
+                qbar = a.Scale * (q * m.InvMSelf - Q(go, xo, a.N, a.DOther, i, j, a.Clamp, a.Tau) * m.InvMOther) * m.InvMSelf;
+                if (q == m.Max) qbar += m.MaxBarPerTie;
             }
             gbar[o + j] = -(qbar + qbar);
             diag += qbar + qbar;

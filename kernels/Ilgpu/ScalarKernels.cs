@@ -53,4 +53,14 @@ public static class ScalarKernels
     public static void FillSum<T>(Index1D i, ArrayView<T> y, ArrayView<T> a, ArrayView<T> b)
         where T : unmanaged, IFloatingPointIeee754<T>
         => y[i] = a[0] + b[0];
+
+    /// <summary>x[i] = v.</summary>
+    public static void Fill<T>(Index1D i, ArrayView<T> x, T v)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => x[i] = v;
+
+    /// <summary>x[i] *= s (a host constant: e.g. the IRG pseudo-Gram −q/2).</summary>
+    public static void Times<T>(Index1D i, ArrayView<T> x, T s)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => x[i] *= s;
 }

@@ -84,6 +84,88 @@ public static class WideKernels
         inv[(long)a * n + b] = (float)iv;
         ginv[(long)a * n + b] = len <= tiny ? 0f : (float)iv;
     }
+    // The widened Gram of the similarity losses (SP, CC): X = Xc + 1μᵀ, so XXᵀ = XcXcᵀ + m1ᵀ + 1mᵀ + |μ|² with m = Xcμ.
+    // XcXcᵀ is the float32 product (its diagonal the squared norms summed in double), the rest is double.
+
+    /// <summary>One thread per row: dots[r] = Σ_k xc_rk·μ_k in double, k ascending (m = Xcμ of the widened Gram).</summary>
+    public static void MeanDots(Index1D index, ArrayView<float> xc, ArrayView<float> mean, ArrayView<double> dots, int d)
+    {
+        int r = index;
+        long o = (long)r * d;
+        double s = 0;
+        for (int k = 0; k < d; k++) s += (double)xc[o + k] * mean[k];
+        dots[r] = s;
+    }
+
+    /// <summary>One thread per (i, j) (index.X = j, index.Y = i): g = XXᵀ in double, ((c_ij + m_i) + m_j) + |μ|², with
+    /// c the float32 Gram of the centred rows off the diagonal and their double squared norms on it.</summary>
+    public static void AssembleGram(Index2D ij, ArrayView<float> c, ArrayView<double> norms, ArrayView<double> dots, ArrayView<double> mu2,
+        ArrayView<double> g, int n)
+    {
+        int i = ij.Y, j = ij.X;
+        long o = (long)i * n + j;
+        double cij = i == j ? norms[i] : c[o];
+        g[o] = cij + dots[i] + dots[j] + mu2[0];
+    }
+
+    /// <summary>One thread per (i, j): m_ij = (ḡ_ij + ḡ_ji)/2 rounded to float32 (so the float32 product (M + Mᵀ)Xc
+    /// is (Ḡ + Ḡᵀ)Xc; halving is exact).</summary>
+    public static void SymmetricHalf(Index2D ij, ArrayView<double> gbar, ArrayView<float> m, int n)
+    {
+        int i = ij.Y, j = ij.X;
+        m[(long)i * n + j] = (float)((gbar[(long)i * n + j] + gbar[(long)j * n + i]) * 0.5);
+    }
+
+    /// <summary>One thread per row: sums_i = Σ_j (ḡ_ij + ḡ_ji) in double, j ascending (the μ part of (Ḡ + Ḡᵀ)X).</summary>
+    public static void SymmetricRowSums(Index1D index, ArrayView<double> gbar, ArrayView<double> sums, int n)
+    {
+        int i = index;
+        double s = 0;
+        for (int j = 0; j < n; j++) s += gbar[(long)i * n + j] + gbar[(long)j * n + i];
+        sums[i] = s;
+    }
+
+    /// <summary>One thread per element of y [rows, d]: y_ik += sums_i·μ_k (rounded once): X̄ = (Ḡ + Ḡᵀ)Xc + (row sums)μᵀ.</summary>
+    public static void AddRowOuter(Index1D e, ArrayView<float> y, ArrayView<double> sums, ArrayView<float> mean, int d)
+    {
+        long k = e;
+        int i = (int)(k / d), c = (int)(k - (long)i * d);
+        y[k] = (float)(y[k] + sums[i] * mean[c]);
+    }
+
+    /// <summary>One thread per row: norms_i = √g_ii (the row norms of X from its widened Gram).</summary>
+    public static void DiagonalRoots(Index1D index, ArrayView<double> g, ArrayView<double> norms, int n)
+    {
+        int i = index;
+        norms[i] = Math.Sqrt(g[(long)i * n + i]);
+    }
+
+    /// <summary>One thread per (i, j), in place: a_ij = g_ij s_i s_j, s = 1/max(norms, eps) (CC's cosines from the widened
+    /// Gram; NaN norms are kept).</summary>
+    public static void Cosines(Index2D ij, ArrayView<double> g, ArrayView<double> norms, int n, double eps)
+    {
+        int i = ij.Y, j = ij.X;
+        double ni = norms[i], nj = norms[j];
+        double si = 1 / (ni < eps ? eps : ni), sj = 1 / (nj < eps ? eps : nj);
+        long o = (long)i * n + j;
+        g[o] = g[o] * si * sj;
+    }
+
+    /// <summary>One thread per row: the backward of <see cref="Cosines"/> after <see cref="DiagonalRoots"/>:
+    /// ḡ_ij = ā_ij s_i s_j, and where norms_i &gt; eps ḡ_ii −= c_i/(2 norms_i²) with c_i = Σ_j (ā_ij + ā_ji) a_ij.</summary>
+    public static void CosinesBackward(Index1D index, ArrayView<double> abar, ArrayView<double> a, ArrayView<double> norms, ArrayView<double> gbar, int n, double eps)
+    {
+        int i = index;
+        long o = (long)i * n;
+        double ni = norms[i], si = 1 / (ni < eps ? eps : ni), c = 0;
+        for (int j = 0; j < n; j++)
+        {
+            double nj = norms[j];
+            c += (abar[o + j] + abar[(long)j * n + i]) * a[o + j];
+            gbar[o + j] = abar[o + j] * si * (1 / (nj < eps ? eps : nj));
+        }
+        if (ni > eps) gbar[o + i] -= c / (2 * ni * ni);
+    }
 }
 
 /// <summary>Launchers of <see cref="WideKernels"/>, compiled once per accelerator (kept beside the kernels,

@@ -40,6 +40,16 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId PktLossRows = Of(typeof(PktKernels), nameof(PktKernels.LossRows));
     public static readonly KernelId PktBackwardRows = Of(typeof(PktKernels), nameof(PktKernels.BackwardRows));
     public static readonly KernelId PktUnitBackward = Of(typeof(PktKernels), nameof(PktKernels.UnitBackward));
+    public static readonly KernelId CcLossRows = Of(typeof(CcKernels), nameof(CcKernels.LossRows));
+    public static readonly KernelId CcBackward = Of(typeof(CcKernels), nameof(CcKernels.Backward));
+    public static readonly KernelId EdgeRowMax = Of(typeof(EdgeKernels), nameof(EdgeKernels.RowMax));
+    public static readonly KernelId EdgeMax = Of(typeof(EdgeKernels), nameof(EdgeKernels.Max));
+    public static readonly KernelId EdgeMaxBar = Of(typeof(EdgeKernels), nameof(EdgeKernels.MaxBar));
+    public static readonly KernelId EdgeLossRows = Of(typeof(EdgeKernels), nameof(EdgeKernels.LossRows));
+    public static readonly KernelId EdgeDotRows = Of(typeof(EdgeKernels), nameof(EdgeKernels.DotRows));
+    public static readonly KernelId EdgeBackward = Of(typeof(EdgeKernels), nameof(EdgeKernels.Backward));
+    public static readonly KernelId Fill = Of(typeof(ScalarKernels), nameof(ScalarKernels.Fill));
+    public static readonly KernelId Times = Of(typeof(ScalarKernels), nameof(ScalarKernels.Times));
     public static readonly KernelId Total = Of(typeof(ScalarKernels), nameof(ScalarKernels.Total));
     public static readonly KernelId Reciprocal = Of(typeof(ScalarKernels), nameof(ScalarKernels.Reciprocal));
     public static readonly KernelId MuTerm = Of(typeof(ScalarKernels), nameof(ScalarKernels.MuTerm));
@@ -51,6 +61,17 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId SetDiagonal = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SetDiagonal), typeof(float));
     public static readonly KernelId FillSum = Of(typeof(ScalarKernels), nameof(ScalarKernels.FillSum));
     public static readonly KernelId ToSingle = KernelId.Of(typeof(WideKernels), nameof(WideKernels.ToSingle), typeof(float));
+
+    public static readonly KernelId WideMeanDots = Wide(nameof(WideKernels.MeanDots));
+    public static readonly KernelId WideAssembleGram = Wide(nameof(WideKernels.AssembleGram));
+    public static readonly KernelId WideSymmetricHalf = Wide(nameof(WideKernels.SymmetricHalf));
+    public static readonly KernelId WideSymmetricRowSums = Wide(nameof(WideKernels.SymmetricRowSums));
+    public static readonly KernelId WideAddRowOuter = Wide(nameof(WideKernels.AddRowOuter));
+    public static readonly KernelId WideDiagonalRoots = Wide(nameof(WideKernels.DiagonalRoots));
+    public static readonly KernelId WideCosines = Wide(nameof(WideKernels.Cosines));
+    public static readonly KernelId WideCosinesBackward = Wide(nameof(WideKernels.CosinesBackward));
+
+    static KernelId Wide(string name) => KernelId.Of(typeof(WideKernels), name, typeof(float));
 
     /// <summary>True for float32: the epilogues that lose digits in float32 run widened (in double).</summary>
     public static bool Widened => typeof(T) == typeof(float);

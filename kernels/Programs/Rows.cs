@@ -66,4 +66,16 @@ public static class Rows<T> where T : unmanaged, IFloatingPointIeee754<T>
         s.Need(1, nameof(s));
         dev.Launch(K<T>.ScaleBy, LaunchShape.Extent1(x.Length), x, s);
     }
+
+    /// <summary>result[0] = scale · Σ partial[0..count) for double partial sums (a widened epilogue's), summed in order
+    /// (compensated) and rounded once to T.</summary>
+    public static void TotalOfDouble(IKdDevice dev, Buf<double> partial, Buf<T> result, int count, double scale)
+    {
+        partial.Need(count, nameof(partial));
+        result.Need(1, nameof(result));
+        if (!K<T>.Widened) { dev.Launch(K<double>.Total, LaunchShape.Extent1(1), partial, Widened.D(result), count, scale); return; }
+        var total = dev.Alloc<double>(1);
+        dev.Launch(K<double>.Total, LaunchShape.Extent1(1), partial, total, count, scale);
+        dev.Launch(K<T>.ToSingle, LaunchShape.Extent1(1), total, result);
+    }
 }

@@ -1,4 +1,6 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Launch;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,6 +12,8 @@ namespace GpuKd.Ops;
 /// is never stored). Backward per side that wants a gradient: one elementwise epilogue
 /// Ā = (2/b²)(f(A^self) − f(A^other)) f'(A^self), one product X̂̄ = (Ā + Āᵀ)X̂, then the normalisation's
 /// backward. Saved: both A, and X̂ with its norms for each side that needs a gradient.
+/// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="CcPrograms{T}"/>: A and the epilogues in
+/// double, float32 always widened (the raw kernel too), the loss total on the device. Peak extra memory: O(b² + bD).
 /// </summary>
 internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
 {
@@ -35,7 +39,7 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
     }
 
     /// <summary>Rows of x, normalised unless the kernel is raw; (unit rows, norms or an empty placeholder).</summary>
-    static (Tensor Unit, Tensor Norms) Side(IKdBackend backend, Tensor x, bool raw)
+    static (Tensor Unit, Tensor Norms) Side(CpuBackend backend, Tensor x, bool raw)
     {
         var rows = OpBase.Rows(x);
         if (raw) return (rows, empty(0, dtype: rows.dtype));
@@ -50,7 +54,7 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
     /// round away (their cosines carry ~1e-7 absolute error against 1 − A ≈ 1e-4). Returns (the packed rows
     /// [Xc | μ] for the backward as a tuple in one tensor pair: centred rows, [norms | μ]) and A in double.
     /// </summary>
-    static (Tensor Centred, Tensor NormsAndMean, Tensor A) WideSide(IKdBackend backend, Tensor x)
+    static (Tensor Centred, Tensor NormsAndMean, Tensor A) WideSide(CpuBackend backend, Tensor x)
     {
         using var scope = NewDisposeScope();
         var (xc, mean, g) = OpBase.WidenedGram(backend, OpBase.Rows(x));
@@ -66,7 +70,7 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
     /// Ḡ_ij = Ā_ij s_i s_j, and where n_i &gt; eps Ḡ_ii −= c_i/(2n_i²) with c_i = Σ_j (Ā + Āᵀ)_ij A_ij; then
     /// X̄ = (Ḡ + Ḡᵀ)X formed as (Ḡ + Ḡᵀ)Xc + row sums·μ (<see cref="OpBase.WidenedSymProduct"/>).
     /// </summary>
-    static Tensor WideBackward(IKdBackend backend, Tensor abar, Tensor a, Tensor xc, Tensor normsAndMean)
+    static Tensor WideBackward(CpuBackend backend, Tensor abar, Tensor a, Tensor xc, Tensor normsAndMean)
     {
         using var scope = NewDisposeScope();
         long b = a.shape[0];
@@ -87,9 +91,13 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         var spec = CcSpec.Of(kernel, (double)vars[3], (int)vars[4]);
         bool raw = kernel == CcKernel.BilinearRaw;
         using var scope = NewDisposeScope();
-        var backend = KdRuntime.For(s);
-        var epilogues = LossEpilogues.For(backend);
         long b = s.shape[0];
+        ctx.save_data("spec", spec);
+        var f = new CcFunctionSpec(spec.Kind, spec.Order, spec.T, spec.C0);
+        if (PairOp.TryProgram(ctx, s, t, d => OnDevice<float>(d, ctx, s, t, f), d => OnDevice<double>(d, ctx, s, t, f)) is { } onDevice)
+            return onDevice;
+        var backend = CpuBackend.Instance;
+        var epilogues = CpuLossEpilogues.Instance;
         // Always widened for float32 (not gated like SP): CC's kernel of a small difference A_S − A_T loses the 1e-4 bar at
         // student ≈ teacher even on unstructured rows (1.1e-4 measured plain, b = 17, D = 1000).
         bool wide = s.dtype == ScalarType.Float32 && !raw;
@@ -108,7 +116,6 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         }
         var loss = PairOp.Mean(epilogues.CcLossRows(aS, aT, spec), (double)b * b, s);
         PairOp.SaveInputs(ctx, backend, s, t);
-        ctx.save_data("spec", spec);
         ctx.save_data("raw", raw);
         ctx.save_data("wide", wide);
         ctx.save_for_backward([PairOp.KeepIf(s.requires_grad, us).MoveToOuterDisposeScope(), PairOp.KeepIf(s.requires_grad, ns).MoveToOuterDisposeScope(), aS.MoveToOuterDisposeScope(),
@@ -122,9 +129,15 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         if (!needS && !needT) return [null!, null!, null!, null!, null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
-        var backend = OpBase.Backend(ctx);
-        var epilogues = LossEpilogues.For(backend);
         var spec = (CcSpec)ctx.get_data("spec");
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+        {
+            var f = new CcFunctionSpec(spec.Kind, spec.Order, spec.T, spec.C0);
+            double count = (double)saved[3].shape[0] * saved[3].shape[0];
+            return OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, ctx, saved, grad, f, count), () => BackwardOnDevice<double>(dev, ctx, saved, grad, f, count));
+        }
+        var backend = CpuBackend.Instance;
+        var epilogues = CpuLossEpilogues.Instance;
         bool raw = (bool)ctx.get_data("raw");
         bool wide = (bool)ctx.get_data("wide");
         long b = saved[2].shape[0];
@@ -143,4 +156,36 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         var gradT = needT ? SideGrad(1, saved[3], saved[4], saved[5], saved[2]) : null;
         return [gradS!, gradT!, null!, null!, null!];
     }
+
+    /// <summary>The program (<see cref="CcPrograms{T}"/>): saved per side X, μ, norms, A (see <see cref="CcSide{T}"/>).</summary>
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor student, Tensor teacher, CcFunctionSpec f)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        int b = (int)student.shape[0];
+        Tensor xs = OpBase.DeviceRows(student), xt = OpBase.DeviceRows(teacher);
+        bool wide = typeof(T) == typeof(float);
+        var saved = new List<Tensor>();
+        CcSide<T> Side(Tensor x)
+        {
+            int d = (int)x.shape[1];
+            Buf<TK> Keep<TK>(params long[] shape) where TK : unmanaged { var (k, buf) = dev.Keep<TK>(shape); saved.Add(k); return buf; }
+            Buf<T> rows;
+            if (f.Raw && !wide) { saved.Add(x); rows = dev.Bind<T>(x); }   // read in place
+            else rows = Keep<T>(b, d);
+            return new(rows, Keep<T>(wide ? d : 0), Keep<double>(f.Raw ? 0 : b), Keep<double>(b, b));
+        }
+        var (loss, lossBuf) = dev.Keep<T>();
+        using (dev.Sequence())
+        {
+            CcSide<T> ss = Side(xs), st = Side(xt);
+            CcPrograms<T>.Forward(dev, dev.Bind<T>(xs), dev.Bind<T>(xt), ss, st, lossBuf, b, (int)xs.shape[1], (int)xt.shape[1], f, (double)b * b);
+        }
+        ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
+        return loss;
+    }
+
+    static List<Tensor> BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> s, Tensor grad, CcFunctionSpec f, double count)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        => PairOp.DeviceBackward<T, CcSide<T>>(dev, ctx, s, grad, perSide: 4, v => new CcSide<T>(dev.Bind<T>(v[0]), dev.Bind<T>(v[1]), dev.Bind<double>(v[2]), dev.Bind<double>(v[3])),
+            (self, other, u, xb, b, dim) => CcPrograms<T>.Backward(dev, self, other, u, xb, b, dim, f, count), extraArguments: 3);
 }

@@ -1,4 +1,6 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Launch;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -18,6 +20,8 @@ namespace GpuKd.Ops;
 /// G'_ii + G'_jj − 2G'_ij is exactly q (and never below the recompute threshold: q ≥ the clamp), so they need
 /// no features (<see cref="PseudoRows"/>). Ḡ comes out in double and is rounded to float32 for the one
 /// product. Saved G is then that double table (b² × 8 bytes per side).
+/// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="EdgePrograms{T}"/>: the maxima and the
+/// loss total stay on the device. Peak extra memory: O(b² + bD).
 /// </summary>
 internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
 {
@@ -68,9 +72,12 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
         bool differentiateMax = (bool)vars[2];
         using var scope = NewDisposeScope();
-        var backend = KdRuntime.For(s);
-        var epilogues = LossEpilogues.For(backend);
         long b = s.shape[0];
+        ctx.save_data("differentiateMax", differentiateMax);
+        if (PairOp.TryProgram(ctx, s, t, d => OnDevice<float>(d, ctx, s, t), d => OnDevice<double>(d, ctx, s, t)) is { } onDevice)
+            return onDevice;
+        var backend = CpuBackend.Instance;
+        var epilogues = CpuLossEpilogues.Instance;
         var xs = backend.Centre(OpBase.Rows(s));
         var xt = backend.Centre(OpBase.Rows(t));
         var gs = Gram(backend, xs);
@@ -82,7 +89,6 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         var (mt, nt) = Max(rt, ct);
         var loss = PairOp.Mean(epilogues.EdgeLossRows(gs, qs, gt, qt, new EdgeScalars(Inverse(ms), Inverse(mt), Clamp)), (double)b * b, s);
         PairOp.SaveInputs(ctx, backend, s, t);
-        ctx.save_data("differentiateMax", differentiateMax);
         ctx.save_data("max", new[] { ms, mt });
         ctx.save_data("count", new[] { ns, nt });
         ctx.save_for_backward([xs.MoveToOuterDisposeScope(), gs.MoveToOuterDisposeScope(), xt.MoveToOuterDisposeScope(), gt.MoveToOuterDisposeScope()]);
@@ -90,7 +96,7 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
     }
 
     /// <summary>The Gram the edge epilogues read: XcXcᵀ, or for float32 the double pseudo-Gram −q/2 (see the class remarks).</summary>
-    static Tensor Gram(IKdBackend backend, Tensor xc)
+    static Tensor Gram(CpuBackend backend, Tensor xc)
     {
         var g = backend.Gram2(xc);
         if (xc.dtype != ScalarType.Float32) return g;
@@ -110,9 +116,11 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         if (!needS && !needT) return [null!, null!, null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
-        var backend = OpBase.Backend(ctx);
-        var epilogues = LossEpilogues.For(backend);
         bool differentiateMax = (bool)ctx.get_data("differentiateMax");
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+            return OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, ctx, saved, grad, differentiateMax), () => BackwardOnDevice<double>(dev, ctx, saved, grad, differentiateMax));
+        var backend = CpuBackend.Instance;
+        var epilogues = CpuLossEpilogues.Instance;
         var max = (double[])ctx.get_data("max");
         var count = (double[])ctx.get_data("count");
         long b = saved[1].shape[0];
@@ -137,5 +145,51 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         var gradS = needS ? SideGrad(0, saved[0], saved[1], saved[2], saved[3]) : null;
         var gradT = needT ? SideGrad(1, saved[2], saved[3], saved[0], saved[1]) : null;
         return [gradS!, gradT!, null!];
+    }
+
+    /// <summary>The program (<see cref="EdgePrograms{T}"/>): saved per side Xc, G, R, the max block (see <see cref="EdgeSide{T}"/>).</summary>
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor student, Tensor teacher)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        int b = (int)student.shape[0];
+        Tensor xs = OpBase.DeviceRows(student), xt = OpBase.DeviceRows(teacher);
+        bool wide = typeof(T) == typeof(float);
+        var saved = new List<Tensor>();
+        EdgeSide<T> Side(Tensor x)
+        {
+            int d = (int)x.shape[1];
+            var (xc, xcBuf) = dev.Keep<T>(b, d);
+            var (g, gBuf) = dev.Keep<double>(b, b);
+            saved.AddRange([xc, g]);
+            var rBuf = (Buf<double>)(object)xcBuf;   // float64: the rows are Xc itself
+            if (wide)
+            {
+                var (r, wideRows) = dev.Keep<double>(b, 1);
+                saved.Add(r);
+                rBuf = wideRows;
+            }
+            var (m, mBuf) = dev.Keep<double>(3);
+            saved.Add(m);
+            return new(xcBuf, gBuf, rBuf, mBuf);
+        }
+        var (loss, lossBuf) = dev.Keep<T>();
+        using (dev.Sequence())
+        {
+            EdgeSide<T> ss = Side(xs), st = Side(xt);
+            EdgePrograms<T>.Forward(dev, dev.Bind<T>(xs), dev.Bind<T>(xt), ss, st, lossBuf, b, (int)xs.shape[1], (int)xt.shape[1], (double)b * b);
+        }
+        ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
+        return loss;
+    }
+
+    static List<Tensor> BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> s, Tensor grad, bool differentiateMax)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        bool wide = typeof(T) == typeof(float);
+        double count = (double)s[0].shape[0] * s[0].shape[0];
+        return PairOp.DeviceBackward<T, EdgeSide<T>>(dev, ctx, s, grad, wide ? 4 : 3,
+            v => wide ? new EdgeSide<T>(dev.Bind<T>(v[0]), dev.Bind<double>(v[1]), dev.Bind<double>(v[2]), dev.Bind<double>(v[3]))
+                      : new EdgeSide<T>(dev.Bind<T>(v[0]), dev.Bind<double>(v[1]), dev.Bind<double>(v[0]), dev.Bind<double>(v[2])),
+            (self, other, u, xb, b, dim) => EdgePrograms<T>.Backward(dev, self, other, u, xb, b, dim, count, differentiateMax));
     }
 }

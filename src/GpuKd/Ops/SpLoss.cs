@@ -1,4 +1,6 @@
 using GpuKd.Device;
+using GpuKd.Kernels.Launch;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,6 +14,8 @@ namespace GpuKd.Ops;
 /// X̄ = (G̃̄ + G̃̄ᵀ)X. Saved: both raw Grams, their norms, and the rows of each input that needs a gradient.
 /// float32: the Gram in double from centred rows (<see cref="OpBase.WidenedGram"/>) and the epilogues in double
 /// (saved Grams b² × 8 bytes per side; the rows saved are the centred rows and their mean).
+/// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="SpPrograms{T}"/>: Grams and epilogues in
+/// double, float32 always widened, the loss total on the device. Peak extra memory: O(b² + bD).
 /// </summary>
 internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
 {
@@ -30,9 +34,12 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
     {
         Tensor s = (Tensor)vars[0], t = (Tensor)vars[1];
         using var scope = NewDisposeScope();
-        var backend = KdRuntime.For(s);
-        var epilogues = LossEpilogues.For(backend);
         long b = s.shape[0];
+        double count = (double)b * b;
+        if (PairOp.TryProgram(ctx, s, t, d => OnDevice<float>(d, ctx, s, t, count), d => OnDevice<double>(d, ctx, s, t, count)) is { } onDevice)
+            return onDevice;
+        var backend = CpuBackend.Instance;
+        var epilogues = CpuLossEpilogues.Instance;
         var xs = OpBase.Rows(s);
         var xt = OpBase.Rows(t);
         Tensor gs, gt, ms, mt;
@@ -63,9 +70,14 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         if (!needS && !needT) return [null!, null!];
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
+        if (OpBase.ProgramDevice(ctx) is { } dev)
+        {
+            double count = (double)saved[2].shape[0] * saved[2].shape[0];
+            return OpBase.ByType(saved[0], () => BackwardOnDevice<float>(dev, ctx, saved, grad, count), () => BackwardOnDevice<double>(dev, ctx, saved, grad, count));
+        }
         Tensor xs = saved[0], gs = saved[1], ns = saved[2], xt = saved[3], gt = saved[4], nt = saved[5], ms = saved[6], mt = saved[7];
-        var backend = OpBase.Backend(ctx);
-        var epilogues = LossEpilogues.For(backend);
+        var backend = CpuBackend.Instance;
+        var epilogues = CpuLossEpilogues.Instance;
         long b = gs.shape[0];
         double scale = 2.0 / ((double)b * b) * PairOp.Upstream(grad);
         Tensor? gradS = null, gradT = null;
@@ -81,4 +93,36 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         }
         return [gradS!, gradT!];
     }
+
+    /// <summary>The program (<see cref="SpPrograms{T}"/>): saved per side X (float32: Xc; float64: the input rows), μ, G, norms.</summary>
+    static Tensor OnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, Tensor student, Tensor teacher, double count)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        int b = (int)student.shape[0];
+        Tensor xs = OpBase.DeviceRows(student), xt = OpBase.DeviceRows(teacher);
+        var saved = new List<Tensor>();
+        bool wide = typeof(T) == typeof(float);
+        SpSide<T> Side(Tensor x)
+        {
+            int d = (int)x.shape[1];
+            Buf<TK> Keep<TK>(params long[] shape) where TK : unmanaged { var (k, buf) = dev.Keep<TK>(shape); saved.Add(k); return buf; }
+            Buf<T> rows;
+            if (wide) rows = Keep<T>(b, d);
+            else { saved.Add(x); rows = dev.Bind<T>(x); }
+            return new(rows, Keep<T>(wide ? d : 0), Keep<double>(b, b), Keep<double>(b));
+        }
+        var (loss, lossBuf) = dev.Keep<T>();
+        using (dev.Sequence())
+        {
+            SpSide<T> ss = Side(xs), st = Side(xt);
+            SpPrograms<T>.Forward(dev, dev.Bind<T>(xs), dev.Bind<T>(xt), ss, st, lossBuf, b, (int)xs.shape[1], (int)xt.shape[1], count);
+        }
+        ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
+        return loss;
+    }
+
+    static List<Tensor> BackwardOnDevice<T>(TorchDevice dev, autograd.AutogradContext ctx, IList<Tensor> s, Tensor grad, double count)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        => PairOp.DeviceBackward<T, SpSide<T>>(dev, ctx, s, grad, perSide: 4, v => new SpSide<T>(dev.Bind<T>(v[0]), dev.Bind<T>(v[1]), dev.Bind<double>(v[2]), dev.Bind<double>(v[3])),
+            (self, other, u, xb, b, dim) => SpPrograms<T>.Backward(dev, self, other, u, xb, b, dim, count), extraArguments: 0);
 }
