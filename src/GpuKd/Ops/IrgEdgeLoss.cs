@@ -161,13 +161,14 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
             var (xc, xcBuf) = dev.Keep<T>(b, d);
             var (g, gBuf) = dev.Keep<double>(b, b);
             saved.AddRange([xc, g]);
-            var rBuf = (Buf<double>)(object)xcBuf;   // float64: the rows are Xc itself
+            Buf<double> rBuf;
             if (wide)
             {
-                var (r, wideRows) = dev.Keep<double>(b, 1);
+                Tensor r;
+                (r, rBuf) = dev.Keep<double>(b, 1);
                 saved.Add(r);
-                rBuf = wideRows;
             }
+            else rBuf = (Buf<double>)(object)xcBuf;   // float64: the rows are Xc itself
             var (m, mBuf) = dev.Keep<double>(3);
             saved.Add(m);
             return new(xcBuf, gBuf, rBuf, mBuf);

@@ -74,7 +74,7 @@ public sealed class ProcessSafetyTests
             }
         }
         Assert.That(unchecked_, Is.Empty, "launched with a 1-element view where more is needed");
-        Assert.That(checkedViews, Is.GreaterThan(60), "the reflection found the launchers");
+        Assert.That(checkedViews, Is.GreaterThan(20), "the reflection found the launchers");   // the loss epilogues run as programs now (Buf.Need checks every buffer)
     }
 
     /// <summary>Allocates a managed object: ILGPU refuses to compile it (no GC on a device).</summary>

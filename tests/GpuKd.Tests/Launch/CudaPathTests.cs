@@ -30,7 +30,30 @@ public class CudaPathTests
         yield return Case("triplet_angles", x => gpukd.functional.triplet_angles(x[0]), 1);
         yield return Case("rkd_distance_loss", x => gpukd.functional.rkd_distance_loss(x[0], x[1]), 2);
         yield return Case("rkd_angle_loss", x => gpukd.functional.rkd_angle_loss(x[0], x[1]), 2);
+        yield return Case("sp_loss", x => gpukd.functional.sp_loss(x[0], x[1]), 2);
+        yield return Case("cc_loss", x => gpukd.functional.cc_loss(x[0], x[1]), 2);
+        yield return Case("cc_loss_rbf", x => gpukd.functional.cc_loss(x[0], x[1], CcKernel.Rbf), 2);
+        yield return Case("cc_loss_bilinear_raw", x => gpukd.functional.cc_loss(x[0], x[1], CcKernel.BilinearRaw), 2);
+        yield return Case("irg_edge_loss", x => gpukd.functional.irg_edge_loss(x[0], x[1]), 2);
+        yield return Case("irg_edge_loss_max_detached", x => gpukd.functional.irg_edge_loss(x[0], x[1], differentiate_max: false), 2);
     }
+
+    /// <summary>The losses whose float64 program differs from the float32 one (no widening: Grams in place).</summary>
+    public static IEnumerable<TestCaseData> DoubleOps()
+    {
+        foreach (var (name, f) in new (string, Func<Tensor[], Tensor>)[]
+                 {
+                     ("sp_loss", x => gpukd.functional.sp_loss(x[0], x[1])),
+                     ("cc_loss", x => gpukd.functional.cc_loss(x[0], x[1])),
+                     ("cc_loss_bilinear_raw", x => gpukd.functional.cc_loss(x[0], x[1], CcKernel.BilinearRaw)),
+                     ("irg_edge_loss", x => gpukd.functional.irg_edge_loss(x[0], x[1])),
+                 })
+            yield return new TestCaseData(name, f).SetName($"OnlyLaunchesInPlaceFloat64({name})");
+    }
+
+    [TestCaseSource(nameof(DoubleOps))]
+    public void Float64OnlyLaunchesInPlace(string name, Func<Tensor[], Tensor> op)
+        => LaunchesOnly(name, op, [randn(9, 6, dtype: ScalarType.Float64).requires_grad_(), randn(9, 5, dtype: ScalarType.Float64).requires_grad_()]);
 
     static TestCaseData Case(string name, Func<Tensor[], Tensor> f, int inputs) => new TestCaseData(name, f, inputs).SetName($"OnlyLaunchesInPlace({name})");
 
@@ -95,7 +118,7 @@ public class CudaPathTests
         // The first launch of every op reads the first input in place: its data pointer is a view argument.
         var first = driver.Launches[0];
         var entry = EntryOf(first.Entry);
-        var xPtr = xs[0].storage<float>().data_ptr();
+        var xPtr = xs[0].dtype == ScalarType.Float64 ? xs[0].storage<double>().data_ptr() : xs[0].storage<float>().data_ptr();
         Assert.That(RecordingDriver.Views(first, entry).Select(v => v.Ptr), Does.Contain((long)xPtr), $"{name}: the input is read in place");
     }
 
