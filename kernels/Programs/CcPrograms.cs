@@ -1,5 +1,6 @@
 using System.Numerics;
 using GpuKd.Kernels.Launch;
+using GpuKd.Kernels.Maths;
 using static GpuKd.Kernels.Programs.Widened;
 
 namespace GpuKd.Kernels.Programs;
@@ -10,6 +11,14 @@ public readonly record struct CcFunctionSpec(int Kind, int Order, double T, doub
 {
     /// <summary>The raw bilinear kernel: K = XXᵀ, no normalisation.</summary>
     public bool Raw => Kind == 3;
+
+    /// <summary>The function as the double epilogue kernels take it: its type (the kernels' second type argument) and value.</summary>
+    internal (Type Type, object Value) ForKernels() => Kind switch
+    {
+        0 => (typeof(TaylorRbf<double>), new TaylorRbf<double> { Order = Order, T2 = T, C0 = C0 }),
+        1 => (typeof(ExactRbf<double>), new ExactRbf<double> { T2 = T }),
+        _ => (typeof(Bilinear<double>), new Bilinear<double>()),
+    };
 }
 
 /// <summary>What the CC loss keeps of one side: the rows X [b, d], the row norms [b] and, in double, the correlation
@@ -59,7 +68,8 @@ public static class CcPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
         Side(dev, xt, t, b, dt, f);
         var partial = dev.Alloc<double>(b);
         int w = dev.Traits.RowGroup;
-        dev.Launch(K<double>.CcLossRows, LaunchShape.Groups(b, 1, 1, w, 1, w * sizeof(double)), s.A, t.A, partial, b, f.Kind, f.Order, f.T, f.C0);
+        var (type, fn) = f.ForKernels();
+        dev.Launch(K<double>.CcLossRows(type), LaunchShape.Groups(b, 1, 1, w, 1, w * sizeof(double)), s.A, t.A, partial, b, fn);
         Rows<T>.TotalOfDouble(dev, partial, loss, b, 1.0 / count);
     }
 
@@ -68,7 +78,8 @@ public static class CcPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         long bb = (long)b * b;
         var abar = dev.Alloc<double>(bb);
-        dev.Launch(K<double>.CcBackward, LaunchShape.Extent1(bb), self.A, other.A, abar, f.Kind, f.Order, f.T, f.C0, 2.0 / count);
+        var (type, fn) = f.ForKernels();
+        dev.Launch(K<double>.CcBackward(type), LaunchShape.Extent1(bb), self.A, other.A, abar, fn, 2.0 / count);
         if (K<T>.Widened)
         {
             var gbar = abar;

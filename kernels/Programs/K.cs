@@ -40,8 +40,9 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId PktLossRows = Of(typeof(PktKernels), nameof(PktKernels.LossRows));
     public static readonly KernelId PktBackwardRows = Of(typeof(PktKernels), nameof(PktKernels.BackwardRows));
     public static readonly KernelId PktUnitBackward = Of(typeof(PktKernels), nameof(PktKernels.UnitBackward));
-    public static readonly KernelId CcLossRows = Of(typeof(CcKernels), nameof(CcKernels.LossRows));
-    public static readonly KernelId CcBackward = Of(typeof(CcKernels), nameof(CcKernels.Backward));
+    /// <summary>The CC epilogues for the kernel function type <paramref name="f"/> (an <see cref="Maths.ICcFunction{T}"/>).</summary>
+    public static KernelId CcLossRows(Type f) => KernelId.Of(typeof(CcKernels), nameof(CcKernels.LossRows), typeof(T), f);
+    public static KernelId CcBackward(Type f) => KernelId.Of(typeof(CcKernels), nameof(CcKernels.Backward), typeof(T), f);
     public static readonly KernelId EdgeRowMax = Of(typeof(EdgeKernels), nameof(EdgeKernels.RowMax));
     public static readonly KernelId EdgeMax = Of(typeof(EdgeKernels), nameof(EdgeKernels.Max));
     public static readonly KernelId EdgeMaxBar = Of(typeof(EdgeKernels), nameof(EdgeKernels.MaxBar));

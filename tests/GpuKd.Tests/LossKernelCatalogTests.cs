@@ -20,6 +20,17 @@ public class LossKernelCatalogTests
             Assert.That(names, Does.Contain($"{d}<Double>"));
         }
     }
+
+    [Test]
+    public void Every_cc_kernel_function_is_catalogued_for_both_epilogues_and_types()
+    {
+        var names = KernelCatalog.All().Select(k => k.Name).ToHashSet();
+        Assert.That(KernelCatalog.CcFunctionTypes, Has.Length.EqualTo(3));
+        foreach (var m in new[] { "LossRows", "Backward" })
+            foreach (var f in KernelCatalog.CcFunctionTypes)
+                foreach (var e in new[] { "Single", "Double" })
+                    Assert.That(names, Does.Contain($"CcKernels.{m}<{e}, {f.Name[..f.Name.IndexOf('`')]}>"));
+    }
 }
 
 /// <summary>The kernels' software exp against Math.Exp.</summary>
