@@ -19,8 +19,10 @@ public static partial class KernelCatalog
             foreach (var m in new[] { nameof(RowKernels.ScaleRows), nameof(RowKernels.NormalizeRowsBackward),
                                       nameof(RowKernels.ColumnMeans), nameof(RowKernels.ColumnSums), nameof(RowKernels.SubtractColumnMeans) })
                 Add(list, typeof(RowKernels), m, type, false);
+            // The pdist kernels are specialised by their output form (a type, not a flag): both.
             foreach (var m in new[] { nameof(DistanceKernels.Forward), nameof(DistanceKernels.Backward) })
-                Add(list, typeof(DistanceKernels), m, type, false);
+                foreach (var form in DistanceFormTypes)
+                    Add(list, typeof(DistanceKernels), m, type, false, form.MakeGenericType(type));
             foreach (var m in new[] { nameof(DistanceLossKernels.Partials), nameof(DistanceLossKernels.Residuals) })
                 Add(list, typeof(DistanceLossKernels), m, type, explicitlyGrouped: true);
             Add(list, typeof(DistanceLossKernels), nameof(DistanceLossKernels.Finish), type, false);
@@ -35,9 +37,17 @@ public static partial class KernelCatalog
         }
         // The widened float32 epilogues: float views in, double views out (not generic).
         foreach (var m in typeof(WideKernels).GetMethods(BindingFlags.Public | BindingFlags.Static).Select(m => m.Name).Distinct().Order())
-            list.Add(($"WideKernels.{m}", typeof(WideKernels).GetMethod(m)!, false));
+        {
+            var method = typeof(WideKernels).GetMethod(m)!;
+            if (!method.IsGenericMethodDefinition) { list.Add(($"WideKernels.{m}", method, false)); continue; }
+            foreach (var form in DistanceFormTypes)   // the widened pdist: double output in either form
+                list.Add(($"WideKernels.{m}<{form.Name[..form.Name.IndexOf('`')]}>", method.MakeGenericMethod(form.MakeGenericType(typeof(double))), false));
+        }
         return list;
     }
+
+    /// <summary>The pdist output forms (<see cref="Maths.IDistanceForm{T}"/>), open generic.</summary>
+    public static readonly Type[] DistanceFormTypes = [typeof(Maths.SquaredDistance<>), typeof(Maths.EuclideanDistance<>)];
 
     static void Add(List<(string, MethodInfo, bool)> list, Type owner, string name, Type element, bool explicitlyGrouped, Type? behaviour = null)
     {

@@ -40,8 +40,9 @@ public static class WideKernels
     }
 
     /// <summary>One thread per (i, j) (index.X = j, index.Y = i): the pdist of <see cref="Cpu.CpuWide.DistanceForward"/>.</summary>
-    public static void DistanceForward(Index2D ij, ArrayView<float> g, ArrayView<float> x, ArrayView<double> norms, ArrayView<double> dist,
-        int n, int d, int squared, double clamp, double tau)
+    public static void DistanceForward<TForm>(Index2D ij, ArrayView<float> g, ArrayView<float> x, ArrayView<double> norms, ArrayView<double> dist,
+        int n, int d, double clamp, double tau)
+        where TForm : struct, Maths.IDistanceForm<double>
     {
         int i = ij.Y, j = ij.X;
         long o = (long)i * n + j;
@@ -56,8 +57,7 @@ public static class WideKernels
             for (int k = 0; k < d; k++) { double e = (double)x[oh + k] - x[ol + k]; q += e * e; }
         }
         if (q < 0) q = 0;
-        if (q < clamp) q = clamp; // NaN compares false and is kept
-        dist[o] = squared != 0 ? q : Math.Sqrt(q);
+        dist[o] = default(TForm).Output(q, clamp);   // clamped (NaN kept), √ for the Euclidean form
     }
 
     /// <summary>One thread per (a, b) (index.X = b, index.Y = a): <see cref="Cpu.CpuWide.Legs"/>.</summary>
@@ -165,71 +165,5 @@ public static class WideKernels
             gbar[o + j] = abar[o + j] * si * (1 / (nj < eps ? eps : nj));
         }
         if (ni > eps) gbar[o + i] -= c / (2 * ni * ni);
-    }
-}
-
-/// <summary>Launchers of <see cref="WideKernels"/>, compiled once per accelerator (kept beside the kernels,
-/// outside <see cref="IlgpuLaunchers{T}"/>: they mix float and double views). Sizes are checked before launch.</summary>
-public sealed class WideLaunchers
-{
-    static readonly ConditionalWeakTable<Accelerator, WideLaunchers> Cache = new();
-
-    readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<double>, int>> _norms;
-    readonly Lazy<Action<Index1D, ArrayView<float>, ArrayView<double>, ArrayView<double>, int>> _dots;
-    readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<float>, ArrayView<float>, int, int, double, double>> _legs;
-    readonly Lazy<Action<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<double>, int, int, int, double, double>> _dist;
-
-    WideLaunchers(Accelerator acc)
-    {
-        _norms = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, int>(WideKernels.SquaredNorms));
-        _dots = new(() => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<double>, ArrayView<double>, int>(WideKernels.RowDots));
-        _legs = new(() => acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<float>, ArrayView<float>, int, int, double, double>(WideKernels.Legs));
-        _dist = new(() => acc.LoadAutoGroupedStreamKernel<Index2D, ArrayView<float>, ArrayView<float>, ArrayView<double>, ArrayView<double>, int, int, int, double, double>(WideKernels.DistanceForward));
-    }
-
-    /// <summary>The launchers of <paramref name="device"/>'s accelerator.</summary>
-    public static WideLaunchers For(IlgpuDevice device) => Cache.GetValue(device.Accelerator, a => new WideLaunchers(a));
-
-    static void Need(long have, long need, string what)
-    {
-        if (have < need) throw new ArgumentException($"{what}: view holds {have} elements, {need} needed.", what);
-    }
-
-    /// <summary>norms [rows] = Σ x² in double of x [rows, d].</summary>
-    public void SquaredNorms(ArrayView<float> x, ArrayView<double> norms, int rows, int d)
-    {
-        Need(x.Length, (long)rows * d, nameof(x));
-        Need(norms.Length, rows, nameof(norms));
-        if (rows > 0) _norms.Value(rows, x, norms, d);
-    }
-
-    /// <summary>dots [rows] = x v in double, x [rows, d] float32, v [d] double.</summary>
-    public void RowDots(ArrayView<float> x, ArrayView<double> v, ArrayView<double> dots, int rows, int d)
-    {
-        Need(x.Length, (long)rows * d, nameof(x));
-        Need(v.Length, d, nameof(v));
-        Need(dots.Length, rows, nameof(dots));
-        if (rows > 0) _dots.Value(rows, x, v, dots, d);
-    }
-
-    /// <summary>Leg tables inv, ginv [n, n] (float) with double leg lengths.</summary>
-    public void Legs(ArrayView<float> g, ArrayView<float> x, ArrayView<double> norms, ArrayView<float> inv, ArrayView<float> ginv, int n, int d, double tiny)
-    {
-        Need(g.Length, (long)n * n, nameof(g));
-        Need(x.Length, (long)n * d, nameof(x));
-        Need(norms.Length, n, nameof(norms));
-        Need(inv.Length, (long)n * n, nameof(inv));
-        Need(ginv.Length, (long)n * n, nameof(ginv));
-        if (n > 0) _legs.Value(new Index2D(n, n), g, x, norms, inv, ginv, n, d, tiny, Cpu.CpuPairDistance.Tau<float>());
-    }
-
-    /// <summary>Double pdist [n, n] from the float32 Gram g [n, n], the centred rows x [n, d] and their double squared norms.</summary>
-    public void DistanceForward(ArrayView<float> g, ArrayView<float> x, ArrayView<double> norms, ArrayView<double> dist, int n, int d, bool squared, double clamp)
-    {
-        Need(g.Length, (long)n * n, nameof(g));
-        Need(x.Length, (long)n * d, nameof(x));
-        Need(norms.Length, n, nameof(norms));
-        Need(dist.Length, (long)n * n, nameof(dist));
-        if (n > 0) _dist.Value(new Index2D(n, n), g, x, norms, dist, n, d, squared ? 1 : 0, clamp, Cpu.CpuPairDistance.Tau<float>());
     }
 }

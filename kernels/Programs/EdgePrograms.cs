@@ -44,7 +44,7 @@ public static class EdgePrograms<T> where T : unmanaged, IFloatingPointIeee754<T
             RelationPrograms<T>.CentredGram(dev, x, side.Xc, g, b, d);
             var norms = dev.Alloc<double>(b);
             dev.Launch(K<T>.WideSquaredNorms, LaunchShape.Extent1(b), side.Xc, norms, d);
-            dev.Launch(K<T>.WideDistanceForward, LaunchShape.Extent2(b, b), g, side.Xc, norms, side.G, b, d, 1, Clamp, (double)Cpu.CpuPairDistance.Tau<float>());
+            dev.Launch(K<T>.WideDistanceForward(squared: true), LaunchShape.Extent2(b, b), g, side.Xc, norms, side.G, b, d, Clamp, (double)Cpu.CpuPairDistance.Tau<float>());
             dev.Launch(K<double>.Times, LaunchShape.Extent1((long)b * b), side.G, -0.5);
             dev.Launch(K<double>.Fill, LaunchShape.Extent1(b), side.R.Need(b, "rows"), 0.0);
         }

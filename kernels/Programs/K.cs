@@ -18,8 +18,10 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId ColumnMeans = Of(typeof(RowKernels), nameof(RowKernels.ColumnMeans));
     public static readonly KernelId ColumnSums = Of(typeof(RowKernels), nameof(RowKernels.ColumnSums));
     public static readonly KernelId SubtractColumnMeans = Of(typeof(RowKernels), nameof(RowKernels.SubtractColumnMeans));
-    public static readonly KernelId DistanceForward = Of(typeof(DistanceKernels), nameof(DistanceKernels.Forward));
-    public static readonly KernelId DistanceBackward = Of(typeof(DistanceKernels), nameof(DistanceKernels.Backward));
+    /// <summary>The pdist kernels for squared or Euclidean output (<see cref="Maths.IDistanceForm{T}"/>).</summary>
+    public static KernelId DistanceForward(bool squared) => KernelId.Of(typeof(DistanceKernels), nameof(DistanceKernels.Forward), typeof(T), Form(squared));
+    public static KernelId DistanceBackward(bool squared) => KernelId.Of(typeof(DistanceKernels), nameof(DistanceKernels.Backward), typeof(T), Form(squared));
+    static Type Form(bool squared) => squared ? typeof(Maths.SquaredDistance<T>) : typeof(Maths.EuclideanDistance<T>);
     public static readonly KernelId DistanceLossPartials = Of(typeof(DistanceLossKernels), nameof(DistanceLossKernels.Partials));
     public static readonly KernelId DistanceLossResiduals = Of(typeof(DistanceLossKernels), nameof(DistanceLossKernels.Residuals));
     public static readonly KernelId DistanceLossFinish = Of(typeof(DistanceLossKernels), nameof(DistanceLossKernels.Finish));
@@ -57,7 +59,9 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId ScaleBy = Of(typeof(ScalarKernels), nameof(ScalarKernels.ScaleBy));
 
     public static readonly KernelId WideSquaredNorms = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SquaredNorms), typeof(float));
-    public static readonly KernelId WideDistanceForward = KernelId.Of(typeof(WideKernels), nameof(WideKernels.DistanceForward), typeof(float));
+    /// <summary>The widened pdist (float32 in, double out) for squared or Euclidean output.</summary>
+    public static KernelId WideDistanceForward(bool squared)
+        => KernelId.Of(typeof(WideKernels), nameof(WideKernels.DistanceForward), squared ? typeof(Maths.SquaredDistance<double>) : typeof(Maths.EuclideanDistance<double>));
     public static readonly KernelId WideLegs = KernelId.Of(typeof(WideKernels), nameof(WideKernels.Legs), typeof(float));
     public static readonly KernelId SetDiagonal = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SetDiagonal), typeof(float));
     public static readonly KernelId FillSum = Of(typeof(ScalarKernels), nameof(ScalarKernels.FillSum));

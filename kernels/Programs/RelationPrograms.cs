@@ -68,13 +68,13 @@ public static class RelationPrograms<T> where T : unmanaged, IFloatingPointIeee7
 
     /// <summary>dist [b, b] from the Gram g of the centred rows xc.</summary>
     public static void Distances(IKdDevice dev, Buf<T> g, Buf<T> xc, Buf<T> dist, int b, int d, bool squared, double clamp)
-        => dev.Launch(K<T>.DistanceForward, LaunchShape.Extent2(b, b), g.Need((long)b * b, nameof(g)), xc.Need((long)b * d, nameof(xc)),
-                      dist.Need((long)b * b, nameof(dist)), b, d, squared ? 1 : 0, K<T>.C(clamp), CpuPairDistance.Tau<T>());
+        => dev.Launch(K<T>.DistanceForward(squared), LaunchShape.Extent2(b, b), g.Need((long)b * b, nameof(g)), xc.Need((long)b * d, nameof(xc)),
+                      dist.Need((long)b * b, nameof(dist)), b, d, K<T>.C(clamp), CpuPairDistance.Tau<T>());
 
     /// <summary>Ḡ [b, b] from d̄ and the forward's distances (clamp: the forward's clamp on the squared distance).</summary>
     public static void DistanceGbar(IKdDevice dev, Buf<T> dbar, Buf<T> dist, Buf<T> gbar, int b, bool squared, double clamp)
-        => dev.Launch(K<T>.DistanceBackward, LaunchShape.Extent1(b), dbar.Need((long)b * b, nameof(dbar)), dist.Need((long)b * b, nameof(dist)),
-                      gbar.Need((long)b * b, nameof(gbar)), b, squared ? 1 : 0, squared ? K<T>.C(clamp) : T.Sqrt(K<T>.C(clamp)));
+        => dev.Launch(K<T>.DistanceBackward(squared), LaunchShape.Extent1(b), dbar.Need((long)b * b, nameof(dbar)), dist.Need((long)b * b, nameof(dist)),
+                      gbar.Need((long)b * b, nameof(gbar)), b, squared ? K<T>.C(clamp) : T.Sqrt(K<T>.C(clamp)));
 
     /// <summary>x̄ [b, d] of pdist from d̄ [b, b]: one b×b temporary (Ḡ), then (Ḡ + Ḡᵀ)Xc.</summary>
     public static void DistanceBackward(IKdDevice dev, Buf<T> dbar, Buf<T> xc, Buf<T> dist, Buf<T> xbar, int b, int d, bool squared, double clamp)

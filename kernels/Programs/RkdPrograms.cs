@@ -33,7 +33,7 @@ public static class RkdPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             var norms = dev.Alloc<double>(b);
             dev.Launch(K<T>.WideSquaredNorms, LaunchShape.Extent1(b), side.Xc, norms, dim);
-            dev.Launch(K<T>.WideDistanceForward, LaunchShape.Extent2(b, b), g, side.Xc, norms, side.Dist, b, dim, 0, Clamp, (double)Cpu.CpuPairDistance.Tau<float>());   // float32 Gram: float32 τ
+            dev.Launch(K<T>.WideDistanceForward(squared: false), LaunchShape.Extent2(b, b), g, side.Xc, norms, side.Dist, b, dim, Clamp, (double)Cpu.CpuPairDistance.Tau<float>());   // float32 Gram: float32 τ
         }
         else RelationPrograms<double>.Distances(dev, (Buf<double>)(object)g, (Buf<double>)(object)side.Xc, side.Dist, b, dim, squared: false, Clamp);
         var sums = dev.Alloc<double>(b);

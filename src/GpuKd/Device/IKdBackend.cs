@@ -39,15 +39,4 @@ internal interface IKdBackend
 
     /// <summary>x − column means: [b, d] → [b, d].</summary>
     Tensor Centre(Tensor x);
-
-    /// <summary>Σ_k x_rk² accumulated in double: float32 x [R, d] → float64 [R] (the widened float32 path,
-    /// <see cref="GpuKd.Kernels.Cpu.CpuWide"/>).</summary>
-    Tensor SquaredNormsWide(Tensor x);
-
-    /// <summary>x_r · v accumulated in double: float32 x [R, d], float64 v [d] → float64 [R].</summary>
-    Tensor RowDotsWide(Tensor x, Tensor v);
-
-    /// <summary>RKD pdist in float64 [n, n] from the float32 Gram g [n, n] of the centred float32 rows x [n, d]
-    /// and their float64 squared norms (<see cref="SquaredNormsWide"/>): the epilogue of the widened float32 path.</summary>
-    Tensor DistanceForwardWide(Tensor g, Tensor x, Tensor norms, bool squared, double clamp);
 }

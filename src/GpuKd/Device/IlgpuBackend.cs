@@ -78,40 +78,4 @@ internal sealed class IlgpuBackend(IlgpuDevice device) : IKdBackend
                (b, k) => k.Centre(b.In<double>(x), b.Scratch<double>(d), b.Out<double>(xc), rows, d));
         return xc;
     }
-
-
-    /// <summary>Runs float32-in, float64-out launches (<see cref="WideLaunchers"/>) under the gate.</summary>
-    void RunWide(Action<IlgpuBinder, WideLaunchers> f)
-    {
-        lock (Device.Gate)
-        {
-            using var binder = new IlgpuBinder(Device);
-            f(binder, WideLaunchers.For(Device));
-            binder.Finish();
-        }
-    }
-
-    public Tensor SquaredNormsWide(Tensor x)
-    {
-        int rows = (int)x.shape[0], d = (int)x.shape[1];
-        var norms = empty(rows, dtype: ScalarType.Float64);
-        RunWide((b, k) => k.SquaredNorms(b.In<float>(x), b.Out<double>(norms), rows, d));
-        return norms;
-    }
-
-    public Tensor RowDotsWide(Tensor x, Tensor v)
-    {
-        int rows = (int)x.shape[0], d = (int)x.shape[1];
-        var dots = empty(rows, dtype: ScalarType.Float64);
-        RunWide((b, k) => k.RowDots(b.In<float>(x), b.In<double>(v), b.Out<double>(dots), rows, d));
-        return dots;
-    }
-
-    public Tensor DistanceForwardWide(Tensor g, Tensor x, Tensor norms, bool squared, double clamp)
-    {
-        int n = (int)g.shape[0], d = (int)x.shape[1];
-        var dist = empty_like(g, dtype: ScalarType.Float64);
-        RunWide((b, k) => k.DistanceForward(b.In<float>(g), b.In<float>(x), b.In<double>(norms), b.Out<double>(dist), n, d, squared, clamp));
-        return dist;
-    }
 }

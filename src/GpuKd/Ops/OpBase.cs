@@ -85,7 +85,7 @@ internal static class OpBase
     /// a large offset or direction, G's information lies in C, a small part of each entry that a float32 G
     /// rounds away; here G is double (b² × 8 bytes) and the epilogues run in double.
     /// </summary>
-    public static (Tensor Centred, Tensor Mean, Tensor Gram) WidenedGram(IKdBackend backend, Tensor x)
+    public static (Tensor Centred, Tensor Mean, Tensor Gram) WidenedGram(CpuBackend backend, Tensor x)
     {
         using var scope = NewDisposeScope();
         var mean = x.mean([0L]);
@@ -123,7 +123,7 @@ internal static class OpBase
 
     /// <summary>X̄ = (Ḡ + Ḡᵀ)X; on the float32 path (Ḡ double, X = Xc + 1μᵀ) as (Ḡ + Ḡᵀ)Xc in float32 plus
     /// the row sums of Ḡ + Ḡᵀ (double) times μ.</summary>
-    public static Tensor WidenedSymProduct(IKdBackend backend, Tensor gbar, Tensor x, Tensor mean)
+    public static Tensor WidenedSymProduct(CpuBackend backend, Tensor gbar, Tensor x, Tensor mean)
     {
         if (gbar.dtype == x.dtype) return backend.SymProduct2(gbar, x);
         using var scope = NewDisposeScope();
