@@ -1,10 +1,10 @@
+using GpuKd.Kernels.Maths;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using GpuKd.Kernels.Ilgpu;
 
 namespace GpuKd.Kernels.Cpu;
 
-/// <summary>The CPU twin of <see cref="CcKernels"/> (same scalar maths, shared: f and f' are
+/// <summary>The CPU twin of <see cref="Ilgpu.CcKernels"/> (same scalar maths, shared: f and f' are
 /// <see cref="CcFunction.Value{T}"/> and <see cref="CcFunction.Slope{T}"/>), one row per iteration.
 /// The Taylor and bilinear kernels run Vector&lt;T&gt; lanes at a time with the same per-element
 /// operations in the same order (the same bits as the scalar functions); the exact RBF (exp) stays scalar.</summary>

@@ -1,11 +1,11 @@
+using GpuKd.Kernels.Maths;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using GpuKd.Kernels.Ilgpu;
 
 namespace GpuKd.Kernels.Cpu;
 
 /// <summary>
-/// The CPU twin of <see cref="EdgeKernels"/> (same maths, same per-row ownership), over raw memory.
+/// The CPU twin of <see cref="Ilgpu.EdgeKernels"/> (same maths, same per-row ownership), over raw memory.
 /// q is recomputed Vector&lt;T&gt; lanes at a time from row i of the (bit-symmetric) Gram and a
 /// contiguous copy of its diagonal: the same bits as the scalar <see cref="Q{T}"/> (the lanes go
 /// through it wherever the Gram form must be recomputed from X, and on the diagonal). Row sums
@@ -65,7 +65,7 @@ internal static unsafe class CpuEdge
         }
     }
 
-    /// <summary>Row maxima and tie counts (see <see cref="EdgeKernels.RowMax{T}"/>).</summary>
+    /// <summary>Row maxima and tie counts (see <see cref="Ilgpu.EdgeKernels.RowMax{T}"/>).</summary>
     public static void RowMax<T>(T* g, T* x, T* rowMax, T* rowCount, EdgeArgs<T> a) where T : unmanaged, IFloatingPointIeee754<T>
     {
         WithDiagonals(g, g, a.N, (pd, _) =>
@@ -105,11 +105,11 @@ internal static unsafe class CpuEdge
         });
     }
 
-    /// <summary>Loss per row (see <see cref="EdgeKernels.LossRows{T}"/>).</summary>
+    /// <summary>Loss per row (see <see cref="Ilgpu.EdgeKernels.LossRows{T}"/>).</summary>
     public static void LossRows<T>(T* gs, T* xs, T* go, T* xo, T* partial, EdgeArgs<T> a, EdgeMax<T> m) where T : unmanaged, IFloatingPointIeee754<T>
         => PairRows(gs, xs, go, xo, partial, a, m, dot: false);
 
-    /// <summary>Row sums of Ē ⊙ E^self (see <see cref="EdgeKernels.DotRows{T}"/>).</summary>
+    /// <summary>Row sums of Ē ⊙ E^self (see <see cref="Ilgpu.EdgeKernels.DotRows{T}"/>).</summary>
     public static void DotRows<T>(T* gs, T* xs, T* go, T* xo, T* partial, EdgeArgs<T> a, EdgeMax<T> m) where T : unmanaged, IFloatingPointIeee754<T>
         => PairRows(gs, xs, go, xo, partial, a, m, dot: true);
 
@@ -144,7 +144,7 @@ internal static unsafe class CpuEdge
         });
     }
 
-    /// <summary>Ḡ of the side "self" (see <see cref="EdgeKernels.Backward{T}"/>).</summary>
+    /// <summary>Ḡ of the side "self" (see <see cref="Ilgpu.EdgeKernels.Backward{T}"/>).</summary>
     public static void Backward<T>(T* gs, T* xs, T* go, T* xo, T* gbar, EdgeArgs<T> a, EdgeMax<T> m) where T : unmanaged, IFloatingPointIeee754<T>
     {
         WithDiagonals(gs, go, a.N, (ps, po) =>

@@ -1,10 +1,10 @@
+using GpuKd.Kernels.Maths;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using GpuKd.Kernels.Ilgpu;
 
 namespace GpuKd.Kernels.Cpu;
 
-/// <summary>The CPU twin of <see cref="PktKernels"/> (same maths, one row per iteration, fixed order). SIMD chunks where
+/// <summary>The CPU twin of <see cref="Ilgpu.PktKernels"/> (same maths, one row per iteration, fixed order). SIMD chunks where
 /// every lane takes the direct branch of <see cref="PktMath.Phi{T}"/> (|u| &gt; 1/8: the common case away from the
 /// teacher); a chunk with a lane near the teacher runs the scalar series for all its lanes.</summary>
 internal static unsafe class CpuPkt
@@ -60,7 +60,7 @@ internal static unsafe class CpuPkt
         });
     }
 
-    /// <summary>∂L/∂S of one side, row by row (see <see cref="PktKernels.BackwardRows{T}"/>).</summary>
+    /// <summary>∂L/∂S of one side, row by row (see <see cref="Ilgpu.PktKernels.BackwardRows{T}"/>).</summary>
     public static void BackwardRows<T>(T* gs, T* gt, T* hbar, int n, T eps, T scale, bool teacher) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CpuParallel.For(n, 60L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (i) =>

@@ -42,28 +42,3 @@ public static class CcKernels
         abar[k] = scale * (f.Value(a) - f.Value(aOther[k])) * f.Slope(a);
     }
 }
-
-/// <summary>f and f' of the CC kernel chosen by an int kind (0 Taylor-RBF, 1 exact RBF, 2/3 bilinear): the CPU loops'
-/// entry to the single source (<see cref="ICcFunction{T}"/>); the ILGPU kernels take the function as a type.</summary>
-public static class CcFunction
-{
-    /// <summary>f(a).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    public static T Value<T>(T a, int kind, int order, T t, T c0) where T : unmanaged, IFloatingPointIeee754<T>
-        => kind switch
-        {
-            0 => new TaylorRbf<T> { Order = order, T2 = t, C0 = c0 }.Value(a),
-            1 => new ExactRbf<T> { T2 = t }.Value(a),
-            _ => a,
-        };
-
-    /// <summary>f'(a).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    public static T Slope<T>(T a, int kind, int order, T t, T c0) where T : unmanaged, IFloatingPointIeee754<T>
-        => kind switch
-        {
-            0 => new TaylorRbf<T> { Order = order, T2 = t, C0 = c0 }.Slope(a),
-            1 => new ExactRbf<T> { T2 = t }.Slope(a),
-            _ => T.One,
-        };
-}

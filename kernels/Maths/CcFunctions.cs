@@ -1,12 +1,11 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using GpuKd.Kernels.Ilgpu;
 
 namespace GpuKd.Kernels.Maths;
 
 /// <summary>
 /// The kernel function K = f(A) of the correlation-congruence loss and its derivative, written once: a type, not a
-/// mode flag, so each ILGPU kernel is compiled for one f (<see cref="CcKernels"/>: <c>LossRows&lt;T, TF&gt;</c>) and the
+/// mode flag, so each ILGPU kernel is compiled for one f (<see cref="Ilgpu.CcKernels"/>: <c>LossRows&lt;T, TF&gt;</c>) and the
 /// CPU loops call the same bodies (<see cref="Cpu.CpuCc"/>, through <see cref="CcFunction"/>).
 /// </summary>
 public interface ICcFunction<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -75,4 +74,29 @@ public struct Bilinear<T> : ICcFunction<T> where T : unmanaged, IFloatingPointIe
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly T Slope(T a) => T.One;
+}
+
+/// <summary>f and f' of the CC kernel chosen by an int kind (0 Taylor-RBF, 1 exact RBF, 2/3 bilinear): the CPU loops'
+/// entry to the single source (<see cref="ICcFunction{T}"/>); the ILGPU kernels take the function as a type.</summary>
+public static class CcFunction
+{
+    /// <summary>f(a).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public static T Value<T>(T a, int kind, int order, T t, T c0) where T : unmanaged, IFloatingPointIeee754<T>
+        => kind switch
+        {
+            0 => new TaylorRbf<T> { Order = order, T2 = t, C0 = c0 }.Value(a),
+            1 => new ExactRbf<T> { T2 = t }.Value(a),
+            _ => a,
+        };
+
+    /// <summary>f'(a).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    public static T Slope<T>(T a, int kind, int order, T t, T c0) where T : unmanaged, IFloatingPointIeee754<T>
+        => kind switch
+        {
+            0 => new TaylorRbf<T> { Order = order, T2 = t, C0 = c0 }.Slope(a),
+            1 => new ExactRbf<T> { T2 = t }.Slope(a),
+            _ => T.One,
+        };
 }

@@ -1,3 +1,4 @@
+using GpuKd.Kernels.Maths;
 using System.Numerics;
 using GpuKd.Kernels.Ilgpu;
 using GpuKd.Kernels.Launch;

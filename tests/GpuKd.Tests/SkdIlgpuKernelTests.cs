@@ -1,3 +1,4 @@
+using GpuKd.Kernels.Maths;
 using GpuKd.Device;
 using GpuKd.Kernels.Ilgpu;
 using GpuKd.Ops;

@@ -1,3 +1,4 @@
+using GpuKd.Kernels.Maths;
 using System.Numerics;
 using NUnit.Framework;
 using TorchSharp;
@@ -136,9 +137,9 @@ public sealed class NonFiniteInputTests(KdBackend backend) : BackendFixture(back
         Assert.That(double.IsNaN(Math.Max(double.NaN, 1e-12)) && double.IsNaN(Math.Max(1e-12, double.NaN)), "Math.Max");
         Assert.That(float.IsNaN(float.Max(float.NaN, 1e-12f)) && double.IsNaN(double.Max(1e-12, double.NaN)), "T.Max");
         // The kernel helpers that replace T.Max in ILGPU code (PTX max drops NaN; these are comparisons).
-        Assert.That(double.IsNaN(Kernels.Ilgpu.KernelMath.MaxNaN(double.NaN, 1.0)) && double.IsNaN(Kernels.Ilgpu.KernelMath.MaxNaN(1.0, double.NaN)), "MaxNaN");
-        Assert.That(Kernels.Ilgpu.KernelMath.MaxNaN(2.0, 1.0) == 2 && Kernels.Ilgpu.KernelMath.MaxNaN(1.0, 2.0) == 2, "MaxNaN finite");
-        Assert.That(double.IsNaN(Kernels.Ilgpu.KernelMath.AtLeast(double.NaN, 1e-12)) && Kernels.Ilgpu.KernelMath.AtLeast(0.0, 1e-12) == 1e-12
-                    && Kernels.Ilgpu.KernelMath.AtLeast(2.0, 1e-12) == 2, "AtLeast");
+        Assert.That(double.IsNaN(Kernels.Maths.KernelMath.MaxNaN(double.NaN, 1.0)) && double.IsNaN(Kernels.Maths.KernelMath.MaxNaN(1.0, double.NaN)), "MaxNaN");
+        Assert.That(Kernels.Maths.KernelMath.MaxNaN(2.0, 1.0) == 2 && Kernels.Maths.KernelMath.MaxNaN(1.0, 2.0) == 2, "MaxNaN finite");
+        Assert.That(double.IsNaN(Kernels.Maths.KernelMath.AtLeast(double.NaN, 1e-12)) && Kernels.Maths.KernelMath.AtLeast(0.0, 1e-12) == 1e-12
+                    && Kernels.Maths.KernelMath.AtLeast(2.0, 1e-12) == 2, "AtLeast");
     }
 }

@@ -1,3 +1,4 @@
+using GpuKd.Kernels.Maths;
 using System.Reflection;
 using GpuKd.Kernels.Ilgpu;
 using ILGPU;

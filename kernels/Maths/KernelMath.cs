@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
-namespace GpuKd.Kernels.Ilgpu;
+namespace GpuKd.Kernels.Maths;
 
 /// <summary>
 /// Scalar functions for kernels that ILGPU's PTX backend has no intrinsic for without
