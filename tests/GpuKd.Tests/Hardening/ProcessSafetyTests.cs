@@ -39,7 +39,6 @@ public sealed class ProcessSafetyTests
         if (type == typeof(long)) return parameter.Name == "p0" ? 0L : (long)N;   // an offset, or a size/stride
         if (type == typeof(float)) return 1f;
         if (type == typeof(bool)) return false;
-        if (type == typeof(SkdPixelArgs<float>)) return new SkdPixelArgs<float> { K = N, P = N, GradS = 1, GradT = 1, InvT = 1, Scale = 1 };
         if (type == typeof(EdgeArgs<float>)) return new EdgeArgs<float> { N = N, DSelf = N, DOther = N, Clamp = 1e-12f, Tau = 1e-3f, InvMSelf = 1, InvMOther = 1, Scale = 1 };
         throw new NotSupportedException($"no test value for a launcher parameter of type {type}: add one here");
     }
