@@ -73,7 +73,9 @@ public sealed class ProcessSafetyTests
             }
         }
         Assert.That(unchecked_, Is.Empty, "launched with a 1-element view where more is needed");
-        Assert.That(checkedViews, Is.GreaterThan(60), "the reflection found the launchers");
+        // > 50: the structured-KD launchers (8 views) became programs in issue 13 (SkdPrograms checks its buffers:
+        // SkdProgramTests.Programs_check_every_buffer_before_launching).
+        Assert.That(checkedViews, Is.GreaterThan(50), "the reflection found the launchers");
     }
 
     /// <summary>Allocates a managed object: ILGPU refuses to compile it (no GC on a device).</summary>
