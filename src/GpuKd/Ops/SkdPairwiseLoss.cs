@@ -300,7 +300,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         return ((x64 / div).to(outType), norm64);
     }
 
-    /// <summary>The CPU node kernel reads x directly: a contiguous float32/float64 CPU tensor under the CPU backend.</summary>
+    /// <summary>The CPU node kernel reads x directly: a contiguous float32/float64 CPU tensor on the CPU fast path (no program device).</summary>
     static bool CpuKernelApplies(Tensor x)
         => x.device_type == DeviceType.CPU && x.is_contiguous() && (x.dtype == ScalarType.Float32 || x.dtype == ScalarType.Float64)
            && KdRuntime.Programs(x) is null;
