@@ -4,8 +4,9 @@ namespace GpuKd.Kernels.Ilgpu;
 
 public static partial class KernelCatalog
 {
-    /// <summary>The loss epilogue kernel classes (issue 4) and the structured-KD kernels (issue 5): every public static method of each is a kernel.</summary>
-    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(EdgeKernels), typeof(SkdKernels), typeof(ScalarKernels), typeof(NstKernels), typeof(PktKernels)];
+    /// <summary>The loss epilogue kernel classes (issue 4): every public static method of each is a kernel (CC's epilogues, specialised by
+    /// the kernel function, and the structured-KD kernels, specialised by behaviour types, are listed on their own).</summary>
+    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(EdgeKernels), typeof(ScalarKernels), typeof(NstKernels), typeof(PktKernels)];
 
     /// <summary>The CC kernel functions (<see cref="Maths.ICcFunction{T}"/>), open generic.</summary>
     public static readonly Type[] CcFunctionTypes = [typeof(Maths.TaylorRbf<>), typeof(Maths.ExactRbf<>), typeof(Maths.Bilinear<>)];
@@ -19,5 +20,6 @@ public static partial class KernelCatalog
         foreach (var owner in LossKernelTypes)
             foreach (var m in owner.GetMethods(BindingFlags.Public | BindingFlags.Static).Select(m => m.Name).Distinct().Order())
                 Add(list, owner, m, element, explicitlyGrouped: !owner.GetMethod(m)!.GetParameters()[0].ParameterType.Name.StartsWith("Index"));
+        AddSkdKernels(list, element);
     }
 }

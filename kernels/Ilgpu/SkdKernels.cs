@@ -4,90 +4,147 @@ using ILGPU;
 
 namespace GpuKd.Kernels.Ilgpu;
 
-/// <summary>Scalar arguments of <see cref="SkdKernels.Pixelwise{T}"/>.</summary>
-public struct SkdPixelArgs<T> where T : unmanaged
-{
-    /// <summary>Classes K and pixels per image P = H·W (the class stride).</summary>
-    public int K, P;
-    /// <summary>1 for the temperature KL, 0 for the cross-entropy; 1 where that side's gradient is written.</summary>
-    public int Kl, GradS, GradT;
-    /// <summary>1/T and the factor of the gradients (1/(H·W), or T²/(B·H·W)).</summary>
-    public T InvT, Scale;
-}
-
 /// <summary>
 /// Structured-KD kernels, the ILGPU twins of <see cref="Cpu.CpuSkdPixelwise"/> and <see cref="Cpu.CpuSkdNodes"/>
 /// (same formulas, same per-thread summation order; exp/log from <see cref="KernelMath"/>, within a few ulp of
-/// Math's). One thread per pixel (column): no atomics, partial terms summed by the host in a fixed order.
-/// Hosts launch them with T = double (float32 inputs are widened first): the pixel-wise KL is a small difference
-/// and the pair-wise Gram terms nearly cancel, so both need float64 throughout, and a generic kernel cannot
-/// convert T to double (the .NET conversion paths box).
+/// Math's). One thread per pixel (column): no atomics; the per-pixel terms are summed by a fixed-order device
+/// reduction (<see cref="Programs.Rows{T}.Total"/>). The inputs are read in their own element type T and widened in
+/// registers (<see cref="IWiden{T}"/>): the pixel-wise KL is a small difference and the pair-wise Gram terms nearly
+/// cancel, so both compute in float64 throughout, but no float64 copy of a float32 input is ever made. Modes are type
+/// parameters (<see cref="CrossEntropy"/> / <see cref="TemperatureKl"/>), not flags; which gradients are written is
+/// data (an empty view is not written).
 /// </summary>
 public static class SkdKernels
 {
-    /// <summary>
-    /// Pixel-wise loss over NCHW logits, one thread per pixel idx = n·P + q of the B·P pixels: with a = z_S/T,
-    /// c = z_T/T, terms[idx] = −Σ_k p_T,k log p_S,k (CE) or Σ_k p_T,k (log p_T,k − log p_S,k) (KL), and where asked
-    /// gs = Scale·(p_S − p_T)/T, gt = Scale·(−p_T(log p_S + ℓ)) / T (CE) or Scale·p_T(log p_T − log p_S − ℓ)/T (KL).
-    /// </summary>
-    public static void Pixelwise<T>(Index1D index, ArrayView<T> zs, ArrayView<T> zt, ArrayView<T> gs, ArrayView<T> gt,
-        ArrayView<T> terms, SkdPixelArgs<T> a)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>The pixel-wise term and its teacher gradient, chosen by a type parameter.</summary>
+    public interface IPixelTerm
     {
-        int idx = index;
-        int n = idx / a.P, q = idx - n * a.P;
-        long o = (long)n * a.K * a.P + q;
-        T ms = T.NegativeInfinity, mt = T.NegativeInfinity;
-        for (int c = 0; c < a.K; c++)
-        {
-            long e = o + (long)c * a.P;
-            ms = KernelMath.MaxNaN(ms, zs[e] * a.InvT);   // not T.Max: PTX max drops NaN
-            mt = KernelMath.MaxNaN(mt, zt[e] * a.InvT);
-        }
-        T sumS = T.Zero, sumT = T.Zero;
-        for (int c = 0; c < a.K; c++)
-        {
-            long e = o + (long)c * a.P;
-            sumS += KernelMath.Exp(zs[e] * a.InvT - ms);
-            sumT += KernelMath.Exp(zt[e] * a.InvT - mt);
-        }
-        T lseS = ms + KernelMath.Log(sumS), lseT = mt + KernelMath.Log(sumT);
-        T l = T.Zero;
-        for (int c = 0; c < a.K; c++)
-        {
-            long e = o + (long)c * a.P;
-            T ls = zs[e] * a.InvT - lseS, lt = zt[e] * a.InvT - lseT;
-            T pt = KernelMath.Exp(lt);
-            l += a.Kl != 0 ? pt * (lt - ls) : -(pt * ls);
-        }
-        terms[idx] = l;
-        if (a.GradS == 0 && a.GradT == 0) return;
-        T g = a.Scale * a.InvT;
-        for (int c = 0; c < a.K; c++)
-        {
-            long e = o + (long)c * a.P;
-            T ls = zs[e] * a.InvT - lseS, lt = zt[e] * a.InvT - lseT;
-            T pt = KernelMath.Exp(lt);
-            if (a.GradS != 0) gs[e] = g * (KernelMath.Exp(ls) - pt);
-            if (a.GradT != 0) gt[e] = a.Kl != 0 ? g * pt * (lt - ls - l) : -(g * pt * (ls + l));
-        }
+        /// <summary>Class c's share of the pixel term: p_T,c, log p_S,c, log p_T,c.</summary>
+        double Term(double pt, double ls, double lt);
+
+        /// <summary>∂/∂z_T,c of the pixel term times g = scale/T, given the pixel term l.</summary>
+        double GradT(double g, double pt, double ls, double lt, double l);
+    }
+
+    /// <summary>Soft-target cross-entropy ℓ = −Σ_c p_T log p_S (the authors' pixel-wise loss).</summary>
+    public readonly struct CrossEntropy : IPixelTerm
+    {
+        /// <inheritdoc/>
+        public double Term(double pt, double ls, double lt) => -(pt * ls);
+
+        /// <inheritdoc/>
+        public double GradT(double g, double pt, double ls, double lt, double l) => -(g * pt * (ls + l));
+    }
+
+    /// <summary>ℓ = KL(p_T ‖ p_S) = Σ_c p_T (log p_T − log p_S).</summary>
+    public readonly struct TemperatureKl : IPixelTerm
+    {
+        /// <inheritdoc/>
+        public double Term(double pt, double ls, double lt) => pt * (lt - ls);
+
+        /// <inheritdoc/>
+        public double GradT(double g, double pt, double ls, double lt, double l) => g * pt * (lt - ls - l);
     }
 
     /// <summary>
-    /// Node normalisation of the pair-wise loss, one thread per pixel column q of [p0, p0 + m) of x [C, ·] (row
-    /// stride <paramref name="stride"/>): norm[q] = √Σ_c x[c, p0+q]², hat[c, q] = x[c, p0+q] / (norm + eps) when
-    /// <paramref name="offset"/> is 1 (the authors', norm held constant), else / max(norm, eps); hat is [C, m].
+    /// Pixel-wise loss over NCHW logits [B, K, P], one thread per pixel idx = n·P + q of the B·P pixels: with a = z_S/T,
+    /// c = z_T/T (in double), terms[idx] = Σ_k <typeparamref name="TTerm"/>.Term, and where the view is not empty
+    /// gs = scale·(p_S − p_T)/T, gt = <typeparamref name="TTerm"/>.GradT with g = scale/T (rounded once to T).
     /// </summary>
-    public static void Nodes<T>(Index1D index, ArrayView<T> x, ArrayView<T> hat, ArrayView<T> norm,
-        long stride, int c, long p0, int m, int offset, T eps)
+    public static void Pixelwise<T, TW, TTerm>(Index1D index, ArrayView<T> zs, ArrayView<T> zt, ArrayView<T> gs, ArrayView<T> gt,
+        ArrayView<double> terms, int k, int p, double invT, double scale)
+        where T : unmanaged
+        where TW : struct, IWiden<T>
+        where TTerm : struct, IPixelTerm
+    {
+        var w = default(TW);
+        var term = default(TTerm);
+        int idx = index;
+        int n = idx / p, q = idx - n * p;
+        long o = (long)n * k * p + q;
+        double ms = double.NegativeInfinity, mt = double.NegativeInfinity;
+        for (int c = 0; c < k; c++)
+        {
+            long e = o + (long)c * p;
+            ms = KernelMath.MaxNaN(ms, w.Wide(zs[e]) * invT);   // not Math.Max: PTX max drops NaN
+            mt = KernelMath.MaxNaN(mt, w.Wide(zt[e]) * invT);
+        }
+        double sumS = 0, sumT = 0;
+        for (int c = 0; c < k; c++)
+        {
+            long e = o + (long)c * p;
+            sumS += KernelMath.Exp(w.Wide(zs[e]) * invT - ms);
+            sumT += KernelMath.Exp(w.Wide(zt[e]) * invT - mt);
+        }
+        double lseS = ms + KernelMath.Log(sumS), lseT = mt + KernelMath.Log(sumT);
+        double l = 0;
+        for (int c = 0; c < k; c++)
+        {
+            long e = o + (long)c * p;
+            double ls = w.Wide(zs[e]) * invT - lseS, lt = w.Wide(zt[e]) * invT - lseT;
+            l += term.Term(KernelMath.Exp(lt), ls, lt);
+        }
+        terms[idx] = l;
+        bool wantS = gs.Length != 0, wantT = gt.Length != 0;
+        if (!wantS && !wantT) return;
+        double g = scale * invT;
+        for (int c = 0; c < k; c++)
+        {
+            long e = o + (long)c * p;
+            double ls = w.Wide(zs[e]) * invT - lseS, lt = w.Wide(zt[e]) * invT - lseT;
+            double pt = KernelMath.Exp(lt);
+            if (wantS) gs[e] = w.Narrow(g * (KernelMath.Exp(ls) - pt));
+            if (wantT) gt[e] = w.Narrow(term.GradT(g, pt, ls, lt, l));
+        }
+    }
+
+    /// <summary>y[i] = x[i] / divisor rounded once to T: the pixel terms (reduction None) or their device total
+    /// (Mean, Sum) to the loss's element type.</summary>
+    public static void Narrow<T, TW>(Index1D i, ArrayView<double> x, ArrayView<T> y, double divisor)
+        where T : unmanaged
+        where TW : struct, IWiden<T>
+        => y[i] = default(TW).Narrow(x[i] / divisor);
+
+    /// <summary>Backward of the pixel-wise loss: result[e] = g[e]·up[·] over g [B, K, P], with the upstream read from
+    /// device memory — one element (a scalar loss) or one per pixel n·P + q (reduction None), told apart by its length.</summary>
+    public static void ScaleGrad<T>(Index1D index, ArrayView<T> g, ArrayView<T> up, ArrayView<T> result, int k, int p)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int q = index;
-        T s = T.Zero;
-        for (int ch = 0; ch < c; ch++) { T v = x[ch * stride + p0 + q]; s += v * v; }
-        T nq = T.Sqrt(s);
-        norm[q] = nq;
-        T inv = T.One / (offset != 0 ? nq + eps : KernelMath.AtLeast(nq, eps));
-        for (int ch = 0; ch < c; ch++) hat[(long)ch * m + q] = x[ch * stride + p0 + q] * inv;
+        long e = index;
+        long u = 0;
+        if (up.Length != 1)
+        {
+            long kp = (long)k * p;
+            long n = e / kp;
+            u = n * p + (e - n * kp) % p;
+        }
+        result[e] = g[e] * up[u];
+    }
+
+    /// <summary>
+    /// Node normalisation of the pair-wise loss, one thread per (image i, pixel column q) of the columns [p0, p0 + m)
+    /// of x [I, C, stride] (index i·m + q): norm[i, q] = √Σ_c x[i, c, p0+q]² and hat[i, c, q] = x[i, c, p0+q] / d
+    /// rounded once to <typeparamref name="TH"/>, d = max(norm + add, floor) — add = floor = eps gives the authors'
+    /// norm + eps (norm ≥ 0), add = 0 gives max(norm, eps) (F.normalize's clamp): data, not a mode. hat is [I, C, m].
+    /// Norms and quotients in double whatever T and TH.
+    /// </summary>
+    public static void Nodes<T, TW, TH, THW>(Index1D index, ArrayView<T> x, ArrayView<TH> hat, ArrayView<double> norm,
+        int c, long stride, long p0, int m, double add, double floor)
+        where T : unmanaged
+        where TW : struct, IWiden<T>
+        where TH : unmanaged
+        where THW : struct, IWiden<TH>
+    {
+        var w = default(TW);
+        int idx = index;
+        int i = idx / m, q = idx - i * m;
+        long xo = (long)i * c * stride + p0 + q, ho = (long)i * c * m + q;
+        double s = 0;
+        for (int ch = 0; ch < c; ch++) { double v = w.Wide(x[xo + ch * stride]); s += v * v; }
+        double nq = Math.Sqrt(s);
+        norm[idx] = nq;
+        double inv = 1 / KernelMath.AtLeast(nq + add, floor);
+        var wh = default(THW);
+        for (int ch = 0; ch < c; ch++) hat[ho + (long)ch * m] = wh.Narrow(w.Wide(x[xo + ch * stride]) * inv);
     }
 }

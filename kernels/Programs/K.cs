@@ -85,4 +85,14 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static T C(double v) => T.CreateTruncating(v);
 
     public static unsafe int Size => sizeof(T);
+
+    // Structured KD (issue 13): specialised by the widening T → double (Maths.IWiden) and, for the pixel-wise pass, the
+    // term (W first: static fields initialise in textual order).
+    static readonly Type W = Maths.Widen.Of(typeof(T));
+    public static readonly KernelId SkdPixelwiseCe = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.Pixelwise), typeof(T), W, typeof(SkdKernels.CrossEntropy));
+    public static readonly KernelId SkdPixelwiseKl = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.Pixelwise), typeof(T), W, typeof(SkdKernels.TemperatureKl));
+    public static readonly KernelId SkdNarrow = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.Narrow), typeof(T), W);
+    public static readonly KernelId SkdScaleGrad = Of(typeof(SkdKernels), nameof(SkdKernels.ScaleGrad));
+    public static readonly KernelId SkdNodes64 = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.Nodes), typeof(T), W, typeof(double), typeof(Maths.DoubleWiden));
+    public static readonly KernelId SkdNodes32 = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.Nodes), typeof(T), W, typeof(float), typeof(Maths.SingleWiden));
 }

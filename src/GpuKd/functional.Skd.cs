@@ -55,8 +55,10 @@ public static partial class gpukd
         /// see the README's Structured-KD section for the current numbers against <c>ReferenceSkd.PairwiseLoss</c>
         /// (3.2 GiB at 64×64, ≈ 48 GiB at 128×128).
         /// Both inputs get a gradient when they require one. The node normalisation is a fused kernel: C# on the CPU
-        /// backend, an ILGPU kernel (float64) on the ILGPU backend for CPU tensors; the Grams and products are
-        /// libtorch GEMMs on the inputs' device under every backend (CUDA tensors are normalised by libtorch ops too).
+        /// fast path; on CUDA tensors (in place, in libtorch's context and stream) and on the ILGPU backend for CPU tensors
+        /// the program <c>SkdPrograms.Nodes</c> (reads the maps in their dtype, float64 inside, one launch per chunk of
+        /// all images); the Grams and products are libtorch GEMMs on the inputs' device under every backend. The
+        /// per-image path choices read loss terms on the host (on CUDA: libtorch synchronisations).
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a teacher whose B, H, W, dtype or device differ, a scale outside (0, 1] or an undefined pool.
         /// </remarks>
@@ -108,10 +110,13 @@ public static partial class gpukd
         /// thread count); float32 logits in cross-entropy mode take float32 exponentials (term ≈ 1e-7 off, the student
         /// gradient ≈ 2e-7·p/|p_S − p_T| off), everything else is double.
         /// Peak extra memory: one logits-sized gradient per input that requires grad (no log-softmax or probability
-        /// tensors), a double per 512-pixel block (ILGPU: per pixel) and a [K, 16]-element scratch per thread.
+        /// tensors), a double per 512-pixel block (programs: per pixel) and a [K, 16]-element scratch per thread.
         /// Deterministic on any thread count (fixed blocks, partials summed in a fixed order).
-        /// The ILGPU backend runs one thread per pixel in float64; a float32 input is widened first (float64 copies of
-        /// both logits and of the gradients on top of the above). CUDA tensors are staged through CPU memory.
+        /// On CUDA tensors (in place, in libtorch's context and stream, no host copy or synchronisation) and on the ILGPU
+        /// backend for CPU tensors it runs the program <c>SkdPrograms.Pixelwise</c>: one thread per pixel reading the
+        /// logits in their own dtype, float64 inside (no float64 copy of float32 logits); the B·H·W float64 terms are a
+        /// temporary summed on the device in a fixed order. Peak extra memory there: the gradients asked for (input
+        /// dtype) + (B·H·W + H·W + 1)·8 bytes.
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a shape/dtype/device mismatch, a non-positive temperature or an undefined mode.
         /// </remarks>

@@ -32,6 +32,23 @@ public class LossKernelCatalogTests
                 foreach (var e in new[] { "Single", "Double" })
                     Assert.That(names, Does.Contain($"CcKernels.{m}<{e}, {f.Name[..f.Name.IndexOf('`')]}>"));
     }
+
+    /// <summary>The structured-KD kernels are specialised by behaviour types (issue 13): every instantiation the programs
+    /// launch (<c>K&lt;T&gt;.Skd*</c>) is in the catalog, and every SKD kernel method is.</summary>
+    [Test]
+    public void Every_skd_kernel_the_programs_launch_is_catalogued()
+    {
+        var names = KernelCatalog.All().Select(k => k.Name).ToHashSet();
+        var launched = new[] { typeof(GpuKd.Kernels.Programs.K<float>), typeof(GpuKd.Kernels.Programs.K<double>) }
+            .SelectMany(k => k.GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static))
+            .Where(f => f.FieldType == typeof(GpuKd.Kernels.Launch.KernelId))
+            .Select(f => ((GpuKd.Kernels.Launch.KernelId)f.GetValue(null)!).Name)
+            .Where(n => n.StartsWith("SkdKernels.", StringComparison.Ordinal)).Distinct().ToList();
+        Assert.That(launched, Has.Count.EqualTo(2 * 6), "six SKD kernel ids per element type");
+        foreach (var n in launched) Assert.That(names, Does.Contain(n));
+        foreach (var m in typeof(SkdKernels).GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static))
+            Assert.That(names.Any(n => n.StartsWith($"SkdKernels.{m.Name}<", StringComparison.Ordinal)), m.Name);
+    }
 }
 
 /// <summary>The kernels' software exp against Math.Exp.</summary>

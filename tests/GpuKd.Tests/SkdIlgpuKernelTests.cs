@@ -1,6 +1,7 @@
 using GpuKd.Kernels.Maths;
 using GpuKd.Device;
 using GpuKd.Kernels.Ilgpu;
+using GpuKd.Kernels.Programs;
 using GpuKd.Ops;
 using NUnit.Framework;
 using static TorchSharp.torch;
@@ -33,11 +34,11 @@ public sealed class SkdIlgpuKernelTests
             var s = spread * Inputs.Randn([b, k, h, w], salt: 21);
             var t = spread * Inputs.Randn([b, k, h, w], salt: 22);
             Tensor F(Tensor x, Tensor y) => gpukd.functional.skd_pixelwise_loss(x, y, temperature, mode);
-            long before = Interlocked.Read(ref SkdDevice.PixelwiseRuns);
+            long before = Interlocked.Read(ref SkdRuns.Pixelwise);
             var cpu = On(KdBackend.Cpu, F, s, t);
-            Assert.That(Interlocked.Read(ref SkdDevice.PixelwiseRuns), Is.EqualTo(before), "the CPU backend must not launch the ILGPU kernel");
+            Assert.That(Interlocked.Read(ref SkdRuns.Pixelwise), Is.EqualTo(before), "the CPU backend must not launch the ILGPU kernel");
             var ilgpu = On(KdBackend.Ilgpu, F, s, t);
-            Assert.That(Interlocked.Read(ref SkdDevice.PixelwiseRuns), Is.GreaterThan(before), "the ILGPU backend must launch the ILGPU kernel");
+            Assert.That(Interlocked.Read(ref SkdRuns.Pixelwise), Is.GreaterThan(before), "the ILGPU backend must launch the ILGPU kernel");
             SkdCases.AssertSame(ilgpu, cpu, Tolerances.SameComputation, $"skd_pixelwise_loss Ilgpu vs Cpu [{b},{k},{h},{w}] spread={spread} {mode} T={temperature}", spread < 0.01 ? 1e-3 : 1e-12);
         }
     }
@@ -76,11 +77,11 @@ public sealed class SkdIlgpuKernelTests
                 var s = Inputs.Randn([b, cs, h, w], dtype, salt: 24);
                 var t = Inputs.Randn([b, ct, h, w], dtype, salt: 25);
                 Tensor F(Tensor x, Tensor y) => gpukd.functional.SkdPairwise(x, y, 0.5, pool, detachNorm, path);
-                long before = Interlocked.Read(ref SkdDevice.NodesRuns);
+                long before = Interlocked.Read(ref SkdRuns.Nodes);
                 var cpu = On(KdBackend.Cpu, F, s, t);
-                Assert.That(Interlocked.Read(ref SkdDevice.NodesRuns), Is.EqualTo(before), "the CPU backend must not launch the ILGPU kernel");
+                Assert.That(Interlocked.Read(ref SkdRuns.Nodes), Is.EqualTo(before), "the CPU backend must not launch the ILGPU kernel");
                 var ilgpu = On(KdBackend.Ilgpu, F, s, t);
-                Assert.That(Interlocked.Read(ref SkdDevice.NodesRuns), Is.GreaterThan(before), "the ILGPU backend must launch the ILGPU kernel");
+                Assert.That(Interlocked.Read(ref SkdRuns.Nodes), Is.GreaterThan(before), "the ILGPU backend must launch the ILGPU kernel");
                 // Same formulas and summation order (sqrt and division correctly rounded in both): float64 agrees to
                 // round-off; float32 results are float64 computations rounded once.
                 double tolerance = dtype == ScalarType.Float64 ? Tolerances.SameComputation : 1e-6;

@@ -1,5 +1,6 @@
 using GpuKd.Device;
 using GpuKd.Kernels.Cpu;
+using GpuKd.Kernels.Programs;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,11 +31,12 @@ internal enum SkdImagePath : byte { Gram64, Gram32, Direct, Direct32 }
 /// Saved for the backward: the Grams of the Gram-path images (float32 or float64, as the forward kept them), D of images
 /// direct by cost whose N×N fits in <see cref="ChunkBytes"/>, and the input rows (views); the normalised nodes (and the
 /// streamed tiles) are recomputed.
-/// The node normalisation is a fused kernel (<see cref="CpuSkdNodes"/> on the CPU backend, the ILGPU kernel
-/// <see cref="Kernels.Ilgpu.SkdKernels.Nodes{T}"/> on the ILGPU backend for CPU tensors); the float64 Grams and
-/// products are libtorch float64 GEMMs on the inputs' own device (CPU or CUDA) under every backend setting, and CUDA
-/// tensors are normalised by libtorch ops there too (ILGPU keeps its own CUDA context, so the kernel would need a
-/// round trip through host memory per chunk, DESIGN §6).
+/// The node normalisation is a fused kernel: <see cref="CpuSkdNodes"/> on the CPU fast path, the program
+/// <see cref="SkdPrograms{T}.Nodes"/> where <see cref="KdRuntime.Programs"/> gives a device (CUDA tensors in place, in
+/// libtorch's context and stream; CPU tensors under the ILGPU backend on ILGPU's CPU accelerator), reading the maps in
+/// their own dtype (no float64 copy). The Grams and products are libtorch GEMMs on the inputs' own device under every
+/// setting. The per-image path choices (float32 kept or not, Gram or direct form) read loss terms on the host: on CUDA
+/// those are libtorch synchronisations, outside the programs.
 /// </summary>
 internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
 {
@@ -273,16 +275,17 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     }
 
     /// <summary>Node-normalised copy of x [B, C, N] (float64, or float32 when <paramref name="single"/>) and the norms
-    /// [B, 1, N] (float64): the fused <see cref="CpuSkdNodes"/> kernel image by image on the CPU backend, the ILGPU kernel on
-    /// the ILGPU backend, libtorch ops for other devices.</summary>
+    /// [B, 1, N] (float64): the fused <see cref="CpuSkdNodes"/> kernel image by image on the CPU fast path,
+    /// <see cref="SkdPrograms{T}.Nodes"/> (all images in one launch) on a program device (CUDA in place, ILGPU's CPU
+    /// accelerator), libtorch ops for a CPU tensor the kernel cannot read.</summary>
     static (Tensor Hat, Tensor Norm) NodesBatched(Tensor x, bool detach, bool single = false)
     {
         var outType = single ? ScalarType.Float32 : ScalarType.Float64;
         double eps = detach ? DetachedEps : ClampEps;
-        if (x.device_type == DeviceType.CPU && KdRuntime.For(x) is IlgpuBackend ilgpu)
+        if (KdRuntime.Programs(x) is { } dev)
         {
-            var (h, nrm) = SkdDevice.Nodes(ilgpu, x.contiguous(), 0, (int)x.shape[2], detach, eps);
-            return (h.to(outType), nrm.unsqueeze(1));
+            var (h, nrm) = NodesOnDevice(dev, x.contiguous(), 0, x.shape[2], detach, eps, outType);
+            return (h, nrm.unsqueeze(1));
         }
         if (CpuKernelApplies(x))
         {
@@ -297,10 +300,10 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         return ((x64 / div).to(outType), norm64);
     }
 
-    /// <summary>The CPU node kernel reads x directly: a contiguous float32/float64 CPU tensor under the CPU backend.</summary>
+    /// <summary>The CPU node kernel reads x directly: a contiguous float32/float64 CPU tensor on the CPU fast path (no program device).</summary>
     static bool CpuKernelApplies(Tensor x)
         => x.device_type == DeviceType.CPU && x.is_contiguous() && (x.dtype == ScalarType.Float32 || x.dtype == ScalarType.Float64)
-           && KdRuntime.For(x) is not IlgpuBackend;
+           && KdRuntime.Programs(x) is null;
 
     /// <summary><see cref="CpuSkdNodes.Normalize"/> of the pixel columns [p0, p0 + m) of x [C, N] into hat [C, m] (float32 or
     /// float64, contiguous) and norm [m] (float64): the one place that picks the kernel's element types.</summary>
@@ -434,7 +437,8 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// <summary>Node-normalised copy (float64, or float32 when <paramref name="single"/>: quotients in double, rounded once)
     /// of the pixel columns [p0, p0 + m) of one image x [C, N] (columns are nodes) and their float64 norms [m]:
     /// x / (‖x‖ + 1e-8) (detached, the authors') or x / max(‖x‖, 1e-12). CPU tensors go through one fused kernel
-    /// (<see cref="CpuSkdNodes"/>, or <see cref="SkdDevice.Nodes"/> on the ILGPU backend), others through libtorch ops.</summary>
+    /// (<see cref="CpuSkdNodes"/>), tensors of a program device (CUDA in place, or the ILGPU backend's CPU accelerator)
+    /// through <see cref="SkdPrograms{T}.Nodes"/>, others (a non-contiguous CPU tensor) through libtorch ops.</summary>
     internal static (Tensor Hat, Tensor Norm) Nodes(Tensor x, long p0, long m, bool detach, bool single = false)
     {
         var outType = single ? ScalarType.Float32 : ScalarType.Float64;
@@ -446,15 +450,37 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             NormalizeCpu(x, p0, m, hat, norm, detach, eps);
             return (hat, norm);
         }
-        if (x.device_type == DeviceType.CPU && x.is_contiguous() && KdRuntime.For(x) is IlgpuBackend ilgpu)
+        if (KdRuntime.Programs(x) is { } dev)
         {
-            var (h, nv) = SkdDevice.Nodes(ilgpu, x.unsqueeze(0), p0, (int)m, detach, eps);
-            return (h[0].to(outType), nv[0]);
+            var (h, nv) = NodesOnDevice(dev, x.contiguous().unsqueeze(0), p0, m, detach, eps, outType);
+            return (h[0], nv[0]);
         }
         var x64 = x.narrow(1, p0, m).to(ScalarType.Float64);
         var nrm = x64.square().sum(0, keepdim: false).sqrt_();
         var div = detach ? nrm + DetachedEps : nrm.clamp_min(ClampEps);
         return ((x64 / div).to(outType), nrm);
+    }
+
+    /// <summary><see cref="SkdPrograms{T}.Nodes"/> of the pixel columns [p0, p0 + m) of every image of x [I, C, N]
+    /// (contiguous, on the program device, read in place in its own dtype): hat [I, C, m] of <paramref name="outType"/>
+    /// and norm float64 [I, m], tensors on the device; one launch in its own sequence.</summary>
+    static (Tensor Hat, Tensor Norm) NodesOnDevice(TorchDevice dev, Tensor x, long p0, long m, bool detach, double eps, ScalarType outType)
+    {
+        return x.dtype == ScalarType.Float32 ? Typed<float>() : x.dtype == ScalarType.Float64 ? Typed<double>()
+            : throw new ArgumentException($"float32 or float64 maps, got {x.dtype}.", nameof(x));
+
+        (Tensor, Tensor) Typed<T>() where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            => outType == ScalarType.Float32 ? Run<T, float>() : Run<T, double>();
+
+        (Tensor, Tensor) Run<T, TH>() where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> where TH : unmanaged, System.Numerics.IFloatingPointIeee754<TH>
+        {
+            long images = x.shape[0], c = x.shape[1];
+            var (hat, hatBuf) = dev.Keep<TH>(images, c, m);
+            var (norm, normBuf) = dev.Keep<double>(images, m);
+            using (dev.Sequence())
+                SkdPrograms<T>.Nodes(dev, dev.Bind<T>(x), hatBuf, normBuf, (int)images, (int)c, x.shape[2], p0, (int)m, detach, eps);
+            return (hat, norm);
+        }
     }
 
     /// <summary>Gradient of one image's pixel block [p0, p0 + m) of a side: ĝ = hatGrad(x̂) is ∂L/∂x̂, then back

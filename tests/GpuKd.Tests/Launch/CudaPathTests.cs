@@ -63,6 +63,11 @@ public class CudaPathTests
         yield return Shaped("ickd_loss", x => gpukd.functional.ickd_loss(x[0], x[1]), [3, 4, 3, 5], [3, 4, 2, 3]);
         yield return Shaped("nst_loss", x => gpukd.functional.nst_loss(x[0], x[1]), [3, 4, 3, 3], [3, 5, 3, 3]);
         yield return Shaped("pkt_loss", x => gpukd.functional.pkt_loss(x[0], x[1]), [9, 6], [9, 5]);
+        // Issue 13: the structured-KD pixel-wise loss, both terms and a per-pixel (None) upstream.
+        yield return Shaped("skd_pixelwise_loss", x => gpukd.functional.skd_pixelwise_loss(x[0], x[1]), [2, 5, 3, 4], [2, 5, 3, 4]);
+        yield return Shaped("skd_pixelwise_loss_kl_sum", x => gpukd.functional.skd_pixelwise_loss(x[0], x[1], 2.0, SkdPixelwise.TemperatureKl, nn.Reduction.Sum),
+                            [3, 4, 1, 5], [3, 4, 1, 5]);
+        yield return Shaped("skd_pixelwise_loss_none", x => gpukd.functional.skd_pixelwise_loss(x[0], x[1], reduction: nn.Reduction.None), [2, 3, 2, 3], [2, 3, 2, 3]);
     }
 
     static TestCaseData Shaped(string name, Func<Tensor[], Tensor> f, params long[][] shapes)
@@ -133,6 +138,42 @@ public class CudaPathTests
             if (e.Name == entryName) return e;
         }
         throw new AssertionException($"no kernel has entry {entryName}");
+    }
+
+    /// <summary>The pair-wise loss: its node normalisation is a program (one sequence per normalisation: the Grams between
+    /// them are libtorch GEMMs on the device), so there are several sequences per autograd call — each launch on the
+    /// caller's stream, none nested, and no copy or synchronisation through the driver. (Its per-image path choices read
+    /// loss terms through libtorch, which the driver does not see: DESIGN's issue-13 section.)</summary>
+    [TestCase(SkdPool.None, TestName = "PairwiseNodesOnlyLaunchInPlace(full resolution)")]
+    [TestCase(SkdPool.Max, TestName = "PairwiseNodesOnlyLaunchInPlace(pooled)")]
+    public void PairwiseNodesOnlyLaunchInPlace(SkdPool pool)
+    {
+        var (driver, _, reset) = Fake();
+        using var _ = reset;
+        using var scope = NewDisposeScope();
+        var s = randn(new long[] { 2, 4, 6, 5 }, dtype: ScalarType.Float32).requires_grad_();
+        var t = randn(new long[] { 2, 3, 6, 5 }, dtype: ScalarType.Float32).requires_grad_();
+        var loss = gpukd.functional.skd_pairwise_loss(s, t, pool: pool);
+        int forward = driver.Launches.Count;
+        var first = driver.Launches.FirstOrDefault();
+        loss.backward();
+        Assert.Multiple(() =>
+        {
+            Assert.That(forward, Is.GreaterThan(0), "the forward normalises its nodes on the device");
+            Assert.That(driver.Launches.Count, Is.GreaterThan(forward), "the backward normalises its nodes on the device");
+            Assert.That(driver.Launches.Select(l => l.Entry).Distinct(), Is.EqualTo(new[] { "Kernel_Nodes" }), "only the node kernel launches");
+            Assert.That(driver.Copies, Is.Zero, "host copies");
+            Assert.That(driver.Syncs, Is.Zero, "synchronisations");
+            Assert.That(driver.Allocs, Is.Zero, "temporaries come from libtorch, not the driver");
+            Assert.That(driver.Pushes, Is.EqualTo(driver.Launches.Count), "one sequence per normalisation");
+            Assert.That(driver.Pops, Is.EqualTo(driver.Pushes));
+            Assert.That(driver.MaxDepth, Is.EqualTo(1), "no nested context pushes");
+            Assert.That(driver.Launches.Select(l => l.Stream).Distinct(), Is.EqualTo(new[] { CallerStream }));
+            Assert.That(s.grad, Is.Not.Null);
+            Assert.That(t.grad, Is.Not.Null);
+        });
+        if (pool == SkdPool.None)   // unpooled maps: the first normalisation reads the student's map in place
+            Assert.That(RecordingDriver.Views(first!, EntryOf(first!.Entry)).Select(v => v.Ptr), Does.Contain((long)s.storage<float>().data_ptr()));
     }
 
     [Test]

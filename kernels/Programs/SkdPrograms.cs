@@ -1,0 +1,79 @@
+using System.Numerics;
+using GpuKd.Kernels.Ilgpu;
+using GpuKd.Kernels.Launch;
+
+namespace GpuKd.Kernels.Programs;
+
+/// <summary>
+/// The structured-KD launch sequences (issue 13), written once for every device: the pixel-wise loss (terms,
+/// gradients, the device total) and the pair-wise loss's node normalisation. The kernels read the inputs in their own
+/// element type and compute in float64 (<see cref="SkdKernels"/>, <see cref="Maths.IWiden{T}"/>): no float64 copy
+/// of a float32 input. Scalars stay on the device: the loss total is a fixed-order device reduction of the per-pixel
+/// float64 terms, narrowed to T on the device; the backward reads the upstream gradient from device memory.
+/// </summary>
+public static class SkdPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Pixel-wise loss of NCHW logits zs, zt [b, k, p] (p = H·W), read in place: terms (float64 [b·p],
+    /// a temporary), the gradients gs/gt (scaled by 1/<paramref name="count"/>; an empty buffer is not written), then
+    /// loss = Σ terms / count (one element) or, <paramref name="perPixel"/>, the b·p terms / count.
+    /// <paramref name="kl"/>: the temperature KL, else the soft cross-entropy. Temporaries: b·p + p + 1 doubles.</summary>
+    public static void Pixelwise(IKdDevice dev, bool kl, Buf<T> zs, Buf<T> zt, Buf<T> gs, Buf<T> gt, Buf<T> loss, bool perPixel,
+        int b, int k, int p, double invT, double count)
+    {
+        if (b < 1 || k < 1 || p < 1) throw new ArgumentException($"pixel-wise loss of [{b}, {k}, {p}].", nameof(k));
+        long pixels = (long)b * p, all = pixels * k;
+        zs.Need(all, nameof(zs));
+        zt.Need(all, nameof(zt));
+        if (gs.Length != 0) gs.Need(all, nameof(gs));
+        if (gt.Length != 0) gt.Need(all, nameof(gt));
+        loss.Need(perPixel ? pixels : 1, nameof(loss));
+        Interlocked.Increment(ref SkdRuns.Pixelwise);
+        var terms = dev.Alloc<double>(pixels);
+        dev.Launch(kl ? K<T>.SkdPixelwiseKl : K<T>.SkdPixelwiseCe, LaunchShape.Extent1(pixels), zs, zt, gs, gt, terms, k, p, invT, 1 / count);
+        if (perPixel)
+        {
+            dev.Launch(K<T>.SkdNarrow, LaunchShape.Extent1(pixels), terms, loss, count);
+            return;
+        }
+        var total = dev.Alloc<double>(1);
+        Rows<double>.Total(dev, terms, total, b, p, 1.0);
+        dev.Launch(K<T>.SkdNarrow, LaunchShape.Extent1(1), total, loss, count);
+    }
+
+    /// <summary>Backward of <see cref="Pixelwise"/> for one side: result = g · upstream, g [b, k, p] the stored
+    /// gradient, upstream one element (Mean, Sum) or b·p (None).</summary>
+    public static void PixelwiseBackward(IKdDevice dev, Buf<T> g, Buf<T> upstream, Buf<T> result, int b, int k, int p)
+    {
+        long all = (long)b * k * p;
+        g.Need(all, nameof(g));
+        result.Need(all, nameof(result));
+        if (upstream.Length != 1) upstream.Need((long)b * p, nameof(upstream));
+        dev.Launch(K<T>.SkdScaleGrad, LaunchShape.Extent1(all), g, upstream, result, k, p);
+    }
+
+    /// <summary>Node normalisation of the pixel columns [p0, p0 + m) of every image of x [images, c, stride], read in
+    /// place: hat [images, c, m] in <typeparamref name="TH"/> (float64, or float32 for the single-precision Gram path;
+    /// quotients in double, rounded once) and norm float64 [images, m]. <paramref name="offset"/>: divide by norm + eps
+    /// (the authors', norm held constant), else by max(norm, eps). One launch.</summary>
+    public static void Nodes<TH>(IKdDevice dev, Buf<T> x, Buf<TH> hat, Buf<double> norm, int images, int c, long stride, long p0, int m,
+        bool offset, double eps)
+        where TH : unmanaged, IFloatingPointIeee754<TH>
+    {
+        if (p0 < 0 || m < 0 || p0 + m > stride) throw new ArgumentException($"columns [{p0}, {p0 + m}) outside a row of {stride}.", nameof(p0));
+        if (images < 0 || c < 0) throw new ArgumentException($"{images} images of {c} channels.", nameof(images));
+        x.Need((long)images * c * stride, nameof(x));
+        hat.Need((long)images * c * m, nameof(hat));
+        norm.Need((long)images * m, nameof(norm));
+        Interlocked.Increment(ref SkdRuns.Nodes);
+        var kernel = typeof(TH) == typeof(double) ? K<T>.SkdNodes64 : K<T>.SkdNodes32;
+        dev.Launch(kernel, LaunchShape.Extent1(checked((long)images * m)), x, hat, norm, c, stride, p0, m, offset ? eps : 0.0, eps);
+    }
+}
+
+/// <summary>Launch sequences of <see cref="SkdPrograms{T}"/> run so far (both element types): lets the tests see that a
+/// program path really ran.</summary>
+public static class SkdRuns
+{
+    /// <summary>Pixel-wise forwards and node normalisations.</summary>
+    public static long Pixelwise, Nodes;
+}
