@@ -37,11 +37,16 @@ public class DeviceLayerTests
     public void RuntimePicksTheBackendPerCall()
     {
         using var x = ones(2, 2);
-        using (gpukd.use_backend(KdBackend.Cpu)) Assert.That(KdRuntime.For(x), Is.SameAs(CpuBackend.Instance));
-        using (gpukd.use_backend(KdBackend.Auto)) Assert.That(KdRuntime.For(x), Is.SameAs(CpuBackend.Instance), "CPU tensors take the CPU fast path");
-        using (gpukd.use_backend(KdBackend.Ilgpu)) Assert.That(KdRuntime.For(x), Is.InstanceOf<IlgpuBackend>());
-        using (gpukd.use_backend(KdBackend.IlgpuCpu))
-            Assert.That(((IlgpuBackend)KdRuntime.For(x)).Device.IsCuda, Is.False, "ilgpu-cpu always runs on ILGPU's CPU accelerator");
+        using (gpukd.use_backend(KdBackend.Cpu)) Assert.That(KdRuntime.Programs(x), Is.Null, "the CPU fast path");
+        using (gpukd.use_backend(KdBackend.Auto)) Assert.That(KdRuntime.Programs(x), Is.Null, "CPU tensors take the CPU fast path");
+        foreach (var choice in new[] { KdBackend.Ilgpu, KdBackend.IlgpuCpu })
+            using (gpukd.use_backend(choice))
+            {
+                var dev = KdRuntime.Programs(x);
+                Assert.That(dev, Is.Not.Null, $"{choice}: the programs");
+                Assert.That(dev!.Inner, Is.InstanceOf<GpuKd.Kernels.Launch.IlgpuAcceleratorDevice>(), $"{choice}: on ILGPU's CPU accelerator over the CPU tensors");
+                Assert.That(dev.Traits.IsCuda, Is.False);
+            }
     }
 
     [Test]
@@ -64,7 +69,7 @@ public class DeviceLayerTests
     [Test]
     public void ScratchIsPooled()
     {
-        var pool = KdRuntime.Ilgpu().Device.Scratch;
+        var pool = KdRuntime.Ilgpu().Scratch;
         long before = pool.PooledBytes;
         var lease = pool.Rent<float>(1000);
         lease.Dispose();

@@ -12,7 +12,7 @@ namespace GpuKd.Tests;
 /// </summary>
 public sealed class DeviceSumTests
 {
-    static IlgpuDevice Device => KdRuntime.IlgpuCpu().Device;
+    static IlgpuDevice Device => KdRuntime.IlgpuCpu();
 
     static double Sum(float[] x, int rows, int d)
     {

@@ -10,7 +10,7 @@ namespace GpuKd.Tests;
 /// suite's shared ILGPU CPU device, whose kernels the other fixtures have usually compiled already.</summary>
 public class KernelBenchTests
 {
-    static GpuKd.Kernels.Ilgpu.IlgpuDevice Shared => KdRuntime.IlgpuCpu().Device;
+    static GpuKd.Kernels.Ilgpu.IlgpuDevice Shared => KdRuntime.IlgpuCpu();
 
     [Test]
     public void HarnessValidatesEveryOpOnTheCpuAccelerator()

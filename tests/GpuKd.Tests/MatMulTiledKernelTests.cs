@@ -16,7 +16,7 @@ namespace GpuKd.Tests;
 /// </summary>
 public sealed class MatMulTiledKernelTests
 {
-    static IlgpuDevice Device => KdRuntime.IlgpuCpu().Device;
+    static IlgpuDevice Device => KdRuntime.IlgpuCpu();
 
     /// <summary>A case: the operands' strides in <see cref="MatMulDims"/> and the element counts they span.</summary>
     sealed record Case(string Name, MatMulDims Dims, int Batch, long ALength, long BLength);

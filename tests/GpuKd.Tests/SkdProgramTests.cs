@@ -30,7 +30,7 @@ public sealed class SkdProgramTests
     /// <summary>Runs <paramref name="body"/> with every op's programs on a recording device over the simulator.</summary>
     static RecordingKdDevice Recorded(Action body)
     {
-        var ilgpu = KdRuntime.IlgpuCpu().Device;
+        var ilgpu = KdRuntime.IlgpuCpu();
         using var sim = new IlgpuAcceleratorDevice(ilgpu.Accelerator, ilgpu.Gate);
         var rec = new RecordingKdDevice(sim);
         KdRuntime.Override.Value = new TorchDevice(rec, new torch.Device(DeviceType.CPU));

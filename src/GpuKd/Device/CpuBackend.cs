@@ -9,7 +9,7 @@ namespace GpuKd.Device;
 /// The CPU fast path: libtorch GEMM for the products (one of the fastest kernels on the
 /// machine), hand-written SIMD C# (<c>kernels/Cpu</c>) for the fused epilogues.
 /// </summary>
-internal sealed unsafe class CpuBackend : IKdBackend
+internal sealed unsafe class CpuBackend
 {
     public static readonly CpuBackend Instance = new();
 

@@ -7,16 +7,16 @@ using static TorchSharp.torch;
 namespace GpuKd.Device;
 
 /// <summary>
-/// The one place that decides which backend runs a call (issue 2 §4): <see cref="KdBackend.Auto"/>
-/// sends CUDA tensors to the ILGPU kernels on CUDA and CPU tensors to the CPU fast path;
-/// <see cref="KdBackend.Ilgpu"/> forces the ILGPU kernels (on CUDA when present, else on
-/// ILGPU's CPU accelerator, which is how CI exercises them). ILGPU devices are created
-/// once, lazily, shared by all threads, and released at process exit.
+/// The one place that decides where a call runs (issue 2 §4, issue 13): CUDA tensors run the op programs in place
+/// (<see cref="Programs"/>: libtorch's device, primary context and current stream); CPU tensors take the CPU fast
+/// path (<see cref="CpuBackend"/>) under <see cref="KdBackend.Auto"/>/<see cref="KdBackend.Cpu"/>, and the same
+/// programs on ILGPU's CPU accelerator under <see cref="KdBackend.Ilgpu"/>/<see cref="KdBackend.IlgpuCpu"/> (which is
+/// how CI exercises them). ILGPU devices are created once, lazily, shared by all threads, and released at process exit.
 /// </summary>
 internal static class KdRuntime
 {
     static readonly object Sync = new();
-    static IlgpuBackend? _ilgpu, _ilgpuCpu;
+    static IlgpuDevice? _ilgpu, _ilgpuCpu;
     static TorchDevice? _simulator;
     static readonly Dictionary<int, TorchDevice> CudaDevices = new();
 
@@ -45,7 +45,7 @@ internal static class KdRuntime
         lock (Sync)
         {
             if (_simulator is not null) return _simulator;
-            var device = IlgpuCpu().Device;
+            var device = IlgpuCpu();
             return _simulator = new TorchDevice(new IlgpuAcceleratorDevice(device.Accelerator, device.Gate), new torch.Device(DeviceType.CPU));
         }
     }
@@ -66,31 +66,21 @@ internal static class KdRuntime
 
     static KdRuntime() => AppDomain.CurrentDomain.ProcessExit += (_, _) => Release();
 
-    /// <summary>The backend for an op whose inputs live where <paramref name="x"/> lives.</summary>
-    public static IKdBackend For(Tensor x)
+    /// <summary>The shared ILGPU device (ILGPU's CUDA accelerator where one exists, else its CPU accelerator; created on
+    /// first use): the harness and the kernel tests use it; the library's CUDA path does not (it launches through the driver).</summary>
+    public static IlgpuDevice Ilgpu()
     {
-        var choice = gpukd.backend;
-        bool cuda = x.device_type == DeviceType.CUDA;
-        if (choice == KdBackend.Cpu && cuda)
-            throw new ArgumentException("The CPU backend needs CPU tensors; x is on " + x.device + ".", nameof(x));
-        if (choice == KdBackend.IlgpuCpu) return IlgpuCpu();
-        if (choice == KdBackend.Ilgpu || cuda) return Ilgpu();
-        return CpuBackend.Instance;
+        lock (Sync) return _ilgpu ??= IlgpuDevice.Create(forceCpu: false);
     }
 
-    /// <summary>The shared ILGPU backend (created on first use).</summary>
-    public static IlgpuBackend Ilgpu()
-    {
-        lock (Sync) return _ilgpu ??= new IlgpuBackend(IlgpuDevice.Create(forceCpu: false));
-    }
-
-    /// <summary>The shared ILGPU backend on ILGPU's CPU accelerator (created on first use).</summary>
-    public static IlgpuBackend IlgpuCpu()
+    /// <summary>The shared ILGPU CPU accelerator (created on first use): what the programs run on for CPU tensors under the
+    /// ILGPU backend settings.</summary>
+    public static IlgpuDevice IlgpuCpu()
     {
         lock (Sync)
         {
-            if (_ilgpu is { Device.IsCuda: false }) return _ilgpu;   // no GPU here: one simulator is enough
-            return _ilgpuCpu ??= new IlgpuBackend(IlgpuDevice.Create(forceCpu: true));
+            if (_ilgpu is { IsCuda: false }) return _ilgpu;   // no GPU here: one simulator is enough
+            return _ilgpuCpu ??= IlgpuDevice.Create(forceCpu: true);
         }
     }
 
@@ -100,8 +90,8 @@ internal static class KdRuntime
         lock (Sync)
         {
             _simulator = null;
-            _ilgpu?.Device.Dispose();
-            _ilgpuCpu?.Device.Dispose();
+            _ilgpu?.Dispose();
+            _ilgpuCpu?.Dispose();
             _ilgpu = _ilgpuCpu = null;
         }
     }

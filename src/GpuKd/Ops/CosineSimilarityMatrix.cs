@@ -35,7 +35,7 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
             return OpBase.ByType(x, () => OnDevice<float>(dev, ctx, x, eps), () => OnDevice<double>(dev, ctx, x, eps)).MoveToOuterDisposeScope();
         }
         OpBase.SaveDevice(ctx, null);
-        var backend = KdRuntime.For(x);
+        var backend = CpuBackend.Instance;
         var batched = x.dim() == 3 ? x : x.unsqueeze(0);
         long batch = batched.shape[0], n = batched.shape[1], c = batched.shape[2];
         var rows = batched.reshape(batch * n, c).cpu().contiguous();

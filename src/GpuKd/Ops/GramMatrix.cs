@@ -38,7 +38,7 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
             return OpBase.ByType(x, () => OnDevice<float>(dev, ctx, x, normalize), () => OnDevice<double>(dev, ctx, x, normalize)).MoveToOuterDisposeScope();
         }
         OpBase.SaveDevice(ctx, null);
-        var backend = KdRuntime.For(x);
+        var backend = CpuBackend.Instance;
         var rows = OpBase.Rows(x);
         var g = backend.Gram(rows.unsqueeze(0)).squeeze(0);
         ctx.save_data("normalize", normalize);

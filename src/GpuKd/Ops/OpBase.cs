@@ -21,7 +21,7 @@ internal static class OpBase
     /// gradient (TorchSharp has no needs_input_grad), its shape and its device.
     /// The backend chosen in the forward is recorded too: the backward may run on another
     /// thread, where a <see cref="gpukd.use_backend"/> scope does not reach.</summary>
-    public static void SaveInput(autograd.AutogradContext ctx, Tensor x, IKdBackend? backend)
+    public static void SaveInput(autograd.AutogradContext ctx, Tensor x, CpuBackend? backend)
     {
         ctx.save_data("backend", (object?)backend ?? false);
         ctx.save_data("needs", x.requires_grad);
@@ -30,7 +30,7 @@ internal static class OpBase
     }
 
     /// <summary>The backend the forward ran on.</summary>
-    public static IKdBackend Backend(autograd.AutogradContext ctx) => ctx.get_data("backend") as IKdBackend ?? throw new InvalidOperationException("internal: the forward ran as a program");
+    public static CpuBackend Backend(autograd.AutogradContext ctx) => ctx.get_data("backend") as CpuBackend ?? throw new InvalidOperationException("internal: the forward ran as a program");
 
     /// <summary>Records the program device the forward ran on (null: the CPU fast path).</summary>
     public static void SaveDevice(autograd.AutogradContext ctx, TorchDevice? dev) => ctx.save_data("programs", (object?)dev ?? false);
@@ -47,7 +47,7 @@ internal static class OpBase
 
     /// <summary>Centred rows Xc = X − mean and their Gram G = XcXcᵀ [b, b]: the start of every
     /// translation-invariant relation (distances, angles).</summary>
-    public static (Tensor Centred, Tensor Gram) CentredGram(IKdBackend backend, Tensor x)
+    public static (Tensor Centred, Tensor Gram) CentredGram(CpuBackend backend, Tensor x)
     {
         var centred = backend.Centre(Rows(x));
         var g = backend.Gram(centred.unsqueeze(0)).squeeze(0).contiguous();

@@ -36,7 +36,7 @@ internal static class PairOp
     }
 
     /// <summary>Records the backend and, per input, requires_grad, shape and device.</summary>
-    public static void SaveInputs(autograd.AutogradContext ctx, IKdBackend? backend, params Tensor[] inputs)
+    public static void SaveInputs(autograd.AutogradContext ctx, CpuBackend? backend, params Tensor[] inputs)
     {
         ctx.save_data("backend", (object?)backend ?? false);
         for (int i = 0; i < inputs.Length; i++)

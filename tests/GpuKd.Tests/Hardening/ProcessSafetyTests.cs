@@ -76,7 +76,7 @@ public sealed class ProcessSafetyTests
         Assert.That(unchecked_, Is.Empty, "launched with a 1-element view where more is needed");
         // The SP, CC, IRG-edge and structured-KD epilogues run as programs (issue 13), which check every buffer with
         // Buf.Need (SkdProgramTests.Programs_check_every_buffer_before_launching); what is left are the relation primitives.
-        Assert.That(checkedViews, Is.GreaterThan(20), "the reflection found the launchers");
+        Assert.That(checkedViews, Is.GreaterThan(15), "the reflection found the launchers");   // 19 views in the relation primitives (IlgpuLaunchers)
     }
 
     /// <summary>Allocates a managed object: ILGPU refuses to compile it (no GC on a device).</summary>

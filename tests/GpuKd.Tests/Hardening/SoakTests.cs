@@ -101,5 +101,5 @@ public sealed class SoakTests(KdBackend backend) : BackendFixture(backend)
                $"ILGPU scratch {PoolStart} → {PoolEnd} bytes\n  per family: {PerFamily}";
     }
 
-    long Pool() => IsIlgpu ? KdRuntime.Ilgpu().Device.Scratch.AllocatedBytes : 0;
+    long Pool() => IsIlgpu ? KdRuntime.Ilgpu().Scratch.AllocatedBytes : 0;
 }
