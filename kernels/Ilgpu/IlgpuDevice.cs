@@ -22,7 +22,8 @@ public sealed class IlgpuDevice : IDisposable
     /// <summary>The accelerator kernels run on.</summary>
     public Accelerator Accelerator { get; }
 
-    /// <summary>True for a CUDA accelerator (tensors are staged through device buffers).</summary>
+    /// <summary>True for a CUDA accelerator (the kernels-only harness and the kernel tests; the library's CUDA path launches
+    /// through the driver instead).</summary>
     public bool IsCuda => Accelerator.AcceleratorType == AcceleratorType.Cuda;
 
     /// <summary>Side of the square thread groups of the tiled product: 16 on a GPU; 4 on the

@@ -7,8 +7,8 @@ namespace GpuKd.Ops;
 /// <summary>Helpers shared by the autograd functions.</summary>
 internal static class OpBase
 {
-    /// <summary>x flattened to [b, D], contiguous, on the CPU (CUDA tensors are staged:
-    /// DESIGN §6, until the primary-context launch path exists).</summary>
+    /// <summary>x flattened to [b, D], contiguous, on the CPU: the CPU fast path's rows (CUDA tensors never take that
+    /// path: they run the programs in place, <see cref="DeviceRows"/>).</summary>
     public static Tensor Rows(Tensor x) => x.reshape(x.shape[0], -1).cpu().contiguous();
 
     /// <summary>x flattened to [b, D], contiguous, where it is (the program path: no host copy).</summary>
