@@ -17,7 +17,7 @@ internal static class Bench
     static readonly Settings Quick = new([64, 256], [128, 512], [64, 128], 128, Warmup: 2, Repeats: 7, RowBudgetMs: 1500);
     static readonly Settings Full = new([64, 256, 512], [128, 512, 2048], [64, 128, 256], 128, Warmup: 3, Repeats: 15, RowBudgetMs: 3000);
 
-    public static void Run(TextWriter w, bool quick)
+    public static void Run(TextWriter w, bool quick, IReadOnlyList<string>? only = null)
     {
         var s = quick ? Quick : Full;
         w.WriteLine($"gpukd bench{(quick ? " --quick" : "")}: forward+backward, float32, CPU tensors, GpuKd backend Cpu vs ReferenceOps");
@@ -46,6 +46,7 @@ internal static class Bench
         // Structured KD on [B, C, H, W] maps (teacher C + 3 channels): full-resolution pair-wise, and pixel-wise logits.
         cases.Add((Ops.SkdPairwiseFull, [4, Ops.SkdBenchChannels, 24, 24]));
         cases.Add((Ops.SkdPixelwise, [4, 19, 65, 65]));
+        if (only is { Count: > 0 }) cases.RemoveAll(c => !only.Any(o => c.Op.Name.StartsWith(o, StringComparison.OrdinalIgnoreCase)));
 
         using (gpukd.use_backend(KdBackend.Cpu))
         {

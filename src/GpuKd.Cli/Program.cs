@@ -8,8 +8,10 @@ string Usage = $"""
       (none)          the main job: check, then demo, then bench --quick (8 min on a loaded 2-core VM)
       check           value and gradient of every op, backend and dtype vs the float64
                       reference; exit code 1 if any row fails
-      bench [--quick] GpuKd (CPU backend) beside the reference compositions: forward+backward
-                      median time and peak extra memory per op and size
+      bench [--quick] [--only OP,...]
+                      GpuKd (CPU backend) beside the reference compositions: forward+backward
+                      median time and peak extra memory per op and size (--only: rows whose op
+                      name starts with one of the given names, e.g. --only cc,irg)
       {DemoOptions.Usage}
       --help          this text
 
@@ -36,6 +38,12 @@ switch (args)
         return 0;
     case ["bench", "--quick"]:
         Bench.Run(stdout, quick: true);
+        return 0;
+    case ["bench", "--only", var only]:
+        Bench.Run(stdout, quick: false, only.Split(','));
+        return 0;
+    case ["bench", "--quick", "--only", var only]:
+        Bench.Run(stdout, quick: true, only.Split(','));
         return 0;
     case ["demo", .. var demoArgs]:
         {
