@@ -91,6 +91,11 @@ public static class PeakMemory
         // the KL's ratio, log and product (b×b each), and their gradients.
         new("pkt", [128, 256, 512], [512],
             (s, t) => gpukd.functional.pkt_loss(s, t), (s, t) => ReferenceChannelLosses.PktLoss(s, t), (b, d) => 4 * (16 * b * b + 4 * b * d)),
+        // DIST on logits [b, K] both sides (K = classes: 100 CIFAR-100, 1000 ImageNet). The reference (torchdistill DISTLoss)
+        // holds per side z/τ, the softmax, its row-centred copy and, on the transposes, the column-centred copy, the
+        // cosine_similarity's normalised copies and products (≈ 8·b·K per side), and in the backward their gradients.
+        new("dist", [128, 256, 512], [100, 1000],
+            (s, t) => gpukd.functional.dist_loss(s, t), (s, t) => ReferenceChannelLosses.DistLoss(s, t), (b, k) => 4 * 24 * b * k) { DName = "K" },
     ];
 
     /// <summary>Pixel-wise logits: student and teacher [b, K, side, side] (the grid: B ∈ {4, 8, 16}, maps 65 … 129).</summary>

@@ -53,6 +53,10 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId EdgeBackward = Of(typeof(EdgeKernels), nameof(EdgeKernels.Backward));
     public static readonly KernelId Fill = Of(typeof(ScalarKernels), nameof(ScalarKernels.Fill));
     public static readonly KernelId Times = Of(typeof(ScalarKernels), nameof(ScalarKernels.Times));
+    public static readonly KernelId DistRows = Of(typeof(DistKernels), nameof(DistKernels.Rows));
+    public static readonly KernelId DistColumns = Of(typeof(DistKernels), nameof(DistKernels.Columns));
+    public static readonly KernelId DistLoss = Of(typeof(DistKernels), nameof(DistKernels.Loss));
+    public static readonly KernelId DistBackward = Of(typeof(DistKernels), nameof(DistKernels.Backward));
     public static readonly KernelId Total = Of(typeof(ScalarKernels), nameof(ScalarKernels.Total));
     public static readonly KernelId Reciprocal = Of(typeof(ScalarKernels), nameof(ScalarKernels.Reciprocal));
     public static readonly KernelId MuTerm = Of(typeof(ScalarKernels), nameof(ScalarKernels.MuTerm));

@@ -229,6 +229,23 @@ internal static class Ops
         // three [B, C, C′, H·W] products and two of their gradients (coarse: C·C′·N ≈ C·d)
         (b, d) => 5 * b * d * 8);
 
+    /// <summary>DIST against seeded teacher logits of x's shape (same K).</summary>
+    public static readonly OpVariant Dist = new(
+        "dist loss",
+        x => gpukd.functional.dist_loss(x, TeacherLogitsFor(x), 1, 1, 2),
+        x => ReferenceChannelLosses.DistLoss(x, TeacherLogitsFor(x), 1, 1, 2),
+        // the two softmaxes (kept) and the gradient; statistics O(b + K)
+        (b, d) => 3 * b * d,
+        // per side z/τ, softmax, row- and column-centred copies, cosine_similarity's normalised copies and products; backward gradients
+        (b, d) => 24 * b * d);
+
+    /// <summary>Teacher logits of the student's shape from a fixed seed (DIST needs the same K).</summary>
+    static Tensor TeacherLogitsFor(Tensor student)
+    {
+        var g = new TorchSharp.torch.Generator(779);
+        return (randn(student.shape, ScalarType.Float64, generator: g) * 3).to(student.dtype);
+    }
+
     public static readonly OpVariant Pkt = new(
         "pkt loss",
         x => gpukd.functional.pkt_loss(x, TeacherFor(x)),

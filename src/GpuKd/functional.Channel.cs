@@ -93,5 +93,38 @@ public static partial class gpukd
         /// </remarks>
         public static Tensor pkt_loss(Tensor student, Tensor teacher, double eps = 1e-7, nn.Reduction reduction = nn.Reduction.Mean)
             => Precision.Lift([nameof(student), nameof(teacher)], [student, teacher], xs => PktLoss.Apply(xs[0], xs[1], eps, reduction));
+
+        /// <summary>
+        /// DIST, knowledge distillation from a stronger teacher (Huang et al., NeurIPS 2022), as torchdistill's
+        /// <c>DISTLoss</c> computes it: y = softmax(logits / temperature, dim=1) per side; inter = 1 − mean over the b rows
+        /// of the Pearson correlation of y_s[i, :] and y_t[i, :]; intra = 1 − mean over the K columns of the correlation of
+        /// y_s[:, k] and y_t[:, k]; loss = beta·τ²·inter + gamma·τ²·intra. Each correlation is torch's
+        /// <c>cosine_similarity(a − a.mean(), b − b.mean(), eps=1e-8)</c> = Σ a_c b_c / (max(‖a_c‖, 1e-8)·max(‖b_c‖, 1e-8))
+        /// (libtorch 2.x clamps each norm).
+        /// </summary>
+        /// <param name="student_logits">Student logits [b, K], float32 or float64.</param>
+        /// <param name="teacher_logits">Teacher logits [b, K]: same shape, dtype and device.</param>
+        /// <param name="beta">Weight of the inter-class (row) relation; finite.</param>
+        /// <param name="gamma">Weight of the intra-class (column) relation; finite.</param>
+        /// <param name="temperature">τ: logits divided by it, the loss multiplied by τ². Positive.</param>
+        /// <param name="reduction">Mean (default: the published means over the b rows and the K columns) or Sum (the sums
+        /// of (1 − ρ_i) and (1 − σ_k), the weights and τ² kept); None is refused (two parts of different shapes).</param>
+        /// <returns>The loss, a 0-d tensor; a gradient for each input that requires one (the published code detaches
+        /// nothing; a training loop usually passes a detached teacher).</returns>
+        /// <remarks>
+        /// Cost: O(bK) — one row pass (both softmaxes, row means, centred dot and norms), one column pass (column means,
+        /// centred dot and norms, over the batch in a fixed order), a scalar; backward one elementwise pass per side that
+        /// needs a gradient, through the softmax Jacobian. Peak extra memory: the two softmaxes (2·b·K, saved for the
+        /// backward), 5·(b + K) statistics, and b·K per gradient; the published composition keeps ~10 b×K temporaries.
+        /// A zero-variance vector (a constant logit row, every column when b = 1) has a correlation of 0 (the published
+        /// value, ±1e-8 relative) and passes no gradient through it (the published gradient there is ~1/eps-scaled and,
+        /// inside the eps ball, not the derivative of the clamped formula). NaN or +Inf logits give a NaN loss.
+        /// Throws <see cref="ArgumentException"/> naming the argument for bad tensors (not [b, K], shapes differ),
+        /// non-finite beta or gamma, temperature ≤ 0 or reduction None.
+        /// </remarks>
+        public static Tensor dist_loss(Tensor student_logits, Tensor teacher_logits, double beta = 1, double gamma = 1, double temperature = 1,
+            nn.Reduction reduction = nn.Reduction.Mean)
+            => Precision.Lift([nameof(student_logits), nameof(teacher_logits)], [student_logits, teacher_logits],
+                              xs => DistLoss.Apply(xs[0], xs[1], beta, gamma, temperature, reduction));
 }
 }

@@ -18,4 +18,9 @@ public static partial class gpukd
     /// <summary>The PKT loss module (RepDistiller's <c>PKT</c>): <c>gpukd.PKTLoss().call(student, teacher)</c> =
     /// <see cref="functional.pkt_loss"/>.</summary>
     public static PKTLoss PKTLoss(double eps = 1e-7, nn.Reduction reduction = nn.Reduction.Mean) => new(eps, reduction);
+
+    /// <summary>The DIST loss module (torchdistill's <c>DISTLoss</c>): <c>gpukd.DISTLoss().call(student_logits, teacher_logits)</c>
+    /// = <see cref="functional.dist_loss"/>.</summary>
+    public static DISTLoss DISTLoss(double beta = 1, double gamma = 1, double temperature = 1, nn.Reduction reduction = nn.Reduction.Mean)
+        => new(beta, gamma, temperature, reduction);
 }

@@ -62,6 +62,11 @@ public class LossReductionTests(KdBackend backend) : BackendFixture(backend)
             b => [[b, 4, 4, 4], [b, 8, 2, 2], [b, 6, 4, 4], [b, 6, 2, 2]],
             NoneShape: x => [x[0].shape[0]],
             NoneReference: x => (ReferenceLosses.IrgTransformVector(x[0], x[1]) - ReferenceLosses.IrgTransformVector(x[2], x[3])).square());
+        // DIST adds two parts with different counts (b rows, K columns): each part alone is Mean × its count.
+        yield return new("dist_loss_inter", (x, r) => gpukd.functional.dist_loss(x[0], x[1], 1, 0, reduction: r),
+            x => ReferenceChannelLosses.DistLoss(x[0], x[1], 1, 0), B, b => [[b, 6], [b, 6]]);
+        yield return new("dist_loss_intra", (x, r) => gpukd.functional.dist_loss(x[0], x[1], 0, 1, 2, r),
+            x => ReferenceChannelLosses.DistLoss(x[0], x[1], 0, 1, 2), x => x[0].shape[1], b => [[b, 6], [b, 6]]);
         // Pooled 6×6 at scale 0.5: 3×3 windows, 2×2 = 4 nodes per image; full resolution: 36 nodes. The authors' default
         // holds the node norms constant in the backward (no finite-difference check); the second case differentiates them.
         yield return new("skd_pairwise_loss", (x, r) => gpukd.functional.skd_pairwise_loss(x[0], x[1], reduction: r),

@@ -41,7 +41,7 @@ internal sealed record DemoOptions
             --epochs N           student epochs (both data sets; default 10)
             --teacher-epochs N   teacher epochs (both data sets; default 10 glyphs, 15 shapes)
             --batch N            classification batch (default 64); --seg-batch N (default 16)
-            --losses a,b,...     methods besides the student alone: kd, rkd, rkd-ref, sp, cc, irg, nst, pkt
+            --losses a,b,...     methods besides the student alone: kd, rkd, rkd-ref, sp, cc, irg, nst, pkt, dist
                                  (and skd-pixel, skd-pair, skd once Structured KD is enabled); default all
             --lr X               Adam learning rate, every run (default 0.002)
             --seed N             data, initialisation and batch order (default 1)

@@ -44,6 +44,9 @@ internal static partial class Methods
                 50 * gpukd.functional.nst_loss(s.Layers[^1], t.Layers[^1]))),
             new("pkt", "PKT (30000·pkt, embedding)", DemoTask.Classification, () => new MethodRun((s, t, x) =>
                 30000 * gpukd.functional.pkt_loss(s.Embedding, t.Embedding))),
+            // DIST (issue 16) on the logits, with the paper's CIFAR setting (β = γ = 2, τ = 4).
+            new("dist", "DIST (2·inter + 2·intra, τ = 4, logits)", DemoTask.Classification, () => new MethodRun((s, t, x) =>
+                gpukd.functional.dist_loss(s.Logits, t.Logits, 2, 2, 4))),
             new(Alone, "student alone", DemoTask.Segmentation, () => new MethodRun((s, t, x) => null)),
         };
         AddSkd(methods);

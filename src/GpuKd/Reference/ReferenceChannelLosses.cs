@@ -87,4 +87,35 @@ internal static class ReferenceChannelLosses
         var terms = target * ((target + eps) / (model + eps)).log();
         return sum ? terms.sum() : terms.mean();
     }
+    /// <summary>torchdistill <c>DISTLoss.forward</c> (Huang et al., NeurIPS 2022), line by line: y = (z / tau).softmax(dim=1)
+    /// per side; <c>pearson_correlation(a, b, eps) = cosine_similarity(a − a.mean(1).unsqueeze(1), b − b.mean(1).unsqueeze(1),
+    /// eps=eps)</c> (torch.nn.functional.cosine_similarity, eps 1e-8: libtorch 2.x divides by max(‖a‖, eps)·max(‖b‖, eps));
+    /// inter = 1 − pearson(y_s, y_t).mean(), intra = the same on y.transpose(0, 1); loss = beta·tau²·inter + gamma·tau²·intra.
+    /// <paramref name="sum"/>: the sums over the b rows and K columns in place of the means (βτ²·Σ_i(1 − ρ_i) +
+    /// γτ²·Σ_k(1 − σ_k)). <paramref name="detachDegenerate"/>: a correlation whose centred vector on either side has a norm
+    /// ≤ eps passes no gradient (the gradient oracle at zero-variance rows and columns; the published one is ~1/eps-scaled
+    /// there and, inside the eps ball, not the derivative of the clamped formula), and so does every correlation of
+    /// vectors of ≤ 2 entries (identically ±1).</summary>
+    public static Tensor DistLoss(Tensor studentLogits, Tensor teacherLogits, double beta = 1, double gamma = 1, double tau = 1, double eps = 1e-8,
+        bool sum = false, bool detachDegenerate = false)
+    {
+        Tensor Pearson(Tensor a, Tensor b)
+        {
+            var ca = a - a.mean([1]).unsqueeze(1);
+            var cb = b - b.mean([1]).unsqueeze(1);
+            var cos = nn.functional.cosine_similarity(ca, cb, 1, eps);
+            if (!detachDegenerate) return cos;
+            // Two entries: the centred vectors are ±d, corr ≡ ±1, its derivative exactly 0 (the published one: rounding noise).
+            // (cos·0 + cos.detach(): the value, a graph, a zero gradient — the backward needs a graph when everything is masked.)
+            if (a.shape[1] <= 2) return cos * 0 + cos.detach();
+            var degenerate = (ca.norm(1) <= eps).logical_or(cb.norm(1) <= eps).detach();
+            return where(degenerate, cos * 0 + cos.detach(), cos);
+        }
+        Tensor Relation(Tensor a, Tensor b) => sum ? (1 - Pearson(a, b)).sum() : 1 - Pearson(a, b).mean();
+        var ys = (studentLogits / tau).softmax(1);
+        var yt = (teacherLogits / tau).softmax(1);
+        var inter = tau * tau * Relation(ys, yt);
+        var intra = tau * tau * Relation(ys.transpose(0, 1), yt.transpose(0, 1));
+        return beta * inter + gamma * intra;
+    }
 }

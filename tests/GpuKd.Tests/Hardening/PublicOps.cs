@@ -34,6 +34,10 @@ public sealed record PublicOp(string Name, string[] Args, Func<Tensor[], Tensor>
     /// null: the test's own bar.</summary>
     public double? ScaleFreeTolerance { get; init; }
 
+    /// <summary>False for a Degree-0 op whose value is bounded but not scale-free (a softmax of the inputs: DIST): the extreme-scale
+    /// sweep then checks finiteness only, not value(1e20·x) = value(x).</summary>
+    public bool ScaleFree { get; init; } = true;
+
     /// <summary>For an op where −∞ is a meaningful input entry (a max-pooled feature that the window's max drops;
     /// a logit whose class has probability 0), the reference composition: a finite result for a −∞ entry must
     /// equal it (a right answer, not a silent wrong one). Null: every non-finite input must give a non-finite result.</summary>
@@ -100,6 +104,9 @@ public static class PublicOps
             b => [[b, 3, 4, 4], [b, 5, 3, 3]]) { MinBatchArg = "student_feat" },
         // PKT: u = x/(‖x‖ + 1e-7) is scale-free only up to the eps (~1e-7 relative at unit norms).
         Pair("pkt_loss", (s, t) => gpukd.functional.pkt_loss(s, t)) with { ScaleFreeTolerance = 1e-5 },
+        // DIST: logits [b, K] of one shape; a softmax is not scale-free (Degree 0 only in that its value is bounded: 0 ≤ L ≤ 4).
+        new("dist_loss", ["student_logits", "teacher_logits"], xs => gpukd.functional.dist_loss(xs[0], xs[1]), b => [[b, 7], [b, 7]])
+            { MinBatchArg = "student_logits", ScaleFree = false, NegativeInfinityReference = xs => Reference.ReferenceChannelLosses.DistLoss(xs[0], xs[1]) },
     ];
 
     public static IEnumerable<string> Names => All.Select(c => c.Name);

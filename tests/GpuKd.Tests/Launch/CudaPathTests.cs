@@ -68,6 +68,7 @@ public class CudaPathTests
         yield return Shaped("skd_pixelwise_loss_kl_sum", x => gpukd.functional.skd_pixelwise_loss(x[0], x[1], 2.0, SkdPixelwise.TemperatureKl, nn.Reduction.Sum),
                             [3, 4, 1, 5], [3, 4, 1, 5]);
         yield return Shaped("skd_pixelwise_loss_none", x => gpukd.functional.skd_pixelwise_loss(x[0], x[1], reduction: nn.Reduction.None), [2, 3, 2, 3], [2, 3, 2, 3]);
+        yield return Shaped("dist_loss", x => gpukd.functional.dist_loss(x[0], x[1], 1, 2, 3), [9, 7], [9, 7]);
     }
 
     static TestCaseData Shaped(string name, Func<Tensor[], Tensor> f, params long[][] shapes)
