@@ -5,7 +5,7 @@ namespace GpuKd.Kernels.Ilgpu;
 public static partial class KernelCatalog
 {
     /// <summary>The loss epilogue kernel classes (issue 4) and the structured-KD kernels (issue 5): every public static method of each is a kernel.</summary>
-    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(CcKernels), typeof(EdgeKernels), typeof(SkdKernels), typeof(ScalarKernels), typeof(NstKernels), typeof(PktKernels)];
+    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(CcKernels), typeof(EdgeKernels), typeof(SkdKernels), typeof(ScalarKernels), typeof(NstKernels), typeof(PktKernels), typeof(FspKernels)];
 
     static void AddLossKernels(List<(string, MethodInfo, bool)> list, Type element)
     {

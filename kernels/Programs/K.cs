@@ -40,6 +40,9 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId PktLossRows = Of(typeof(PktKernels), nameof(PktKernels.LossRows));
     public static readonly KernelId PktBackwardRows = Of(typeof(PktKernels), nameof(PktKernels.BackwardRows));
     public static readonly KernelId PktUnitBackward = Of(typeof(PktKernels), nameof(PktKernels.UnitBackward));
+    public static readonly KernelId FspLossRows = Of(typeof(FspKernels), nameof(FspKernels.LossRows));
+    public static readonly KernelId FspSquareRows = Of(typeof(FspKernels), nameof(FspKernels.SquareRows));
+    public static readonly KernelId FspScale = Of(typeof(FspKernels), nameof(FspKernels.Scale));
     public static readonly KernelId Total = Of(typeof(ScalarKernels), nameof(ScalarKernels.Total));
     public static readonly KernelId Reciprocal = Of(typeof(ScalarKernels), nameof(ScalarKernels.Reciprocal));
     public static readonly KernelId MuTerm = Of(typeof(ScalarKernels), nameof(ScalarKernels.MuTerm));
@@ -50,6 +53,7 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId WideLegs = KernelId.Of(typeof(WideKernels), nameof(WideKernels.Legs), typeof(float));
     public static readonly KernelId SetDiagonal = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SetDiagonal), typeof(float));
     public static readonly KernelId FillSum = Of(typeof(ScalarKernels), nameof(ScalarKernels.FillSum));
+    public static readonly KernelId WideFspDifference = KernelId.Of(typeof(WideKernels), nameof(WideKernels.FspDifference), typeof(float));
     public static readonly KernelId ToSingle = KernelId.Of(typeof(WideKernels), nameof(WideKernels.ToSingle), typeof(float));
 
     /// <summary>True for float32: the epilogues that lose digits in float32 run widened (in double).</summary>

@@ -18,4 +18,8 @@ public static partial class gpukd
     /// <summary>The PKT loss module (RepDistiller's <c>PKT</c>): <c>gpukd.PKTLoss().call(student, teacher)</c> =
     /// <see cref="functional.pkt_loss"/>.</summary>
     public static PKTLoss PKTLoss(double eps = 1e-7, nn.Reduction reduction = nn.Reduction.Mean) => new(eps, reduction);
+
+    /// <summary>The FSP loss module (RepDistiller's <c>FSP</c>, its per-pair losses added with <paramref name="weights"/>):
+    /// <c>gpukd.FSPLoss().call(student_layers, teacher_layers)</c> = <see cref="functional.fsp_loss"/>.</summary>
+    public static FSPLoss FSPLoss(IReadOnlyList<double>? weights = null, nn.Reduction reduction = nn.Reduction.Mean) => new(weights, reduction);
 }

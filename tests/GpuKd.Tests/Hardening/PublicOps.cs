@@ -100,6 +100,10 @@ public static class PublicOps
             b => [[b, 3, 4, 4], [b, 5, 3, 3]]) { MinBatchArg = "student_feat" },
         // PKT: u = x/(‖x‖ + 1e-7) is scale-free only up to the eps (~1e-7 relative at unit norms).
         Pair("pkt_loss", (s, t) => gpukd.functional.pkt_loss(s, t)) with { ScaleFreeTolerance = 1e-5 },
+        // FSP: two layers per side, the student's bot pooled (4×4 → 2×2), the teacher's at equal sizes; value ∝ s⁴.
+        new("fsp_loss", ["student_layers", "student_layers", "teacher_layers", "teacher_layers"],
+            xs => gpukd.functional.fsp_loss([xs[0], xs[1]], [xs[2], xs[3]]), b => [[b, 3, 4, 4], [b, 5, 2, 2], [b, 3, 3, 3], [b, 5, 3, 3]])
+            { Degree = 4, MinBatchArg = "student_layers" },
     ];
 
     public static IEnumerable<string> Names => All.Select(c => c.Name);

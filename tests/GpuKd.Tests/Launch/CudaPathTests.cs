@@ -40,6 +40,7 @@ public class CudaPathTests
         yield return Shaped("ickd_loss", x => gpukd.functional.ickd_loss(x[0], x[1]), [3, 4, 3, 5], [3, 4, 2, 3]);
         yield return Shaped("nst_loss", x => gpukd.functional.nst_loss(x[0], x[1]), [3, 4, 3, 3], [3, 5, 3, 3]);
         yield return Shaped("pkt_loss", x => gpukd.functional.pkt_loss(x[0], x[1]), [9, 6], [9, 5]);
+        yield return Shaped("fsp_loss", x => gpukd.functional.fsp_loss([x[0], x[1]], [x[2], x[3]]), [3, 4, 3, 3], [3, 5, 3, 3], [3, 4, 2, 5], [3, 5, 2, 5]);
     }
 
     static TestCaseData Shaped(string name, Func<Tensor[], Tensor> f, params long[][] shapes)
