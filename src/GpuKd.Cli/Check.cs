@@ -40,6 +40,7 @@ internal static class Check
         (Ops.Ickd,            [8, 12, 5, 7],  [3, 5, 3, 3]),
         (Ops.Nst,             [8, 12, 5, 5],  [3, 5, 3, 3]),
         (Ops.Pkt,             [32, 48],       [8, 12]),
+        (Ops.Fsp,             [8, 12, 5, 5],  [3, 5, 3, 3]),
     ];
 
     /// <summary>
