@@ -139,6 +139,25 @@ public sealed class FspLossTests(KdBackend backend) : BackendFixture(backend)
         AssertNoWorseThanPublishedFloat32(Label("fsp_loss float32", "ReLU + 1, 1 % off"), Fsp(2), Oracle(2), [.. r, .. r.Select(x => Inputs.Perturbed(x, 0.01))]);
     }
 
+    /// <summary>The CPU path widens float32 maps to double a few images at a time: one image per chunk gives the same
+    /// bits as the whole batch at once.</summary>
+    [Test]
+    public void Float32_chunked_widening_gives_the_same_bits()
+    {
+        using var _ = UseBackend();
+        using var scope = NewDisposeScope();
+        var x = Maps(FourLayers, ScalarType.Float32, salt: 11);
+        var (v, g) = Run(Fsp(4), x);
+        long saved = Ops.FspLoss.WideChunkBytes;
+        Ops.FspLoss.WideChunkBytes = 1;
+        try
+        {
+            var (v1, g1) = Run(Fsp(4), x);
+            Assert.That(Tolerances.Identical(v, v1) && g.Zip(g1).All(p => Tolerances.Identical(p.First, p.Second)), Label("fsp_loss chunked widening"));
+        }
+        finally { Ops.FspLoss.WideChunkBytes = saved; }
+    }
+
     [Test]
     public void Sum_drops_each_mean_and_None_is_refused()
     {

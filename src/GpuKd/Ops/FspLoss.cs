@@ -20,6 +20,10 @@ internal sealed class FspLoss : autograd.SingleTensorFunction<FspLoss>
 
     const string S = "student_layers", T = "teacher_layers";
 
+    /// <summary>CPU path, float32: the most bytes of one side's maps widened to double at a time (settable for the test
+    /// that runs one image per chunk; the result does not depend on it).</summary>
+    internal static long WideChunkBytes = 4L << 20;
+
     /// <summary>The whole loss: validation (every error names the list, its message the index), the pooling per pair and
     /// one fused node per pair, added in order.</summary>
     public static Tensor Apply(IReadOnlyList<Tensor> student, IReadOnlyList<Tensor> teacher, IReadOnlyList<double>? weights, nn.Reduction reduction)
@@ -130,12 +134,20 @@ internal sealed class FspLoss : autograd.SingleTensorFunction<FspLoss>
             // CPU fast path: F′ = top·botᵀ per image (bmm), D = F′s/Ns − F′t/Nt, L = c·Σ D² (in order, in double). float32
             // maps are multiplied in double and D rounded once: F_s and F_t nearly cancel near the teacher, where a float32
             // GEMM's rounding (blocked sums) exceeds the published code's cascade-summed mean.
+            // The widened copies are made a few images at a time (≤ WideChunkBytes per side), not for the whole batch.
             using (var inner = NewDisposeScope())
             {
-                var wide = bs.dtype == ScalarType.Float32;
-                Tensor W(Tensor x) => wide ? x.to(ScalarType.Float64) : x;
-                var dw = W(tsF).bmm(W(bsF).transpose(1, 2)).mul_(1.0 / ns);
-                dw.sub_(W(ttF).bmm(W(btF).transpose(1, 2)).mul_(1.0 / nt));
+                bool wide = bs.dtype == ScalarType.Float32;
+                var dw = empty([b, ct, cb], dtype: ScalarType.Float64);
+                long perImage = 8 * Math.Max((cb + ct) * ns, (cb + ct) * nt);
+                long chunk = wide ? Math.Clamp(WideChunkBytes / Math.Max(perImage, 1), 1, b) : b;
+                for (long z = 0; z < b; z += chunk)
+                {
+                    using var step = NewDisposeScope();
+                    long m = Math.Min(chunk, b - z);
+                    Tensor W(Tensor x) => x.narrow(0, z, m).to(ScalarType.Float64);
+                    dw.narrow(0, z, m).copy_(W(tsF).bmm(W(bsF).transpose(1, 2)).mul_(1.0 / ns).sub_(W(ttF).bmm(W(btF).transpose(1, 2)).mul_(1.0 / nt)));
+                }
                 loss = torch.tensor(c * OpBase.OrderedSum(dw.square()), dtype: bs.dtype).MoveToOuterDisposeScope();
                 d = (wide ? dw.to(ScalarType.Float32) : dw).MoveToOuterDisposeScope();
             }
