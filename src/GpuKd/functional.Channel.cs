@@ -117,7 +117,9 @@ public static partial class gpukd
         /// batched product top·botᵀ (B·Ct·Cb·N multiply-adds, GEMM) and an O(B·Ct·Cb) epilogue; backward per side that
         /// needs a gradient two products of the same size. Peak extra memory per pair: the pooled maps (libtorch's pool),
         /// D = F_s − F_t [B, Ct, Cb] kept for the backward, the two products [B, Ct, Cb] in the forward and one in the
-        /// backward — never the published [B, Ct, Cb, N] product (or its gradient). Not scale-free (degree 4): at the
+        /// backward — never the published [B, Ct, Cb, N] product (or its gradient). float32: F is summed in double (F_s and
+        /// F_t nearly cancel near the teacher) — on the CPU path from maps widened a few images at a time (≤ 4 MiB per
+        /// side), on a device by one thread per entry of D; D is rounded once and the backward runs in float32. Not scale-free (degree 4): at the
         /// limits of the dtype the value overflows as the published composition does; NaN/Inf propagate.
         /// Throws <see cref="ArgumentException"/> naming the list (the index in the message) for a null or non-4-D map, a bad
         /// dtype or device, unequal batch sizes, unequal channel counts student/teacher, unequal widths at equal heights,
