@@ -21,7 +21,7 @@ namespace GpuKd.Bench;
 /// A reference case whose estimated need exceeds <see cref="ReferenceCapBytes"/> is not run:
 /// it is reported as out of memory with its estimate (the machine has 24 GiB).
 ///
-///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle [--csv FILE]
+///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak rkd-angle [--csv FILE]   (cases: see Cases, e.g. nst, pkt, fsp)
 ///   dotnet run -c Release --project bench/GpuKd.Bench -- --peak-one rkd-angle gpukd 256 512
 ///   GPUKD_BENCH_THREADS=1 dotnet run -c Release --project bench/GpuKd.Bench -- --peak skd-pixelwise-19   (also -21, -150)
 /// GPUKD_PEAK_STEADY=1 measures the second call at each shape instead of the first (<see cref="Steady"/>).
@@ -87,6 +87,13 @@ public static class PeakMemory
         new("nst", [32], [8, 16, 32],
             (s, t) => gpukd.functional.nst_loss(s, t), (s, t) => ReferenceChannelLosses.NstLoss(s, t),
             (b, side) => 4 * (5 * b * 128 * 128 * side * side)) { Shapes = (b, side) => ([b, 128, side, side], [b, 128, side, side]), DName = "H=W" },
+        // FSP (issue 16's target): two layers per side, bot [B, 64, H, H] → top [B, 128, H/2, H/2] (bot pooled to H/2), B = 32.
+        // Both layers of a side travel as one [B·96, H²] tensor (rows 0 … 64B: bot, the rest: top; contiguous views), so the
+        // harness's (student, teacher) pair carries them. The reference forms the [B, 128, 64, (H/2)²] product and, in the
+        // backward, its gradient and the gradients of both broadcast operands (≈ 4 such tensors).
+        new("fsp", [32], [16, 32, 64],
+            (s, t) => gpukd.functional.fsp_loss(FspLayers(s), FspLayers(t)), (s, t) => ReferenceChannelLosses.FspLoss(FspLayers(s), FspLayers(t)),
+            (b, side) => 4 * (4 * b * 128 * 64 * (side / 2) * (side / 2))) { Shapes = (b, side) => ([b * 96, side * side], [b * 96, side * side]), DName = "H=W" },
         // PKT, D = 512: the reference holds per side the normalised copy, S, its scaled and row-normalised copies, and
         // the KL's ratio, log and product (b×b each), and their gradients.
         new("pkt", [128, 256, 512], [512],
@@ -97,6 +104,13 @@ public static class PeakMemory
         new("dist", [128, 256, 512], [100, 1000],
             (s, t) => gpukd.functional.dist_loss(s, t), (s, t) => ReferenceChannelLosses.DistLoss(s, t), (b, k) => 4 * 24 * b * k) { DName = "K" },
     ];
+
+    /// <summary>FSP's two layers of one side from their [B·96, H²] carrier: bot [B, 64, H, H], top [B, 128, H/2, H/2] (views).</summary>
+    static Tensor[] FspLayers(Tensor x)
+    {
+        long b = x.shape[0] / 96, side = (long)Math.Round(Math.Sqrt(x.shape[1]));
+        return [x.narrow(0, 0, 64 * b).view(b, 64, side, side), x.narrow(0, 64 * b, 32 * b).view(b, 128, side / 2, side / 2)];
+    }
 
     /// <summary>Pixel-wise logits: student and teacher [b, K, side, side] (the issue's grid: B ∈ {4, 8, 16}, maps 65 … 129).</summary>
     static Case SkdPixelwiseCase(long k) => new($"skd-pixelwise-{k}", [4, 8, 16], [65, 97, 129],

@@ -6,7 +6,7 @@ public static partial class KernelCatalog
 {
     /// <summary>The loss epilogue kernel classes (issue 4): every public static method of each is a kernel (CC's epilogues, specialised by
     /// the kernel function, and the structured-KD kernels, specialised by behaviour types, are listed on their own).</summary>
-    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(EdgeKernels), typeof(ScalarKernels), typeof(NstKernels), typeof(PktKernels), typeof(DistKernels)];
+    public static readonly Type[] LossKernelTypes = [typeof(SpKernels), typeof(EdgeKernels), typeof(ScalarKernels), typeof(NstKernels), typeof(PktKernels), typeof(DistKernels), typeof(FspKernels)];
 
     /// <summary>The CC kernel functions (<see cref="Maths.ICcFunction{T}"/>), open generic.</summary>
     public static readonly Type[] CcFunctionTypes = [typeof(Maths.TaylorRbf<>), typeof(Maths.ExactRbf<>), typeof(Maths.Bilinear<>)];

@@ -19,6 +19,24 @@ public static class WideKernels
     /// (the angle passes read it; rounded once instead of summed in float32).</summary>
     public static void SetDiagonal(Index1D i, ArrayView<float> g, ArrayView<double> norms, int n) => g[(long)(int)i * n + (int)i] = (float)norms[i];
 
+    /// <summary>FSP's difference for float32 maps, one thread per entry (z, i, j) of d [B, ct, cb]: d = Σ_p topS[z, i, p]·
+    /// botS[z, j, p]/ns − Σ_p topT[z, i, p]·botT[z, j, p]/nt, both sums in double (p ascending), rounded once — the FSP
+    /// matrices nearly cancel when the student is near the teacher, and a float32 product's rounding would dominate.</summary>
+    public static void FspDifference(Index1D e, ArrayView<float> botS, ArrayView<float> topS, ArrayView<float> botT, ArrayView<float> topT,
+        ArrayView<float> d, int ct, int cb, int ns, int nt)
+    {
+        long k = e;
+        int j = (int)(k % cb);
+        long zi = k / cb;
+        int i = (int)(zi % ct);
+        long z = zi / ct;
+        long ts = (z * ct + i) * ns, bs = (z * cb + j) * ns, tt = (z * ct + i) * nt, bt = (z * cb + j) * nt;
+        double a = 0, b = 0;
+        for (int p = 0; p < ns; p++) a += (double)topS[ts + p] * botS[bs + p];
+        for (int p = 0; p < nt; p++) b += (double)topT[tt + p] * botT[bt + p];
+        d[e] = (float)(a / ns - b / nt);
+    }
+
     /// <summary>One thread per row: norms[r] = Σ_k x_rk² in double, k ascending.</summary>
     public static void SquaredNorms(Index1D index, ArrayView<float> x, ArrayView<double> norms, int d)
     {

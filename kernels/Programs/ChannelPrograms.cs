@@ -151,3 +151,63 @@ public static class PktPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
         Rows<T>.ScaleBy(dev, xbar, upstream);
     }
 }
+
+/// <summary>
+/// FSP (Yim et al., CVPR 2017; RepDistiller's <c>FSP</c>) for one pair of consecutive layers: per image and side the raw
+/// product F′ = top [Ct, N] · bot [Cb, N]ᵀ (one batched product; F = F′/N is the published FSP matrix), the difference
+/// D = F′s/Ns − F′t/Nt and L = c·Σ D² (<see cref="Ilgpu.FspKernels"/>; c = w/(B·Ct·Cb) for the published mean, w for
+/// Sum). Backward per side: R = ±(2c/N)·D, top̄ = R·bot, bot̄ = Rᵀ·top, times upstream[0]. O(B·Ct·Cb) memory where the
+/// published code forms [B, Ct, Cb, N]; scalars stay on the device.
+/// </summary>
+public static class FspPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Forward of bot/top [B, Cb, N], [B, Ct, N] per side (read in place): d [B, Ct, Cb] (kept for the
+    /// backward) and loss[0] = c·Σ d². float64: two batched products (temporaries [B, Ct, Cb]) and the difference's row
+    /// epilogue; float32: one thread per entry of d summing both products in double (<see cref="Ilgpu.WideKernels.FspDifference"/>),
+    /// then the row sums of d². Temporaries: B·Ct row partials.</summary>
+    public static void Forward(IKdDevice dev, Buf<T> botS, Buf<T> topS, Buf<T> botT, Buf<T> topT, Buf<T> d, Buf<T> loss,
+        int batch, int ct, int cb, int ns, int nt, double c)
+    {
+        long cells = (long)batch * ct * cb;
+        int rows = checked(batch * ct);
+        var partial = dev.Alloc<T>(rows);
+        int w = dev.Traits.RowGroup;
+        var groups = LaunchShape.Groups(rows, 1, 1, w, 1, w * K<T>.Size);
+        d.Need(cells, nameof(d));
+        if (K<T>.Widened)
+        {
+            // float32: both sums of each entry in double, d rounded once (the published float32 mean is a cascade sum;
+            // a float32 product's rounding would dominate d when the student is near the teacher).
+            dev.Launch(K<T>.WideFspDifference, LaunchShape.Extent1(cells), botS, topS, botT, topT, d, ct, cb, ns, nt);
+            dev.Launch(K<T>.FspSquareRows, groups, d, partial, cb);
+        }
+        else
+        {
+            Buf<T> fs = dev.Alloc<T>(cells), ft = dev.Alloc<T>(cells);
+            Products<T>.Cross(dev, topS, botS, fs, batch, ct, cb, ns);
+            Products<T>.Cross(dev, topT, botT, ft, batch, ct, cb, nt);
+            dev.Launch(K<T>.FspLossRows, groups, fs, ft, d, partial, cb, K<T>.C(1.0 / ns), K<T>.C(1.0 / nt));
+        }
+        Rows<T>.Total(dev, partial, loss.Need(1, nameof(loss)), batch, ct, c);
+    }
+
+    /// <summary>Backward of one side (bot [B, Cb, N], top [B, Ct, N]): R = k·d with k = 2c/N (student) or −2c/N (teacher),
+    /// topBar = R·bot and botBar = Rᵀ·top (each only where given), times upstream[0]. One [B, Ct, Cb] temporary.</summary>
+    public static void Backward(IKdDevice dev, Buf<T> bot, Buf<T> top, Buf<T> d, Buf<T> upstream, Buf<T>? botBar, Buf<T>? topBar,
+        int batch, int ct, int cb, int n, double k)
+    {
+        long cells = (long)batch * ct * cb;
+        var r = dev.Alloc<T>(cells);
+        dev.Launch(K<T>.FspScale, LaunchShape.Extent1(cells), d.Need(cells, nameof(d)), r, K<T>.C(k));
+        if (topBar is { } tb)
+        {
+            Products<T>.Times(dev, r, bot, tb, batch, ct, n, cb);
+            Rows<T>.ScaleBy(dev, tb, upstream);
+        }
+        if (botBar is { } bb)
+        {
+            Products<T>.Times(dev, r, top, bb, batch, cb, n, ct, transposeA: true);
+            Rows<T>.ScaleBy(dev, bb, upstream);
+        }
+    }
+}

@@ -57,6 +57,9 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId DistColumns = Of(typeof(DistKernels), nameof(DistKernels.Columns));
     public static readonly KernelId DistLoss = Of(typeof(DistKernels), nameof(DistKernels.Loss));
     public static readonly KernelId DistBackward = Of(typeof(DistKernels), nameof(DistKernels.Backward));
+    public static readonly KernelId FspLossRows = Of(typeof(FspKernels), nameof(FspKernels.LossRows));
+    public static readonly KernelId FspSquareRows = Of(typeof(FspKernels), nameof(FspKernels.SquareRows));
+    public static readonly KernelId FspScale = Of(typeof(FspKernels), nameof(FspKernels.Scale));
     public static readonly KernelId Total = Of(typeof(ScalarKernels), nameof(ScalarKernels.Total));
     public static readonly KernelId Reciprocal = Of(typeof(ScalarKernels), nameof(ScalarKernels.Reciprocal));
     public static readonly KernelId MuTerm = Of(typeof(ScalarKernels), nameof(ScalarKernels.MuTerm));
@@ -69,6 +72,7 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId WideLegs = KernelId.Of(typeof(WideKernels), nameof(WideKernels.Legs), typeof(float));
     public static readonly KernelId SetDiagonal = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SetDiagonal), typeof(float));
     public static readonly KernelId FillSum = Of(typeof(ScalarKernels), nameof(ScalarKernels.FillSum));
+    public static readonly KernelId WideFspDifference = KernelId.Of(typeof(WideKernels), nameof(WideKernels.FspDifference), typeof(float));
     public static readonly KernelId ToSingle = KernelId.Of(typeof(WideKernels), nameof(WideKernels.ToSingle), typeof(float));
 
     public static readonly KernelId WideMeanDots = Wide(nameof(WideKernels.MeanDots));

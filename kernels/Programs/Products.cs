@@ -42,6 +42,36 @@ public static class Products<T> where T : unmanaged, IFloatingPointIeee754<T>
         }, batch);
     }
 
+    /// <summary>c[z] = a[z] b[z]ᵀ for a [batch, m, k], b [batch, n, k] → c [batch, m, n] (e.g. FSP's top·botᵀ). The
+    /// library's own kernel on every device (the library engine takes only <see cref="Gram"/> and <see cref="SymProduct"/>).</summary>
+    public static void Cross(IKdDevice dev, Buf<T> a, Buf<T> b, Buf<T> c, int batch, int m, int n, int k)
+    {
+        a.Need((long)batch * m * k, nameof(a));
+        b.Need((long)batch * n * k, nameof(b));
+        c.Need((long)batch * m * n, nameof(c));
+        MatMul(dev, a, b, c, new MatMulDims
+        {
+            M = m, N = n, K = k,
+            ARow = k, ACol = 1, BRow = 1, BCol = k,   // B(kk, j) = b[j, kk]
+            ABatch = (long)m * k, BBatch = (long)n * k, CBatch = (long)m * n,
+        }, batch);
+    }
+
+    /// <summary>c[z] = a[z] b[z] (or a[z]ᵀ b[z] with <paramref name="transposeA"/>, a stored [batch, k, m]) for
+    /// a [batch, m, k], b [batch, k, n] → c [batch, m, n]. The library's own kernel on every device.</summary>
+    public static void Times(IKdDevice dev, Buf<T> a, Buf<T> b, Buf<T> c, int batch, int m, int n, int k, bool transposeA = false)
+    {
+        a.Need((long)batch * m * k, nameof(a));
+        b.Need((long)batch * k * n, nameof(b));
+        c.Need((long)batch * m * n, nameof(c));
+        MatMul(dev, a, b, c, new MatMulDims
+        {
+            M = m, N = n, K = k,
+            ARow = transposeA ? 1 : k, ACol = transposeA ? m : 1, BRow = n, BCol = 1,
+            ABatch = (long)m * k, BBatch = (long)k * n, CBatch = (long)m * n,
+        }, batch);
+    }
+
     static void MatMul(IKdDevice dev, Buf<T> a, Buf<T> b, Buf<T> c, MatMulDims dims, int batch)
     {
         var t = dev.Traits;

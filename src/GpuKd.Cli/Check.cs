@@ -41,6 +41,7 @@ internal static class Check
         (Ops.Nst,             [8, 12, 5, 5],  [3, 5, 3, 3]),
         (Ops.Pkt,             [32, 48],       [8, 12]),
         (Ops.Dist,            [32, 100],      [8, 13]),
+        (Ops.Fsp,             [8, 12, 5, 5],  [3, 5, 3, 3]),
     ];
 
     /// <summary>

@@ -246,6 +246,24 @@ internal static class Ops
         return (randn(student.shape, ScalarType.Float64, generator: g) * 3).to(student.dtype);
     }
 
+    /// <summary>FSP with x as the student's bot layer; its top [B, C + 2, ⌈H/2⌉, ⌈H/2⌉] (x pooled to it, 5×5 → 3×3 not
+    /// divisible) and the teacher's two layers (C and C + 2 channels, x's and the top's sizes) seeded.</summary>
+    static (Tensor[] S, Tensor[] T) FspLayersFor(Tensor x)
+    {
+        long b = x.shape[0], c = x.shape[1], h = (x.shape[2] + 1) / 2;
+        Tensor Seeded(long[] shape, ulong seed) => randn(shape, ScalarType.Float64, generator: new TorchSharp.torch.Generator(seed)).to(x.dtype);
+        return ([x, Seeded([b, c + 2, h, h], 781)], [Seeded([b, c, x.shape[2], x.shape[3]], 782), Seeded([b, c + 2, h, h], 783)]);
+    }
+
+    public static readonly OpVariant Fsp = new(
+        "fsp loss",
+        x => { var (s, t) = FspLayersFor(x); return gpukd.functional.fsp_loss(s, t); },
+        x => { var (s, t) = FspLayersFor(x); return ReferenceChannelLosses.FspLoss(s, t); },
+        // the pooled map, D and the two products [B, C+2, C] (≤ b·d), the gradient's buffers
+        (b, d) => 3 * b * d,
+        // the [B, C+2, C, N] product per side and its gradients (coarse: C·C′·N ≈ C·d)
+        (b, d) => 4 * b * d * 8);
+
     public static readonly OpVariant Pkt = new(
         "pkt loss",
         x => gpukd.functional.pkt_loss(x, TeacherFor(x)),

@@ -126,5 +126,41 @@ public static partial class gpukd
             nn.Reduction reduction = nn.Reduction.Mean)
             => Precision.Lift([nameof(student_logits), nameof(teacher_logits)], [student_logits, teacher_logits],
                               xs => DistLoss.Apply(xs[0], xs[1], beta, gamma, temperature, reduction));
+
+        /// <summary>
+        /// FSP, the flow of solution procedure (Yim et al., CVPR 2017), as RepDistiller's <c>FSP</c> computes it: for each
+        /// pair of consecutive layers (bot = layers[i], top = layers[i + 1]) of each network, the map with the larger H is
+        /// adaptive-average-pooled to the other's size, and the FSP matrix is F = top·botᵀ/N per image ([B, C_top, C_bot],
+        /// the mean over the N positions: the published <c>(bot.unsqueeze(1) * top.unsqueeze(2)).view(B, Ct, Cb, −1).mean(−1)</c>);
+        /// loss_i = mean((F_s − F_t)²) over its B·Ct·Cb entries and L = Σ_i w_i·loss_i (the published module returns the
+        /// list of loss_i; its weights are the caller's).
+        /// </summary>
+        /// <param name="student_layers">The student's maps [B, C_i, H_i, W_i], at least two, float32 or float64 (all one dtype
+        /// and device, one B).</param>
+        /// <param name="teacher_layers">The teacher's maps: as many, with the student's channel counts layer by layer (the
+        /// published constructor requires it); the spatial sizes may differ from the student's.</param>
+        /// <param name="weights">One finite weight per consecutive pair (count − 1), or null for 1 each.</param>
+        /// <param name="reduction">Mean (default: each pair's published mean over B·Ct·Cb) or Sum (Σ_i w_i·Σ (F_s − F_t)²,
+        /// F still the mean over positions); None is refused.</param>
+        /// <returns>The loss, a 0-d tensor; a gradient for every layer that requires one (a middle layer from both pairs it
+        /// belongs to; the teacher's too, as nothing is detached in the published code).</returns>
+        /// <remarks>
+        /// Pooling: the larger-H map of a pair is pooled to the other's (H, W) — the published code pools to (H, H), the
+        /// same wherever it runs (the smaller map square); equal heights need equal widths. Cost per pair and side: one
+        /// batched product top·botᵀ (B·Ct·Cb·N multiply-adds, GEMM) and an O(B·Ct·Cb) epilogue; backward per side that
+        /// needs a gradient two products of the same size. Peak extra memory per pair: the pooled maps (libtorch's pool),
+        /// D = F_s − F_t [B, Ct, Cb] kept for the backward, the two products [B, Ct, Cb] in the forward and one in the
+        /// backward — never the published [B, Ct, Cb, N] product (or its gradient). float32: F is summed in double (F_s and
+        /// F_t nearly cancel near the teacher) — on the CPU path from maps widened a few images at a time (≤ 4 MiB per
+        /// side), on a device by one thread per entry of D; D is rounded once and the backward runs in float32. Not scale-free (degree 4): at the
+        /// limits of the dtype the value overflows as the published composition does; NaN/Inf propagate.
+        /// Throws <see cref="ArgumentException"/> naming the list (the index in the message) for a null or non-4-D map, a bad
+        /// dtype or device, unequal batch sizes, unequal channel counts student/teacher, unequal widths at equal heights,
+        /// fewer than two layers or unequal layer counts; naming <c>weights</c> for a wrong count or a non-finite weight;
+        /// naming <c>reduction</c> for None.
+        /// </remarks>
+        public static Tensor fsp_loss(IReadOnlyList<Tensor> student_layers, IReadOnlyList<Tensor> teacher_layers, IReadOnlyList<double>? weights = null,
+            nn.Reduction reduction = nn.Reduction.Mean)
+            => FspLoss.Apply(student_layers, teacher_layers, weights, reduction);
 }
 }

@@ -23,4 +23,8 @@ public static partial class gpukd
     /// = <see cref="functional.dist_loss"/>.</summary>
     public static DISTLoss DISTLoss(double beta = 1, double gamma = 1, double temperature = 1, nn.Reduction reduction = nn.Reduction.Mean)
         => new(beta, gamma, temperature, reduction);
+
+    /// <summary>The FSP loss module (RepDistiller's <c>FSP</c>, its per-pair losses added with <paramref name="weights"/>):
+    /// <c>gpukd.FSPLoss().call(student_layers, teacher_layers)</c> = <see cref="functional.fsp_loss"/>.</summary>
+    public static FSPLoss FSPLoss(IReadOnlyList<double>? weights = null, nn.Reduction reduction = nn.Reduction.Mean) => new(weights, reduction);
 }

@@ -80,6 +80,10 @@ public class LossReductionTests(KdBackend backend) : BackendFixture(backend)
             x => ReferenceSkd.PixelwiseLoss(x[0], x[1], 2, SkdPixelwise.TemperatureKl), x => B(x) * x[0].shape[2] * x[0].shape[3],
             b => [[b, 4, 3, 5], [b, 4, 3, 5]],
             NoneShape: x => [x[0].shape[0], x[0].shape[2], x[0].shape[3]], NoneReference: x => PixelTerms(x[0], x[1], 2, SkdPixelwise.TemperatureKl));
+        // FSP: one layer pair per side (student bot pooled 4×4 → 2×2; the teacher's at equal sizes); count B·Ct·Cb.
+        yield return new("fsp_loss", (x, r) => gpukd.functional.fsp_loss([x[0], x[1]], [x[2], x[3]], reduction: r),
+            x => ReferenceChannelLosses.FspLoss([x[0], x[1]], [x[2], x[3]]), x => B(x) * x[1].shape[1] * x[0].shape[1],
+            b => [[b, 3, 4, 4], [b, 5, 2, 2], [b, 3, 3, 3], [b, 5, 3, 3]]);
     }
 
     static Tensor[] Make(Case c, int b, int salt) => c.Shapes(b).Select((s, k) => Inputs.Randn(s, salt: salt + 17 * k)).ToArray();
@@ -222,6 +226,10 @@ public class LossReductionTests(KdBackend backend) : BackendFixture(backend)
         Check(gpukd.StructuredKDLoss(reduction: reduction), m => m.call(ls, lt, fs, ft),
             10 * gpukd.functional.skd_pixelwise_loss(ls, lt, reduction: reduction) + gpukd.functional.skd_pairwise_loss(fs, ft, reduction: reduction),
             "StructuredKDLoss");
+
+        var fspS = new[] { Inputs.Randn([b, 3, 4, 4], salt: 102), Inputs.Randn([b, 5, 2, 2], salt: 103), Inputs.Randn([b, 2, 2, 2], salt: 104) };
+        var fspT = new[] { Inputs.Randn([b, 3, 3, 3], salt: 105), Inputs.Randn([b, 5, 3, 3], salt: 106), Inputs.Randn([b, 2, 2, 2], salt: 107) };
+        Check(gpukd.FSPLoss([0.5, 2], reduction), m => m.call(fspS, fspT), gpukd.functional.fsp_loss(fspS, fspT, [0.5, 2], reduction), "FSPLoss");
     }
 
     [Test]
@@ -236,6 +244,7 @@ public class LossReductionTests(KdBackend backend) : BackendFixture(backend)
                 ("CCLoss", () => gpukd.CCLoss(reduction: nn.Reduction.None)),
                 ("IRGLoss", () => gpukd.IRGLoss(reduction: nn.Reduction.None)),
                 ("StructuredKDLoss", () => gpukd.StructuredKDLoss(reduction: nn.Reduction.None)),
+                ("FSPLoss", () => gpukd.FSPLoss(reduction: nn.Reduction.None)),
             })
                 Assert.That(() => make(), Throws.InstanceOf<ArgumentException>().With.Property("ParamName").EqualTo("reduction")
                     .And.Message.Contains(name), name);

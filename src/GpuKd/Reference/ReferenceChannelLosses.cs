@@ -118,4 +118,42 @@ internal static class ReferenceChannelLosses
         var intra = tau * tau * Relation(ys.transpose(0, 1), yt.transpose(0, 1));
         return beta * inter + gamma * intra;
     }
+
+    /// <summary>RepDistiller <c>FSP.forward(g_s, g_t)</c>, line by line: <c>compute_fsp</c> per side (for consecutive
+    /// layers bot = g[i], top = g[i + 1]: if b_H &gt; t_H bot = adaptive_avg_pool2d(bot, (t_H, t_H)), elif b_H &lt; t_H
+    /// top = adaptive_avg_pool2d(top, (b_H, b_H)); bot.unsqueeze(1), top.unsqueeze(2), each .view(B, ·, ·, −1),
+    /// fsp = (bot * top).mean(−1) — a [B, Ct, Cb, H·W] product), <c>compute_loss</c> = (s − t).pow(2).mean() per pair; the
+    /// list of losses added with <paramref name="weights"/> (1 each when null). <paramref name="sum"/>: .sum() for the mean.</summary>
+    public static Tensor FspLoss(IReadOnlyList<Tensor> gS, IReadOnlyList<Tensor> gT, IReadOnlyList<double>? weights = null, bool sum = false)
+    {
+        var sFsp = ComputeFsp(gS);
+        var tFsp = ComputeFsp(gT);
+        Tensor? total = null;
+        for (int i = 0; i < sFsp.Count; i++)
+        {
+            var sq = (sFsp[i] - tFsp[i]).pow(2);
+            var loss = (sum ? sq.sum() : sq.mean()) * (weights?[i] ?? 1.0);
+            total = total is null ? loss : total + loss;
+        }
+        return total!;
+    }
+
+    static List<Tensor> ComputeFsp(IReadOnlyList<Tensor> g)
+    {
+        var fspList = new List<Tensor>();
+        for (int i = 0; i < g.Count - 1; i++)
+        {
+            Tensor bot = g[i], top = g[i + 1];
+            long bH = bot.shape[2], tH = top.shape[2];
+            if (bH > tH) bot = nn.functional.adaptive_avg_pool2d(bot, [tH, tH]);
+            else if (bH < tH) top = nn.functional.adaptive_avg_pool2d(top, [bH, bH]);
+            bot = bot.unsqueeze(1);
+            top = top.unsqueeze(2);
+            bot = bot.reshape(bot.shape[0], bot.shape[1], bot.shape[2], -1);
+            top = top.reshape(top.shape[0], top.shape[1], top.shape[2], -1);
+            var fsp = (bot * top).mean([-1L]);
+            fspList.Add(fsp);
+        }
+        return fspList;
+    }
 }

@@ -107,6 +107,10 @@ public static class PublicOps
         // DIST: logits [b, K] of one shape; a softmax is not scale-free (Degree 0 only in that its value is bounded: 0 ≤ L ≤ 4).
         new("dist_loss", ["student_logits", "teacher_logits"], xs => gpukd.functional.dist_loss(xs[0], xs[1]), b => [[b, 7], [b, 7]])
             { MinBatchArg = "student_logits", ScaleFree = false, NegativeInfinityReference = xs => Reference.ReferenceChannelLosses.DistLoss(xs[0], xs[1]) },
+        // FSP: two layers per side, the student's bot pooled (4×4 → 2×2), the teacher's at equal sizes; value ∝ s⁴.
+        new("fsp_loss", ["student_layers", "student_layers", "teacher_layers", "teacher_layers"],
+            xs => gpukd.functional.fsp_loss([xs[0], xs[1]], [xs[2], xs[3]]), b => [[b, 3, 4, 4], [b, 5, 2, 2], [b, 3, 3, 3], [b, 5, 3, 3]])
+            { Degree = 4, MinBatchArg = "student_layers" },
     ];
 
     public static IEnumerable<string> Names => All.Select(c => c.Name);

@@ -69,6 +69,7 @@ public class CudaPathTests
                             [3, 4, 1, 5], [3, 4, 1, 5]);
         yield return Shaped("skd_pixelwise_loss_none", x => gpukd.functional.skd_pixelwise_loss(x[0], x[1], reduction: nn.Reduction.None), [2, 3, 2, 3], [2, 3, 2, 3]);
         yield return Shaped("dist_loss", x => gpukd.functional.dist_loss(x[0], x[1], 1, 2, 3), [9, 7], [9, 7]);
+        yield return Shaped("fsp_loss", x => gpukd.functional.fsp_loss([x[0], x[1]], [x[2], x[3]]), [3, 4, 3, 3], [3, 5, 3, 3], [3, 4, 2, 5], [3, 5, 2, 5]);
     }
 
     static TestCaseData Shaped(string name, Func<Tensor[], Tensor> f, params long[][] shapes)
