@@ -5,6 +5,7 @@
 # (default artifacts/gpu-inprocess). Time: at most LIMIT (240 s; the timing stops taking new rows at DEADLINE, 180 s)
 # + MEMCHECK_LIMIT (120 s) = 6 minutes, plus nvidia-smi; validation.csv is written row by row, so a cut run keeps
 # what it did. OPS=a,b restricts both passes to some ops (names: inprocess.py --help / the validation.csv op column).
+# DEVICE=cpu runs the first pass on ILGPU's CPU simulator (a check of this script where there is no GPU; with QUICK=1).
 set -u
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -15,7 +16,7 @@ status=0
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
 echo "== in-process validation and timing" | tee "$out/run.log"
 timeout "${LIMIT:-240}" python3 bench/gpu/inprocess.py --app "$app" --out "$out" ${QUICK:+--quick} \
-    --deadline-s "${DEADLINE:-180}" ${OPS:+--ops "$OPS"} 2>&1 | tee -a "$out/run.log"
+    --deadline-s "${DEADLINE:-180}" ${OPS:+--ops "$OPS"} ${DEVICE:+--device "$DEVICE"} 2>&1 | tee -a "$out/run.log"
 rc=${PIPESTATUS[0]}; echo "== inprocess.py exit code $rc" | tee -a "$out/run.log"; [ "$rc" -eq 0 ] || status=1
 sanitizer="$(command -v compute-sanitizer || ls -d /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | tail -1)"
 if [ -n "$sanitizer" ]; then
