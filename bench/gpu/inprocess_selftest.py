@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Self-test of the in-process host without a GPU or PyTorch: loads the .NET runtime into Python (hostfxr),
 runs the op programs on ILGPU's CPU simulator over ctypes arrays, and checks each forward against a plain-Python
-float64 reference and each backward against central differences of that forward (b = 4, D = 3).
+float64 reference and each backward against central differences (of the program's own forward for the RKD losses,
+of the plain-Python transcription for SP, CC, IRG edge, ICKD, NST, PKT and the SKD pixel-wise loss; b = 4 or 5, D = 3).
 Usage: python3 bench/gpu/inprocess_selftest.py PATH/TO/GpuKd.KernelBench.dll   → prints "N passed, M failed".
 """
 import ctypes
@@ -68,6 +69,244 @@ def rkd_angle_ref(s, t, b, ds, dt):
     return sum(smooth_l1(p - q) for p, q in zip(angles(s, b, ds), angles(t, b, dt))) / b ** 3
 
 
+# ── plain-Python float64 transcriptions of the published losses (REFERENCE.md; src/GpuKd/Reference/*.cs) ──────────
+
+def rows_of(x, b, d):
+    return [x[i * d:(i + 1) * d] for i in range(b)]
+
+
+def dot(u, v):
+    return sum(p * q for p, q in zip(u, v))
+
+
+def normalize(u, eps=1e-12):
+    n = math.sqrt(dot(u, u))
+    return [e / max(n, eps) for e in u]
+
+
+def sp_ref(s, t, b, ds, dt):
+    def gn(x, d):
+        r = rows_of(x, b, d)
+        return [normalize([dot(r[i], r[j]) for j in range(b)]) for i in range(b)]
+    gs, gt = gn(s, ds), gn(t, dt)
+    return sum((gt[i][j] - gs[i][j]) ** 2 for i in range(b) for j in range(b)) / (b * b)
+
+
+def cc_ref(s, t, b, ds, dt, kind, gamma=0.4, order=2):
+    def k(x, d):
+        r = rows_of(x, b, d)
+        if kind != 3:
+            r = [normalize(u) for u in r]
+        a = [[dot(r[i], r[j]) for j in range(b)] for i in range(b)]
+        if kind == 0:
+            return [[sum(math.exp(-2 * gamma) * (2 * gamma) ** q / math.factorial(q) * v ** q for q in range(order + 1)) for v in row] for row in a]
+        if kind == 1:
+            return [[math.exp(-2 * gamma * (1 - v)) for v in row] for row in a]
+        return a
+    ks, kt = k(s, ds), k(t, dt)
+    return sum((ks[i][j] - kt[i][j]) ** 2 for i in range(b) for j in range(b)) / (b * b)
+
+
+def edge_matrix(x, b, d, fixed_max=None):
+    r = rows_of(x, b, d)
+    q = [[0.0 if i == j else max(dot(r[i], r[i]) + dot(r[j], r[j]) - 2 * dot(r[i], r[j]), 1e-12) for j in range(b)] for i in range(b)]
+    m = max(max(row) for row in q) if fixed_max is None else fixed_max
+    return [[0.0 if m == 0 else v / m for v in row] for row in q], max(max(row) for row in q)
+
+
+def edge_ref(s, t, b, ds, dt, fixed_max=None):
+    es, _ = edge_matrix(s, b, ds, fixed_max)
+    et, _ = edge_matrix(t, b, dt)
+    return sum((es[i][j] - et[i][j]) ** 2 for i in range(b) for j in range(b)) / (b * b)
+
+
+def ickd_ref(s, t, batch, c, ns, nt, mean=True):
+    total = 0.0
+    for z in range(batch):
+        def g(x, n):
+            r = rows_of(x[z * c * n:(z + 1) * c * n], c, n)
+            return [normalize([dot(r[i], r[j]) for j in range(c)]) for i in range(c)]
+        gs, gt = g(s, ns), g(t, nt)
+        total += sum((gs[i][j] - gt[i][j]) ** 2 for i in range(c) for j in range(c))
+    return total / (c * batch * batch) if mean else total
+
+
+def nst_ref(s, t, batch, cs, ct, npix):
+    def unit(x, c):
+        return [[normalize(x[(z * c + i) * npix:(z * c + i + 1) * npix]) for i in range(c)] for z in range(batch)]
+    us, ut = unit(s, cs), unit(t, ct)
+
+    def poly_mean(a, b2, ca, cb):
+        return sum(dot(a[z][i], b2[z][j]) ** 2 for z in range(batch) for i in range(ca) for j in range(cb)) / (batch * ca * cb)
+    return poly_mean(ut, ut, ct, ct) + poly_mean(us, us, cs, cs) - 2 * poly_mean(us, ut, cs, ct)
+
+
+def pkt_ref(s, t, b, ds, dt, eps=1e-7):
+    def p(x, d):
+        r = rows_of(x, b, d)
+        u = [[e / (math.sqrt(dot(v, v)) + eps) for e in v] for v in r]
+        m = [[(dot(u[i], u[j]) + 1) / 2 for j in range(b)] for i in range(b)]
+        return [[v / sum(row) for v in row] for row in m]
+    model, target = p(s, ds), p(t, dt)
+    return sum(target[i][j] * math.log((target[i][j] + eps) / (model[i][j] + eps)) for i in range(b) for j in range(b)) / (b * b)
+
+
+def skd_ref(zs, zt, b, k, npix, kl, temperature):
+    total = 0.0
+    for i in range(b):
+        for j in range(npix):
+            def logsm(z):
+                v = [z[(i * k + c) * npix + j] / temperature for c in range(k)]
+                m = max(v)
+                lse = m + math.log(sum(math.exp(e - m) for e in v))
+                return [e - lse for e in v]
+            ls, lt = logsm(zs), logsm(zt)
+            total += sum(math.exp(q) * ((q - p) if kl else -p) for p, q in zip(ls, lt))
+    return total * temperature ** 2 / (b * npix) if kl else total / npix
+
+
+def central(f, x, h=1e-6):
+    out = []
+    for k in range(len(x)):
+        xp, xm = list(x), list(x)
+        xp[k] += h
+        xm[k] -= h
+        out.append((f(xp) - f(xm)) / (2 * h))
+    return out
+
+
+def arr32(values):
+    return (ctypes.c_float * max(len(values), 1))(*values)
+
+
+def loss_cases(p, rng):
+    """(name, ok, detail) per check of the SP, CC, IRG edge, ICKD, NST, PKT and SKD pixel-wise programs."""
+    results = []
+    up = 1.5
+
+    def gauss(n):
+        return [rng.gauss(0, 1) for _ in range(n)]
+
+    def judge(name, dtype, value, ref, grad, fd):
+        vtol, gtol = (1e-12, 1e-7) if dtype == "float64" else (1e-4, 1e-4)
+        verr = abs(value - ref) / max(1e-3, abs(ref))
+        scale = max(1e-3, max(abs(g) for g in fd))
+        gerr = max(abs(a - up * g) for a, g in zip(grad, fd)) / scale
+        results.append((f"{name} {dtype} forward", verr <= vtol, f"{value:.12g} vs {ref:.12g}"))
+        results.append((f"{name} {dtype} backward vs central diff.", gerr <= gtol and all(math.isfinite(g) for g in grad), f"rel err {gerr:.1e}"))
+
+    def mk(dtype):
+        return (arr if dtype == "float64" else arr32), (lambda n: zeros(n)) if dtype == "float64" else (lambda n: (ctypes.c_float * max(n, 1))())
+
+    def rows_pair(kind, dtype, sv, tv, b, ds, dt, extra_fwd, extra_bwd, fill_side):
+        """Forward then the student's backward of a pair loss over rows whose sides are built by fill_side(prefix, x, d)."""
+        A, Z = mk(dtype)
+        xs, xt, loss = A(sv), A(tv), Z(1)
+        bufs = {"xs": buf(xs), "xt": buf(xt), "loss": buf(loss, 1)}
+        ss, ts = fill_side("s", xs, ds), fill_side("t", xt, dt)
+        bufs.update(ss); bufs.update(ts)
+        p.call(kind, "forward", dtype, bufs, dict(b=b, ds=ds, dt=dt, **extra_fwd))
+        xbar = Z(b * ds)
+        bb = {"upstream": buf(A([up]), 1), "xbar": buf(xbar)}
+        bb.update({"self_" + k[2:]: v for k, v in ss.items()})
+        bb.update({"other_" + k[2:]: v for k, v in ts.items()})
+        p.call(kind, "backward", dtype, bb, dict(b=b, dim=ds, **extra_bwd))
+        return loss[0], list(xbar)[:b * ds]
+
+    B_, DS, DTT = 5, 3, 4
+    s, t = gauss(B_ * DS), gauss(B_ * DTT)
+    for dtype in ("float64", "float32"):
+        wide = dtype == "float32"
+        sv, tv = (s, t) if not wide else ([float(ctypes.c_float(v).value) for v in s], [float(ctypes.c_float(v).value) for v in t])
+
+        def sp_side(prefix, x, d):
+            _, Z = mk(dtype)
+            xb = buf(Z(B_ * d)) if wide else buf(x)
+            return {f"{prefix}_x": xb, f"{prefix}_mean": buf(Z(d), d if wide else 0), f"{prefix}_g": buf(zeros(B_ * B_)), f"{prefix}_norms": buf(zeros(B_))}
+        v, g = rows_pair("sp", dtype, sv, tv, B_, DS, DTT, {}, {}, sp_side)
+        judge("sp", dtype, v, sp_ref(sv, tv, B_, DS, DTT), g, central(lambda y: sp_ref(y, tv, B_, DS, DTT), sv))
+
+        for kind, label in ((0, "taylor"), (1, "rbf"), (3, "raw")):
+            def cc_side(prefix, x, d, kind=kind):
+                _, Z = mk(dtype)
+                raw = kind == 3
+                xb = buf(x) if raw and not wide else buf(Z(B_ * d))
+                return {f"{prefix}_x": xb, f"{prefix}_mean": buf(Z(d), d if wide else 0),
+                        f"{prefix}_norms": buf(zeros(B_), 0 if raw else B_), f"{prefix}_a": buf(zeros(B_ * B_))}
+            opts = dict(kind=kind, order=2, gamma=0.4)
+            v, g = rows_pair("cc", dtype, sv, tv, B_, DS, DTT, opts, opts, cc_side)
+            judge(f"cc {label}", dtype, v, cc_ref(sv, tv, B_, DS, DTT, kind), g, central(lambda y: cc_ref(y, tv, B_, DS, DTT, kind), sv))
+
+        edge_grads = []
+        for dmax in (1, 0):
+            def edge_side(prefix, x, d):
+                _, Z = mk(dtype)
+                xc = Z(B_ * d)
+                r = buf(zeros(B_), B_) if wide else buf(xc)
+                return {f"{prefix}_xc": buf(xc), f"{prefix}_g": buf(zeros(B_ * B_)), f"{prefix}_r": r, f"{prefix}_max": buf(zeros(3), 3)}
+            v, g = rows_pair("irg_edge", dtype, sv, tv, B_, DS, DTT, {}, dict(dim_other=DTT, differentiate_max=dmax), edge_side)
+            m0 = None if dmax else edge_matrix(sv, B_, DS)[1]
+            judge(f"irg_edge max {'differentiated' if dmax else 'held'}", dtype, v, edge_ref(sv, tv, B_, DS, DTT),
+                  g, central(lambda y: edge_ref(y, tv, B_, DS, DTT, m0), sv))
+            edge_grads.append(g)
+        gap = max(abs(a - c) for a, c in zip(*edge_grads))
+        results.append((f"irg_edge {dtype} differentiate_max reaches the program", gap > 1e-3, f"gradients differ by {gap:.1e}"))
+
+    # ICKD over maps [B, C, N] (the teacher with another N), both reductions.
+    batch, c, ns, nt = 2, 3, 4, 6
+    ms, mt = gauss(batch * c * ns), gauss(batch * c * nt)
+    for mean in (1, 0):
+        def ickd_run(x):
+            xs, xt, loss = arr(x), arr(mt), zeros(1)
+            sides = {"s_x": buf(xs), "s_g": buf(zeros(batch * c * c)), "s_norms": buf(zeros(batch * c)),
+                     "t_x": buf(xt), "t_g": buf(zeros(batch * c * c)), "t_norms": buf(zeros(batch * c))}
+            p.call("ickd", "forward", "float64", dict(sides, loss=buf(loss, 1)), dict(batch=batch, c=c, ns=ns, nt=nt, mean=mean))
+            return loss[0], sides
+        v, sides = ickd_run(ms)
+        xbar = zeros(batch * c * ns)
+        bb = {"self_" + k[2:]: w for k, w in sides.items() if k.startswith("s_")}
+        bb.update({"other_" + k[2:]: w for k, w in sides.items() if k.startswith("t_")})
+        p.call("ickd", "backward", "float64", dict(bb, upstream=buf(arr([up]), 1), xbar=buf(xbar)), dict(batch=batch, c=c, n=ns, mean=mean))
+        judge(f"ickd {'mean' if mean else 'sum'}", "float64", v, ickd_ref(ms, mt, batch, c, ns, nt, mean != 0), list(xbar),
+              central(lambda y: ickd_ref(y, mt, batch, c, ns, nt, mean != 0), ms))
+
+    # NST over maps of one size (cs ≠ ct).
+    cs, ct, npix = 3, 2, 4
+    ns_, nt_ = gauss(batch * cs * npix), gauss(batch * ct * npix)
+    n = cs + ct
+    state = {"norms": buf(zeros(batch * n)), "unit": buf(zeros(batch * n * npix)), "g": buf(zeros(batch * n * n))}
+    loss = zeros(1)
+    sizes = dict(batch=batch, cs=cs, ct=ct, npix=npix, mean=1)
+    p.call("nst", "forward", "float64", dict(state, xs=buf(arr(ns_)), xt=buf(arr(nt_)), loss=buf(loss, 1)), sizes)
+    zbar = zeros(batch * n * npix)
+    p.call("nst", "backward", "float64", dict(state, upstream=buf(arr([up]), 1), zbar=buf(zbar)), sizes)
+    gs = [zbar[(z * n + i) * npix + k] for z in range(batch) for i in range(cs) for k in range(npix)]
+    judge("nst", "float64", loss[0], nst_ref(ns_, nt_, batch, cs, ct, npix), gs, central(lambda y: nst_ref(y, nt_, batch, cs, ct, npix), ns_))
+
+    # PKT (eps 1e-7, the published default), the student's gradient.
+    def pkt_side(prefix, x, d):
+        return {f"{prefix}_x": buf(x), f"{prefix}_norms": buf(zeros(B_)), f"{prefix}_unit": buf(zeros(B_ * d)), f"{prefix}_s": buf(zeros(B_ * B_))}
+    xs, xt, loss = arr(s), arr(t), zeros(1)
+    sides = dict(pkt_side("s", xs, DS), **pkt_side("t", xt, DTT))
+    p.call("pkt", "forward", "float64", dict(sides, loss=buf(loss, 1)), dict(b=B_, ds=DS, dt=DTT, mean=1, eps=1e-7))
+    xbar = zeros(B_ * DS)
+    p.call("pkt", "backward", "float64", dict(sides, upstream=buf(arr([up]), 1), xbar=buf(xbar)), dict(b=B_, ds=DS, dt=DTT, teacher=0, mean=1, eps=1e-7))
+    judge("pkt", "float64", loss[0], pkt_ref(s, t, B_, DS, DTT), list(xbar), central(lambda y: pkt_ref(y, t, B_, DS, DTT), s))
+
+    # Structured KD pixel-wise, logits [b, k, p]: CE and KL at T = 1.5 (mean), the student's gradient through the backward entry.
+    b, k, px = 2, 4, 3
+    zs, zt = gauss(b * k * px), gauss(b * k * px)
+    for kl in (0, 1):
+        gsb, gtb, loss = zeros(b * k * px), zeros(b * k * px), zeros(1)
+        p.call("skd_pixelwise", "forward", "float64", {"zs": buf(arr(zs)), "zt": buf(arr(zt)), "gs": buf(gsb), "gt": buf(gtb), "loss": buf(loss, 1)},
+               dict(b=b, k=k, p=px, kl=kl, reduction=0, temperature=1.5))
+        res = zeros(b * k * px)
+        p.call("skd_pixelwise", "backward", "float64", {"g": buf(gsb), "upstream": buf(arr([up]), 1), "result": buf(res)}, dict(b=b, k=k, p=px))
+        judge(f"skd_pixelwise {'kl' if kl else 'ce'}", "float64", loss[0], skd_ref(zs, zt, b, k, px, kl, 1.5), list(res),
+              central(lambda y: skd_ref(y, zt, b, k, px, kl, 1.5), zs))
+    return results
+
+
 def main(dll):
     p = Programs(dll, mode="cpu")
     rng = random.Random(7)
@@ -127,12 +366,32 @@ def main(dll):
             worst = max(worst, abs(fd - xbar[k]))
         check(f"{kind} backward vs central diff.", worst < 1e-7, f"max err {worst:.1e}")
 
+    # The loss programs added for issue 14's full coverage: value against a plain-Python float64 transcription of the
+    # published formula, student gradient (upstream 1.5: the scale is read from device memory) against central
+    # differences of that transcription; float64 at 1e-12 / 1e-7, float32 at the library's 1e-4 bar.
+    for name, ok, detail in loss_cases(p, rng):
+        check(name, ok, detail)
+
     # An error comes back as an exception with the library's message, and the host stays usable.
     try:
         p.call("gram", "forward", "float64", {"x": buf(x), "g": buf(zeros(1)), "norms": buf(zeros(B)), "result": buf(zeros(1))}, {"b": B, "d": D, "normalize": 0})
         check("bad buffer size refused", False, "no error")
     except Exception as e:
         check("bad buffer size refused", "needed" in str(e), str(e)[:80])
+    # Bad options and short side buffers of the new entries: ArgumentException naming the argument, before any launch.
+    def refused(name, op, bufs, ints, needle):
+        try:
+            p.call(op, "forward", "float64", bufs, ints)
+            check(name, False, "no error")
+        except Exception as e:
+            check(name, needle in str(e), str(e)[:90])
+    side = {f"{q}_{n}": buf(zeros(16), 16) for q in "st" for n in ("x", "mean", "norms", "a", "g")}
+    rows = {"xs": buf(arr(s)), "xt": buf(arr(s)), "loss": buf(zeros(1), 1)}
+    refused("cc kind 7 refused", "cc", dict(side, **rows), dict(b=B, ds=D, dt=D, kind=7, order=2, gamma=0.4), "kind")
+    refused("cc gamma -1 refused", "cc", dict(side, **rows), dict(b=B, ds=D, dt=D, kind=0, order=2, gamma=-1.0), "gamma")
+    refused("sp short side buffer refused", "sp", dict(side, s_g=buf(zeros(3), 3), **rows), dict(b=B, ds=D, dt=D), "s_g")
+    pk = {f"{q}_{n}": buf(zeros(16), 16) for q in "st" for n in ("x", "norms", "unit", "s")}
+    refused("pkt eps 0 refused", "pkt", dict(pk, loss=buf(zeros(1), 1)), dict(b=B, ds=D, dt=D, mean=1, eps=0.0), "eps")
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 

@@ -116,12 +116,15 @@ public static class WideKernels
     }
 
     /// <summary>One thread per (i, j) (index.X = j, index.Y = i): g = XXᵀ in double, ((c_ij + m_i) + m_j) + |μ|², with
-    /// c the float32 Gram of the centred rows off the diagonal and their double squared norms on it.</summary>
+    /// c the float32 Gram of the centred rows off the diagonal and their double squared norms on it. A row whose input is
+    /// exactly zero (rowNorms2 = Σ x² of the input rows = 0) gets an exactly zero row and column, as XXᵀ has: the
+    /// reconstruction would leave rounding noise there, which a row normalisation would blow up to O(1) (SP) or 1e16 (CC).</summary>
     public static void AssembleGram(Index2D ij, ArrayView<float> c, ArrayView<double> norms, ArrayView<double> dots, ArrayView<double> mu2,
-        ArrayView<double> g, int n)
+        ArrayView<double> rowNorms2, ArrayView<double> g, int n)
     {
         int i = ij.Y, j = ij.X;
         long o = (long)i * n + j;
+        if (rowNorms2[i] == 0 || rowNorms2[j] == 0) { g[o] = 0; return; }
         double cij = i == j ? norms[i] : c[o];
         g[o] = cij + dots[i] + dots[j] + mu2[0];
     }
@@ -170,7 +173,8 @@ public static class WideKernels
     }
 
     /// <summary>One thread per row: the backward of <see cref="Cosines"/> after <see cref="DiagonalRoots"/>:
-    /// ḡ_ij = ā_ij s_i s_j, and where norms_i &gt; eps ḡ_ii −= c_i/(2 norms_i²) with c_i = Σ_j (ā_ij + ā_ji) a_ij.</summary>
+    /// ḡ_ij = ā_ij s_i s_j (0 where norms_i or norms_j is 0: a zero row), and where norms_i &gt; eps ḡ_ii −= c_i/(2 norms_i²)
+    /// with c_i = Σ_j (ā_ij + ā_ji) a_ij.</summary>
     public static void CosinesBackward(Index1D index, ArrayView<double> abar, ArrayView<double> a, ArrayView<double> norms, ArrayView<double> gbar, int n, double eps)
     {
         int i = index;
@@ -180,7 +184,8 @@ public static class WideKernels
         {
             double nj = norms[j];
             c += (abar[o + j] + abar[(long)j * n + i]) * a[o + j];
-            gbar[o + j] = abar[o + j] * si * (1 / (nj < eps ? eps : nj));
+            // an exactly zero row (norm 0: its Gram row and column are exact zeros) passes no gradient through its normalisation
+            gbar[o + j] = ni == 0 || nj == 0 ? 0 : abar[o + j] * si * (1 / (nj < eps ? eps : nj));
         }
         if (ni > eps) gbar[o + i] -= c / (2 * ni * ni);
     }

@@ -11,7 +11,9 @@ public readonly record struct WideRows(Buf<float> Xc, Buf<float> Mean);
 /// <c>OpBase.WidenedGram</c>): X = Xc + 1μᵀ with μ the column means, so G = XXᵀ = XcXcᵀ + m1ᵀ + 1mᵀ + |μ|², m = Xcμ.
 /// XcXcᵀ is the float32 product (its diagonal replaced by the squared norms summed in double); m, |μ|² and G are
 /// double. When rows share a large offset or direction, G's information lies in XcXcᵀ, a small part of each entry
-/// that a float32 G rounds away. Extra: O(bD) work and b² doubles beside the float32 product.
+/// that a float32 G rounds away. An exactly zero input row keeps an exactly zero row and column of G (the reconstruction
+/// would leave rounding noise that the losses' row normalisations blow up). Extra: O(bD) work and b² doubles beside the
+/// float32 product.
 /// </summary>
 public static class Widened
 {
@@ -26,11 +28,12 @@ public static class Widened
         dev.Launch(K<float>.SubtractColumnMeans, LaunchShape.Extent1((long)b * d), x, rows.Mean, rows.Xc, d);
         var c = dev.Alloc<float>((long)b * b);
         Products<float>.Gram(dev, rows.Xc, c, 1, b, d);
-        Buf<double> norms = dev.Alloc<double>(b), dots = dev.Alloc<double>(b), mu2 = dev.Alloc<double>(1);
+        Buf<double> norms = dev.Alloc<double>(b), dots = dev.Alloc<double>(b), mu2 = dev.Alloc<double>(1), inputNorms = dev.Alloc<double>(b);
         dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(b), rows.Xc, norms, d);
+        dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(b), x, inputNorms, d);   // = 0 exactly for a zero input row
         dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(1), rows.Mean, mu2, d);
         dev.Launch(K<float>.WideMeanDots, LaunchShape.Extent1(b), rows.Xc, rows.Mean, dots, d);
-        dev.Launch(K<float>.WideAssembleGram, LaunchShape.Extent2(b, b), c, norms, dots, mu2, g, b);
+        dev.Launch(K<float>.WideAssembleGram, LaunchShape.Extent2(b, b), c, norms, dots, mu2, inputNorms, g, b);
     }
 
     /// <summary>x̄ [b, d] = (Ḡ + Ḡᵀ)X for a double Ḡ [b, b] and X = Xc + 1μᵀ: the float32 product (Ḡ + Ḡᵀ)Xc (Ḡ + Ḡᵀ

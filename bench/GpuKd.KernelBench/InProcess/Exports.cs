@@ -16,8 +16,11 @@ namespace GpuKd.KernelBench.InProcess;
 /// the primary context, the stream and every byte (temporaries come from PyTorch through the allocator callbacks)
 /// — exactly the situation of the library inside a TorchSharp CUDA process (issue 14).
 /// Calling convention of every op entry: (dtype 0 = float32 / 1 = float64, args = int64[] of (pointer, length)
-/// pairs for the buffers in the op's order, then its integer sizes, argument count, stream) → 0 on success, 1 on
-/// an error whose text <see cref="LastError"/> returns. The buffer orders are listed in inprocess.py (OPS).
+/// pairs for the buffers in the op's order, then its integer sizes and options — a float64 option (γ, eps, temperature)
+/// as its IEEE-754 bit pattern —, argument count, stream) → 0 on success, 1 on an error whose text
+/// <see cref="LastError"/> returns. The orders are listed in gpukd_inprocess.py (OPS). Ops: gram, cosine, pdist,
+/// triplet angles, the RKD distance and angle losses, SP, CC, the IRG edge loss, ICKD, NST, PKT and the structured-KD
+/// pixel-wise loss (CE and KL); the loss entries check every buffer's length against the sizes before any launch.
 /// </summary>
 public static unsafe class Exports
 {
@@ -76,6 +79,8 @@ public static unsafe class Exports
         int _next;
         public Buf<T> Buf<T>() where T : unmanaged { Need(2); var b = new Buf<T>((nint)a[_next], a[_next + 1]); _next += 2; return b; }
         public int Int() { Need(1); return checked((int)a[_next++]); }
+        /// <summary>A float64 argument, passed as its IEEE-754 bit pattern in one int64.</summary>
+        public double Double() { Need(1); return BitConverter.Int64BitsToDouble(a[_next++]); }
         void Need(int k) { if (_next + k > n) throw new ArgumentException($"{n} arguments given, more needed"); }
     }
 
@@ -155,6 +160,190 @@ public static unsafe class Exports
         else { var self = AngleSide<T>(a); var other = AngleSide<T>(a); Buf<T> up = a.Buf<T>(), xbar = a.Buf<T>(); int b = a.Int(), dim = a.Int(), mean = a.Int(); RkdPrograms<T>.AngleBackward(d, self, other, up, xbar, b, dim, Count(b, 3, mean)); }
     }
 
+    // ── the loss programs of SP, CC, IRG edge (pair losses over rows [b, d]; the mean over b² as the library takes it) ──
+
+    static SpSide<T> SpSideOf<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<T>(), a.Buf<double>(), a.Buf<double>());   // X, μ, G, norms
+
+    /// <summary>Checks a side's buffers against b and d before any launch (a short buffer is not recoverable in a kernel).</summary>
+    static void NeedSp<T>(SpSide<T> s, int b, int d, string side) where T : unmanaged
+    {
+        bool wide = typeof(T) == typeof(float);
+        s.X.Need((long)b * d, side + "_x"); s.Mean.Need(wide ? d : 0, side + "_mean"); s.G.Need((long)b * b, side + "_g"); s.Norms.Need(b, side + "_norms");
+    }
+
+    static void Sp<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            Buf<T> xs = a.Buf<T>(), xt = a.Buf<T>(); var s = SpSideOf<T>(a); var t = SpSideOf<T>(a); var loss = a.Buf<T>(); int b = a.Int(), ds = a.Int(), dt = a.Int();
+            xs.Need((long)b * ds, "xs"); xt.Need((long)b * dt, "xt"); NeedSp(s, b, ds, "s"); NeedSp(t, b, dt, "t"); loss.Need(1, "loss");
+            SpPrograms<T>.Forward(d, xs, xt, s, t, loss, b, ds, dt, (double)b * b);
+        }
+        else
+        {
+            var self = SpSideOf<T>(a); var other = SpSideOf<T>(a); Buf<T> up = a.Buf<T>(), xbar = a.Buf<T>(); int b = a.Int(), dim = a.Int();
+            NeedSp(self, b, dim, "self"); other.G.Need((long)b * b, "other_g"); other.Norms.Need(b, "other_norms"); up.Need(1, "upstream"); xbar.Need((long)b * dim, "xbar");
+            SpPrograms<T>.Backward(d, self, other, up, xbar, b, dim, (double)b * b);
+        }
+    }
+
+    /// <summary>The CC function from (kind, order, γ): kind 0 Taylor-RBF, 1 exact RBF, 2 bilinear, 3 raw bilinear.</summary>
+    static CcFunctionSpec CcSpecOf(int kind, int order, double gamma)
+    {
+        if (kind < 0 || kind > 3) throw new ArgumentException($"kind must be 0..3, got {kind}", nameof(kind));
+        if (order < 0 || order > 64) throw new ArgumentException($"order must be in [0, 64], got {order}", nameof(order));
+        if (!(gamma >= 0) || double.IsInfinity(gamma)) throw new ArgumentException($"gamma must be finite and ≥ 0, got {gamma}", nameof(gamma));
+        return new CcFunctionSpec(kind, order, 2 * gamma, Math.Exp(-2 * gamma));
+    }
+
+    static CcSide<T> CcSideOf<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<T>(), a.Buf<double>(), a.Buf<double>());   // X, μ, norms, A
+
+    static void NeedCc<T>(CcSide<T> s, int b, int d, CcFunctionSpec f, string side) where T : unmanaged
+    {
+        bool wide = typeof(T) == typeof(float);
+        s.X.Need((long)b * d, side + "_x"); s.Mean.Need(wide ? d : 0, side + "_mean"); s.Norms.Need(f.Raw ? 0 : b, side + "_norms"); s.A.Need((long)b * b, side + "_a");
+    }
+
+    static void Cc<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            Buf<T> xs = a.Buf<T>(), xt = a.Buf<T>(); var s = CcSideOf<T>(a); var t = CcSideOf<T>(a); var loss = a.Buf<T>();
+            int b = a.Int(), ds = a.Int(), dt = a.Int(); var f = CcSpecOf(a.Int(), a.Int(), a.Double());
+            xs.Need((long)b * ds, "xs"); xt.Need((long)b * dt, "xt"); NeedCc(s, b, ds, f, "s"); NeedCc(t, b, dt, f, "t"); loss.Need(1, "loss");
+            CcPrograms<T>.Forward(d, xs, xt, s, t, loss, b, ds, dt, f, (double)b * b);
+        }
+        else
+        {
+            var self = CcSideOf<T>(a); var other = CcSideOf<T>(a); Buf<T> up = a.Buf<T>(), xbar = a.Buf<T>();
+            int b = a.Int(), dim = a.Int(); var f = CcSpecOf(a.Int(), a.Int(), a.Double());
+            NeedCc(self, b, dim, f, "self"); other.A.Need((long)b * b, "other_a"); up.Need(1, "upstream"); xbar.Need((long)b * dim, "xbar");
+            CcPrograms<T>.Backward(d, self, other, up, xbar, b, dim, f, (double)b * b);
+        }
+    }
+
+    /// <summary>Xc, G, R, max (float64: R is Xc's buffer, passed again; float32: R is a [b, 1] double column).</summary>
+    static EdgeSide<T> EdgeSideOf<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<double>(), a.Buf<double>(), a.Buf<double>());
+
+    static void NeedEdge<T>(EdgeSide<T> s, int b, int d, string side) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        s.Xc.Need((long)b * d, side + "_xc"); s.G.Need((long)b * b, side + "_g"); s.R.Need((long)b * EdgePrograms<T>.RowWidth(d), side + "_r"); s.Max.Need(3, side + "_max");
+    }
+
+    static void Edge<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            Buf<T> xs = a.Buf<T>(), xt = a.Buf<T>(); var s = EdgeSideOf<T>(a); var t = EdgeSideOf<T>(a); var loss = a.Buf<T>(); int b = a.Int(), ds = a.Int(), dt = a.Int();
+            xs.Need((long)b * ds, "xs"); xt.Need((long)b * dt, "xt"); NeedEdge(s, b, ds, "s"); NeedEdge(t, b, dt, "t"); loss.Need(1, "loss");
+            EdgePrograms<T>.Forward(d, xs, xt, s, t, loss, b, ds, dt, (double)b * b);
+        }
+        else
+        {
+            var self = EdgeSideOf<T>(a); var other = EdgeSideOf<T>(a); Buf<T> up = a.Buf<T>(), xbar = a.Buf<T>(); int b = a.Int(), dim = a.Int(), dOther = a.Int(), dmax = a.Int();
+            NeedEdge(self, b, dim, "self"); NeedEdge(other, b, dOther, "other"); up.Need(1, "upstream"); xbar.Need((long)b * dim, "xbar");
+            if (other.Xc.Length != (long)b * dOther) throw new ArgumentException($"other_xc: {other.Xc.Length} elements, b·d_other = {(long)b * dOther} expected", "other_xc");
+            EdgePrograms<T>.Backward(d, self, other, up, xbar, b, dim, (double)b * b, dmax != 0);
+        }
+    }
+
+    // ── the channel-relation losses (issue 16): ICKD, NST, PKT. DIST and FSP join here (their programs are on other branches). ──
+
+    static IckdSide<T> IckdSideOf<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<T>(), a.Buf<T>());   // maps, G, norms
+
+    static void NeedIckd<T>(IckdSide<T> s, int batch, int c, int n, string side) where T : unmanaged
+    {
+        s.X.Need((long)batch * c * n, side + "_x"); s.G.Need((long)batch * c * c, side + "_g"); s.Norms.Need((long)batch * c, side + "_norms");
+    }
+
+    static void Ickd<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            var s = IckdSideOf<T>(a); var t = IckdSideOf<T>(a); var loss = a.Buf<T>(); int batch = a.Int(), c = a.Int(), ns = a.Int(), nt = a.Int(), mean = a.Int();
+            NeedIckd(s, batch, c, ns, "s"); NeedIckd(t, batch, c, nt, "t");
+            IckdPrograms<T>.Forward(d, s, t, loss, batch, c, ns, nt, mean != 0 ? (double)c * batch * batch : 1.0);
+        }
+        else
+        {
+            var self = IckdSideOf<T>(a); var other = IckdSideOf<T>(a); Buf<T> up = a.Buf<T>(), xbar = a.Buf<T>(); int batch = a.Int(), c = a.Int(), n = a.Int(), mean = a.Int();
+            NeedIckd(self, batch, c, n, "self"); other.G.Need((long)batch * c * c, "other_g"); other.Norms.Need((long)batch * c, "other_norms");
+            up.Need(1, "upstream"); xbar.Need((long)batch * c * n, "xbar");
+            IckdPrograms<T>.Backward(d, self, other, up, xbar, batch, c, n, mean != 0 ? (double)c * batch * batch : 1.0);
+        }
+    }
+
+    /// <summary>NST's weights of G² on the ss, cross and tt blocks: the published means, or 1, −1, 1 for the sum.</summary>
+    static (double Ws, double Wst, double Wt) NstWeights(int batch, int cs, int ct, int mean)
+        => mean != 0 ? (1.0 / ((double)batch * cs * cs), -1.0 / ((double)batch * cs * ct), 1.0 / ((double)batch * ct * ct)) : (1, -1, 1);
+
+    static void Nst<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            Buf<T> xs = a.Buf<T>(), xt = a.Buf<T>(), norms = a.Buf<T>(), unit = a.Buf<T>(), g = a.Buf<T>(), loss = a.Buf<T>();
+            int batch = a.Int(), cs = a.Int(), ct = a.Int(), npix = a.Int(), mean = a.Int(), n = checked(cs + ct);
+            xs.Need((long)batch * cs * npix, "xs"); xt.Need((long)batch * ct * npix, "xt"); g.Need((long)batch * n * n, "g");
+            var (ws, wst, wt) = NstWeights(batch, cs, ct, mean);
+            NstPrograms<T>.Forward(d, xs, xt, new(norms, unit, g), loss, batch, n, cs, npix, ws, wst, wt);
+        }
+        else
+        {
+            Buf<T> norms = a.Buf<T>(), unit = a.Buf<T>(), g = a.Buf<T>(), up = a.Buf<T>(), zbar = a.Buf<T>();
+            int batch = a.Int(), cs = a.Int(), ct = a.Int(), npix = a.Int(), mean = a.Int(), n = checked(cs + ct);
+            long rows = (long)batch * n;
+            norms.Need(rows, "norms"); unit.Need(rows * npix, "unit"); g.Need(rows * n, "g"); up.Need(1, "upstream"); zbar.Need(rows * npix, "zbar");
+            var (ws, wst, _) = NstWeights(batch, cs, ct, mean);
+            NstPrograms<T>.Backward(d, new(norms, unit, g), up, zbar, batch, n, cs, npix, ws, wst);
+        }
+    }
+
+    static PktSide<T> PktSideOf<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<T>(), a.Buf<T>(), a.Buf<T>());   // x, norms, unit, S
+
+    static void NeedPkt<T>(PktSide<T> s, int b, int d, string side) where T : unmanaged
+    {
+        s.X.Need((long)b * d, side + "_x"); s.Norms.Need(b, side + "_norms"); s.Unit.Need((long)b * d, side + "_unit"); s.S.Need((long)b * b, side + "_s");
+    }
+
+    static void Pkt<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            var s = PktSideOf<T>(a); var t = PktSideOf<T>(a); var loss = a.Buf<T>(); int b = a.Int(), ds = a.Int(), dt = a.Int(), mean = a.Int(); double eps = a.Double();
+            if (!(eps > 0) || double.IsInfinity(eps)) throw new ArgumentException($"eps must be finite and > 0, got {eps}", "eps");
+            NeedPkt(s, b, ds, "s"); NeedPkt(t, b, dt, "t");
+            PktPrograms<T>.Forward(d, s, t, loss, b, ds, dt, eps, mean != 0 ? 1.0 / ((double)b * b) : 1.0);
+        }
+        else
+        {
+            var s = PktSideOf<T>(a); var t = PktSideOf<T>(a); Buf<T> up = a.Buf<T>(), xbar = a.Buf<T>();
+            int b = a.Int(), ds = a.Int(), dt = a.Int(), teacher = a.Int(), mean = a.Int(); double eps = a.Double();
+            NeedPkt(s, b, ds, "s"); NeedPkt(t, b, dt, "t"); up.Need(1, "upstream");
+            PktPrograms<T>.Backward(d, s, t, teacher != 0, up, xbar, b, teacher != 0 ? dt : ds, eps, mean != 0 ? 1.0 / ((double)b * b) : 1.0);
+        }
+    }
+
+    // ── structured KD, pixel-wise (issue 13): the forward writes both gradients (scaled by 1/count), the backward scales one by the upstream ──
+
+    static void SkdPixelwise<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            Buf<T> zs = a.Buf<T>(), zt = a.Buf<T>(), gs = a.Buf<T>(), gt = a.Buf<T>(), loss = a.Buf<T>();
+            int b = a.Int(), k = a.Int(), p = a.Int(), kl = a.Int(), reduction = a.Int(); double temperature = a.Double();
+            if (!(temperature > 0) || double.IsInfinity(temperature)) throw new ArgumentException($"temperature must be finite and > 0, got {temperature}", "temperature");
+            if (reduction is < 0 or > 2) throw new ArgumentException($"reduction must be 0 (mean), 1 (sum) or 2 (none), got {reduction}", "reduction");
+            double t2 = temperature * temperature;   // as SkdPixelwiseLoss: Mean — CE Σ/(H·W), KL T²·mean over B·H·W; Sum/None the pixel terms (T²·KL)
+            double count = reduction == 0 ? (kl != 0 ? (double)b * p / t2 : p) : (kl != 0 ? 1 / t2 : 1);
+            SkdPrograms<T>.Pixelwise(d, kl != 0, zs, zt, gs, gt, loss, reduction == 2, b, k, p, 1 / temperature, count);
+        }
+        else
+        {
+            Buf<T> g = a.Buf<T>(), up = a.Buf<T>(), result = a.Buf<T>(); int b = a.Int(), k = a.Int(), p = a.Int();
+            SkdPrograms<T>.PixelwiseBackward(d, g, up, result, b, k, p);
+        }
+    }
+
 #pragma warning disable CS1591 // one entry per op program and phase; the argument orders are in inprocess.py
     [UnmanagedCallersOnly(EntryPoint = "gpukd_gram_forward")] public static int GramF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Gram<float>(d, x, false), (d, x) => Gram<double>(d, x, false));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_gram_backward")] public static int GramB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Gram<float>(d, x, true), (d, x) => Gram<double>(d, x, true));
@@ -168,5 +357,21 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "gpukd_rkd_distance_backward")] public static int RdB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => RkdDistance<float>(d, x, true), (d, x) => RkdDistance<double>(d, x, true));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_rkd_angle_forward")] public static int RaF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => RkdAngle<float>(d, x, false), (d, x) => RkdAngle<double>(d, x, false));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_rkd_angle_backward")] public static int RaB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => RkdAngle<float>(d, x, true), (d, x) => RkdAngle<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_sp_forward")] public static int SpF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Sp<float>(d, x, false), (d, x) => Sp<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_sp_backward")] public static int SpB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Sp<float>(d, x, true), (d, x) => Sp<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_cc_forward")] public static int CcF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Cc<float>(d, x, false), (d, x) => Cc<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_cc_backward")] public static int CcB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Cc<float>(d, x, true), (d, x) => Cc<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_irg_edge_forward")] public static int EdF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Edge<float>(d, x, false), (d, x) => Edge<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_irg_edge_backward")] public static int EdB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Edge<float>(d, x, true), (d, x) => Edge<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_ickd_forward")] public static int IcF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Ickd<float>(d, x, false), (d, x) => Ickd<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_ickd_backward")] public static int IcB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Ickd<float>(d, x, true), (d, x) => Ickd<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_nst_forward")] public static int NsF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Nst<float>(d, x, false), (d, x) => Nst<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_nst_backward")] public static int NsB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Nst<float>(d, x, true), (d, x) => Nst<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_pkt_forward")] public static int PkF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Pkt<float>(d, x, false), (d, x) => Pkt<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_pkt_backward")] public static int PkB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Pkt<float>(d, x, true), (d, x) => Pkt<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_pixelwise_forward")] public static int SkF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdPixelwise<float>(d, x, false), (d, x) => SkdPixelwise<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_pixelwise_backward")] public static int SkB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdPixelwise<float>(d, x, true), (d, x) => SkdPixelwise<double>(d, x, true));
+    // DIST and FSP (issue 16, other branches): add Dist<T>/Fsp<T> above and their gpukd_dist_* / gpukd_fsp_* entries here, then their
+    // rows in gpukd_inprocess.py (OPS), inprocess.py (wrapper, reference, timing) and inprocess_selftest.py.
 #pragma warning restore CS1591
 }

@@ -79,6 +79,8 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         var sc = norms.clamp_min(Eps).reciprocal();
         var c = ((abar + abar.t()) * a).sum(1);
         var gbar = abar * sc.unsqueeze(1) * sc.unsqueeze(0);
+        var zero = norms.eq(0);   // an exactly zero row (its Gram row is exactly 0): no gradient through its normalisation
+        gbar.masked_fill_(zero.unsqueeze(1).logical_or(zero.unsqueeze(0)), 0.0);
         var diag = where(norms > Eps, -c / (2 * norms * norms), zeros_like(c));
         gbar.diagonal().add_(diag);
         return OpBase.WidenedSymProduct(backend, gbar, xc, mean).MoveToOuterDisposeScope();

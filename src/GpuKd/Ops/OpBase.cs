@@ -95,6 +95,10 @@ internal static class OpBase
         var mean64 = mean.to(ScalarType.Float64);
         var m = backend.RowDotsWide(xc, mean64);
         g.add_(m.unsqueeze(1)).add_(m.unsqueeze(0)).add_(mean64.dot(mean64));
+        // An exactly zero row of x: its row and column of XXᵀ are exact zeros, where the reconstruction leaves rounding
+        // noise that the losses' row normalisations would blow up (SP: O(1) rows; CC: a 1e16 loss). NaN rows are not zero.
+        var zero = x.eq(0).all(1);
+        g.masked_fill_(zero.unsqueeze(1).logical_or(zero.unsqueeze(0)), 0.0);
         return (xc.MoveToOuterDisposeScope(), mean.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope());
     }
 
