@@ -189,4 +189,19 @@ public static class WideKernels
         }
         if (ni > eps) gbar[o + i] -= c / (2 * ni * ni);
     }
+
+    /// <summary>One thread per row: x̄_i −= x_i (x_i·x̄_i)/norms_i² in double, rounded once, where norms_i &gt; eps, with
+    /// x_i = xc_i + μ: the radial residue the widened backward of a unit-row loss leaves (its exact gradient is orthogonal
+    /// to each row; see CcLoss.TangentOnly).</summary>
+    public static void TangentOnly(Index1D index, ArrayView<float> xbar, ArrayView<float> xc, ArrayView<float> mean, ArrayView<double> norms, int d, double eps)
+    {
+        int r = index;
+        double n = norms[r];
+        if (!(n > eps)) return;
+        long o = (long)r * d;
+        double dot = 0;
+        for (int k = 0; k < d; k++) dot += ((double)xc[o + k] + mean[k]) * xbar[o + k];
+        double c = dot / (n * n);
+        for (int k = 0; k < d; k++) xbar[o + k] = (float)(xbar[o + k] - ((double)xc[o + k] + mean[k]) * c);
+    }
 }

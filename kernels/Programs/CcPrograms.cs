@@ -89,6 +89,8 @@ public static class CcPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
                 dev.Launch(K<float>.WideCosinesBackward, LaunchShape.Extent1(b), abar, self.A, self.Norms, gbar, b, Eps);
             }
             Widened.SymProduct(dev, gbar, new WideRows(F(self.X), F(self.Mean)), F(xbar), b, d);
+            // the gradient of a unit-row loss is orthogonal to each row: drop the radial residue of the float32 product
+            if (!f.Raw) dev.Launch(K<float>.WideTangentOnly, LaunchShape.Extent1(b), F(xbar), F(self.X), F(self.Mean), self.Norms, d, Eps);
         }
         else if (f.Raw) Products<double>.SymProduct(dev, abar, D(self.X), D(xbar), 1, b, d);
         else

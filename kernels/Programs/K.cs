@@ -83,6 +83,7 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId WideDiagonalRoots = Wide(nameof(WideKernels.DiagonalRoots));
     public static readonly KernelId WideCosines = Wide(nameof(WideKernels.Cosines));
     public static readonly KernelId WideCosinesBackward = Wide(nameof(WideKernels.CosinesBackward));
+    public static readonly KernelId WideTangentOnly = Wide(nameof(WideKernels.TangentOnly));
 
     static KernelId Wide(string name) => KernelId.Of(typeof(WideKernels), name, typeof(float));
 

@@ -43,4 +43,24 @@ public sealed class Float32ZeroRowTests(KdBackend backend) : BackendFixture(back
             Tolerances.AssertClose(gs!, gs64!, Tolerances.Float32Bar, $"{at}: student gradient");
         }
     }
+
+    /// <summary>Rows of width 1 (each unit row is ±1, so every normalised kernel's gradient is exactly 0): the widened
+    /// backward's float32 product left a radial residue (CC Taylor 5e-4 at b = 33; the published float32 code ~1e-8);
+    /// the gradient is now projected onto each row's tangent space. Held to 1e-7 of the upstream scale.</summary>
+    [TestCase(CcKernel.TaylorRbf)]
+    [TestCase(CcKernel.Rbf)]
+    [TestCase(CcKernel.Bilinear)]
+    public void One_dimensional_rows_in_float32_get_a_zero_cc_gradient(CcKernel kernel)
+    {
+        using var _ = UseBackend();
+        foreach (var b in new[] { 5, 33, 257 })
+        {
+            using var scope = NewDisposeScope();
+            var s = Inputs.Randn([b, 1], ScalarType.Float32, salt: 43).requires_grad_();
+            var t = Inputs.Randn([b, 1], ScalarType.Float32, salt: 44);
+            gpukd.functional.cc_loss(s, t, kernel).backward();
+            double worst = s.grad!.abs().max().item<float>();
+            Assert.That(worst, Is.LessThanOrEqualTo(1e-7), Label($"cc_loss {kernel}", $"b={b}", "D=1", "float32: exact gradient 0"));
+        }
+    }
 }
