@@ -58,6 +58,15 @@ internal sealed class TorchDevice : IKdDevice
         return (t, Bind<T>(t));
     }
 
+    /// <summary><see cref="Keep{T}"/> for a tensor autograd will save: it is added to <paramref name="saved"/>, and its
+    /// buffer returned.</summary>
+    public Buf<T> KeepInto<T>(List<Tensor> saved, params long[] shape) where T : unmanaged
+    {
+        var (t, buf) = Keep<T>(shape);
+        saved.Add(t);
+        return buf;
+    }
+
     /// <summary>The buffer of a contiguous tensor of element type <typeparamref name="T"/> on this device.</summary>
     public Buf<T> Bind<T>(Tensor t) where T : unmanaged
     {

@@ -188,11 +188,10 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
         CcSide<T> Side(Tensor x)
         {
             int d = (int)x.shape[1];
-            Buf<TK> Keep<TK>(params long[] shape) where TK : unmanaged { var (k, buf) = dev.Keep<TK>(shape); saved.Add(k); return buf; }
             Buf<T> rows;
             if (f.Raw && !wide) { saved.Add(x); rows = dev.Bind<T>(x); }   // read in place
-            else rows = Keep<T>(b, d);
-            return new(rows, Keep<T>(wide ? d : 0), Keep<double>(f.Raw ? 0 : b), Keep<double>(b, b));
+            else rows = dev.KeepInto<T>(saved, b, d);
+            return new(rows, dev.KeepInto<T>(saved, wide ? d : 0), dev.KeepInto<double>(saved, f.Raw ? 0 : b), dev.KeepInto<double>(saved, b, b));
         }
         var (loss, lossBuf) = dev.Keep<T>();
         using (dev.Sequence())

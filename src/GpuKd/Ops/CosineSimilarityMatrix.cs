@@ -38,7 +38,7 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
         var backend = CpuBackend.Instance;
         var batched = x.dim() == 3 ? x : x.unsqueeze(0);
         long batch = batched.shape[0], n = batched.shape[1], c = batched.shape[2];
-        var rows = batched.reshape(batch * n, c).cpu().contiguous();
+        var rows = OpBase.CpuOnly(batched).reshape(batch * n, c).contiguous();
         var norms = backend.RowNorms(rows);
         var unit = backend.ScaleRows(rows, norms, eps);
         var a = backend.Gram(unit.reshape(batch, n, c));

@@ -82,8 +82,7 @@ internal sealed unsafe class DistLoss : autograd.SingleTensorFunction<DistLoss>
         var (loss, lossBuf) = dev.Keep<T>();
         using (dev.Sequence())
         {
-            Buf<T> Keep(params long[] shape) { var (x, buf) = dev.Keep<T>(shape); saved.Add(x); return buf; }
-            var st = new DistState<T>(dev.Bind<T>(zs), dev.Bind<T>(zt), Keep(b, k), Keep(b, k), Keep(5L * b), Keep(5L * k));
+            var st = new DistState<T>(dev.Bind<T>(zs), dev.Bind<T>(zt), dev.KeepInto<T>(saved, b, k), dev.KeepInto<T>(saved, b, k), dev.KeepInto<T>(saved, 5L * b), dev.KeepInto<T>(saved, 5L * k));
             DistPrograms<T>.Forward(dev, st, lossBuf, b, k, tau, Eps, rowScale, colScale);
         }
         ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);

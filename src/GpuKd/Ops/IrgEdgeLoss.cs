@@ -60,7 +60,7 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
             else { double* p = TensorMemory.Ptr<double>(v); for (int i = 0; i < r.Length; i++) r[i] = p[i]; }
             return r;
         }
-        using var d = v.to(ScalarType.Float64).cpu();
+        using var d = OpBase.CpuOnly(v).to(ScalarType.Float64);
         return d.data<double>().ToArray();
     }
 
@@ -158,20 +158,10 @@ internal sealed class IrgEdgeLoss : autograd.SingleTensorFunction<IrgEdgeLoss>
         EdgeSide<T> Side(Tensor x)
         {
             int d = (int)x.shape[1];
-            var (xc, xcBuf) = dev.Keep<T>(b, d);
-            var (g, gBuf) = dev.Keep<double>(b, b);
-            saved.AddRange([xc, g]);
-            Buf<double> rBuf;
-            if (wide)
-            {
-                Tensor r;
-                (r, rBuf) = dev.Keep<double>(b, 1);
-                saved.Add(r);
-            }
-            else rBuf = (Buf<double>)(object)xcBuf;   // float64: the rows are Xc itself
-            var (m, mBuf) = dev.Keep<double>(3);
-            saved.Add(m);
-            return new(xcBuf, gBuf, rBuf, mBuf);
+            var xcBuf = dev.KeepInto<T>(saved, b, d);
+            var gBuf = dev.KeepInto<double>(saved, b, b);
+            var rBuf = wide ? dev.KeepInto<double>(saved, b, 1) : (Buf<double>)(object)xcBuf;   // float64: the rows are Xc itself
+            return new(xcBuf, gBuf, rBuf, dev.KeepInto<double>(saved, 3));
         }
         var (loss, lossBuf) = dev.Keep<T>();
         using (dev.Sequence())

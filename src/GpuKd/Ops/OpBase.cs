@@ -7,9 +7,13 @@ namespace GpuKd.Ops;
 /// <summary>Helpers shared by the autograd functions.</summary>
 internal static class OpBase
 {
-    /// <summary>x flattened to [b, D], contiguous, on the CPU: the CPU fast path's rows (CUDA tensors never take that
-    /// path: they run the programs in place, <see cref="DeviceRows"/>).</summary>
-    public static Tensor Rows(Tensor x) => x.reshape(x.shape[0], -1).cpu().contiguous();
+    /// <summary>x flattened to [b, D], contiguous: the CPU fast path's rows. CUDA tensors never take that path (they run
+    /// the programs in place, <see cref="DeviceRows"/>); a non-CPU tensor here is a bug, not something to copy.</summary>
+    public static Tensor Rows(Tensor x) => CpuOnly(x).reshape(x.shape[0], -1).contiguous();
+
+    /// <summary>x itself, after checking it is a CPU tensor (the CPU fast path reads its memory).</summary>
+    public static Tensor CpuOnly(Tensor x) => x.device_type == DeviceType.CPU ? x
+        : throw new InvalidOperationException($"internal: the CPU fast path was given a tensor on {x.device}; device tensors run the programs");
 
     /// <summary>x flattened to [b, D], contiguous, where it is (the program path: no host copy).</summary>
     public static Tensor DeviceRows(Tensor x) => x.reshape(x.shape[0], -1).contiguous();
@@ -165,5 +169,5 @@ internal static class OpBase
     }
 
     /// <summary>Upstream gradient as a contiguous CPU tensor of the op's dtype.</summary>
-    public static Tensor Upstream(Tensor grad, ScalarType dtype) => grad.to(dtype).cpu().contiguous();
+    public static Tensor Upstream(Tensor grad, ScalarType dtype) => CpuOnly(grad).to(dtype).contiguous();
 }

@@ -72,12 +72,11 @@ internal sealed unsafe class PktLoss : autograd.SingleTensorFunction<PktLoss>
         var (loss, lossBuf) = dev.Keep<T>();
         using (dev.Sequence())
         {
-            Buf<T> Keep(params long[] shape) { var (x, buf) = dev.Keep<T>(shape); saved.Add(x); return buf; }
             PktSide<T> Side(Tensor x, int d)
             {
                 saved.Add(x);
                 var xb = dev.Bind<T>(x);
-                return new(xb, Keep(b), Keep(b, d), Keep(b, b));
+                return new(xb, dev.KeepInto<T>(saved, b), dev.KeepInto<T>(saved, b, d), dev.KeepInto<T>(saved, b, b));
             }
             PktSide<T> s = Side(xs, ds), t = Side(xt, dt);
             PktPrograms<T>.Forward(dev, s, t, lossBuf, b, ds, dt, eps, scale);

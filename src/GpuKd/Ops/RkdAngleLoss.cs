@@ -57,8 +57,7 @@ internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
         var saved = new List<Tensor>();
         RkdAngleSide<T> Side(int d)
         {
-            Buf<T> Keep(params long[] shape) { var (t, buf) = dev.Keep<T>(shape); saved.Add(t); return buf; }
-            return new(Keep(b, d), Keep(b, b), Keep(b, b), Keep(b, b));
+            return new(dev.KeepInto<T>(saved, b, d), dev.KeepInto<T>(saved, b, b), dev.KeepInto<T>(saved, b, b), dev.KeepInto<T>(saved, b, b));
         }
         var (loss, lossBuf) = dev.Keep<T>();
         using (dev.Sequence())

@@ -75,8 +75,7 @@ internal sealed class RkdDistanceLoss : autograd.SingleTensorFunction<RkdDistanc
         var saved = new List<Tensor>();
         RkdDistanceSide<T> Side(int d)
         {
-            Buf<TK> Keep<TK>(params long[] shape) where TK : unmanaged { var (t, buf) = dev.Keep<TK>(shape); saved.Add(t); return buf; }
-            return new(Keep<T>(b, d), Keep<double>(b, b), Keep<double>(1));   // d and 1/μ in double (the epilogue's precision)
+            return new(dev.KeepInto<T>(saved, b, d), dev.KeepInto<double>(saved, b, b), dev.KeepInto<double>(saved, 1));   // d and 1/μ in double (the epilogue's precision)
         }
         var (loss, lossBuf) = dev.Keep<T>();
         using (dev.Sequence())

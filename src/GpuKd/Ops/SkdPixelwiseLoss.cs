@@ -98,7 +98,7 @@ internal sealed unsafe class SkdPixelwiseLoss : autograd.SingleTensorFunction<Sk
         {
             // None: each pixel's stored gradient times that pixel's upstream value (broadcast over the classes).
             var like = needS ? saved[0] : saved[1];
-            using var up = grad.detach().to(like.dtype).cpu().unsqueeze(1);
+            using var up = OpBase.CpuOnly(grad).detach().to(like.dtype).unsqueeze(1);
             return [needS ? PairOp.Like(ctx, 0, saved[0] * up) : null!, needT ? PairOp.Like(ctx, 1, saved[1] * up) : null!, null!, null!, null!];
         }
         double scalar = PairOp.Upstream(grad);

@@ -105,11 +105,10 @@ internal sealed class SpLoss : autograd.SingleTensorFunction<SpLoss>
         SpSide<T> Side(Tensor x)
         {
             int d = (int)x.shape[1];
-            Buf<TK> Keep<TK>(params long[] shape) where TK : unmanaged { var (k, buf) = dev.Keep<TK>(shape); saved.Add(k); return buf; }
             Buf<T> rows;
-            if (wide) rows = Keep<T>(b, d);
+            if (wide) rows = dev.KeepInto<T>(saved, b, d);
             else { saved.Add(x); rows = dev.Bind<T>(x); }
-            return new(rows, Keep<T>(wide ? d : 0), Keep<double>(b, b), Keep<double>(b));
+            return new(rows, dev.KeepInto<T>(saved, wide ? d : 0), dev.KeepInto<double>(saved, b, b), dev.KeepInto<double>(saved, b));
         }
         var (loss, lossBuf) = dev.Keep<T>();
         using (dev.Sequence())
