@@ -22,5 +22,8 @@ public static partial class KernelCatalog
         Skd(nameof(SkdKernels.ScaleGrad), element);
         foreach (var hat in new[] { typeof(double), typeof(float) })
             Skd(nameof(SkdKernels.Nodes), element, w, hat, Widen.Of(hat));
+        Skd(nameof(SkdKernels.DirectRows), element, w);
+        Skd(nameof(SkdKernels.DirectColumns), element, w);
+        Skd(nameof(SkdKernels.DirectHatGrad), element, w);
     }
 }

@@ -147,4 +147,80 @@ public static class SkdKernels
         var wh = default(THW);
         for (int ch = 0; ch < c; ch++) hat[ho + (long)ch * m] = wh.Narrow(w.Wide(x[xo + ch * stride]) * inv);
     }
+    /// <summary>
+    /// One entry of the pair-wise loss's direct form, D[q, p] = ŝ_q·ŝ_p − t̂_q·t̂_p, for one image xs [cs, n], xt [ct, n]
+    /// read in place (nodes are columns) with their float64 column norms: each dot product formed from the raw columns
+    /// in double, then divided by the two nodes' divisors max(norm + add, floor) (see <see cref="Nodes"/>). The
+    /// difference is taken per entry, so it keeps its digits where the Gram form's three large terms cancel.
+    /// </summary>
+    static double DirectEntry<T, TW>(ArrayView<T> xs, ArrayView<T> xt, ArrayView<double> ns, ArrayView<double> nt,
+        int cs, int ct, int n, int q, int p, double add, double floor)
+        where T : unmanaged
+        where TW : struct, IWiden<T>
+    {
+        var w = default(TW);
+        double a = 0, b = 0;
+        for (int k = 0; k < cs; k++) a += w.Wide(xs[(long)k * n + q]) * w.Wide(xs[(long)k * n + p]);
+        for (int k = 0; k < ct; k++) b += w.Wide(xt[(long)k * n + q]) * w.Wide(xt[(long)k * n + p]);
+        double ds = KernelMath.AtLeast(ns[q] + add, floor) * KernelMath.AtLeast(ns[p] + add, floor);
+        double dt = KernelMath.AtLeast(nt[q] + add, floor) * KernelMath.AtLeast(nt[p] + add, floor);
+        return a / ds - b / dt;
+    }
+
+    /// <summary>
+    /// The pair-wise loss's precision fallback, chosen on the device (issue 13: no host read decides it). One thread per
+    /// node p of one image: rows[p] = Σ_q D[q, p]² (<see cref="DirectEntry"/>, q ascending) when flag[0] ≠ 0, else 0 —
+    /// an image whose Gram form kept its digits pays one read of its flag. O(n·(cs + ct)) per thread.
+    /// </summary>
+    public static void DirectRows<T, TW>(Index1D index, ArrayView<double> flag, ArrayView<T> xs, ArrayView<T> xt,
+        ArrayView<double> ns, ArrayView<double> nt, ArrayView<double> rows, int cs, int ct, int n, double add, double floor)
+        where T : unmanaged
+        where TW : struct, IWiden<T>
+    {
+        int p = index;
+        if (flag[0] == 0) { rows[p] = 0; return; }
+        double sum = 0;
+        for (int q = 0; q < n; q++)
+        {
+            double d = DirectEntry<T, TW>(xs, xt, ns, nt, cs, ct, n, q, p, add, floor);
+            sum += d * d;
+        }
+        rows[p] = sum;
+    }
+
+    /// <summary>
+    /// The columns [p0, p0 + m) of D for the fallback's gradient, one thread per entry (index q·m + j): d[q·m + j] =
+    /// D[q, p0 + j] when flag[0] ≠ 0; nothing is written otherwise. O(cs + ct) per thread.
+    /// </summary>
+    public static void DirectColumns<T, TW>(Index1D index, ArrayView<double> flag, ArrayView<T> xs, ArrayView<T> xt,
+        ArrayView<double> ns, ArrayView<double> nt, ArrayView<double> d, int cs, int ct, int n, int p0, int m, double add, double floor)
+        where T : unmanaged
+        where TW : struct, IWiden<T>
+    {
+        if (flag[0] == 0) return;
+        int idx = index;
+        int q = idx / m, j = idx - q * m;
+        d[idx] = DirectEntry<T, TW>(xs, xt, ns, nt, cs, ct, n, q, p0 + j, add, floor);
+    }
+
+    /// <summary>
+    /// The fallback's gradient with respect to one side's normalised nodes on the columns of <see cref="DirectColumns"/>,
+    /// one thread per (channel ch, column j) (index ch·m + j): g[ch·gStride + gOff + j] = sign·Σ_q x̂[ch, q]·d[q·m + j]
+    /// (q ascending, x̂ = x / max(norm + add, floor) formed in double) when flag[0] ≠ 0; otherwise g keeps what the
+    /// Gram form wrote there. O(n) per thread.
+    /// </summary>
+    public static void DirectHatGrad<T, TW>(Index1D index, ArrayView<double> flag, ArrayView<T> x, ArrayView<double> norm,
+        ArrayView<double> d, ArrayView<double> g, int n, int m, int gStride, int gOff, double sign, double add, double floor)
+        where T : unmanaged
+        where TW : struct, IWiden<T>
+    {
+        if (flag[0] == 0) return;
+        var w = default(TW);
+        int idx = index;
+        int ch = idx / m, j = idx - ch * m;
+        long xo = (long)ch * n;
+        double sum = 0;
+        for (int q = 0; q < n; q++) sum += w.Wide(x[xo + q]) / KernelMath.AtLeast(norm[q] + add, floor) * d[(long)q * m + j];
+        g[(long)ch * gStride + gOff + j] = sign * sum;
+    }
 }

@@ -104,4 +104,7 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId SkdScaleGrad = Of(typeof(SkdKernels), nameof(SkdKernels.ScaleGrad));
     public static readonly KernelId SkdNodes64 = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.Nodes), typeof(T), W, typeof(double), typeof(Maths.DoubleWiden));
     public static readonly KernelId SkdNodes32 = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.Nodes), typeof(T), W, typeof(float), typeof(Maths.SingleWiden));
+    public static readonly KernelId SkdDirectRows = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.DirectRows), typeof(T), W);
+    public static readonly KernelId SkdDirectColumns = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.DirectColumns), typeof(T), W);
+    public static readonly KernelId SkdDirectHatGrad = KernelId.Of(typeof(SkdKernels), nameof(SkdKernels.DirectHatGrad), typeof(T), W);
 }

@@ -68,12 +68,57 @@ public static class SkdPrograms<T> where T : unmanaged, IFloatingPointIeee754<T>
         var kernel = typeof(TH) == typeof(double) ? K<T>.SkdNodes64 : K<T>.SkdNodes32;
         dev.Launch(kernel, LaunchShape.Extent1(checked((long)images * m)), x, hat, norm, c, stride, p0, m, offset ? eps : 0.0, eps);
     }
+
+    /// <summary>The pair-wise loss's precision fallback for one image, chosen on the device: rows [n] (float64) =
+    /// Σ_q D[q, p]² of the direct form D = ŜŜᵀ − T̂T̂ᵀ when <paramref name="flag"/> (one float64, set on the device when
+    /// the image's Gram form lost its digits) is non-zero, else zeros (<see cref="SkdKernels.DirectRows"/>). xs [cs, n],
+    /// xt [ct, n] read in place; ns, nt their float64 column norms; <paramref name="offset"/> as in <see cref="Nodes"/>.
+    /// One launch; no temporaries.</summary>
+    public static void DirectRows(IKdDevice dev, Buf<double> flag, Buf<T> xs, Buf<T> xt, Buf<double> ns, Buf<double> nt, Buf<double> rows,
+        int cs, int ct, int n, bool offset, double eps)
+    {
+        NeedImage(flag, xs, xt, ns, nt, cs, ct, n);
+        rows.Need(n, nameof(rows));
+        Interlocked.Increment(ref SkdRuns.Direct);
+        dev.Launch(K<T>.SkdDirectRows, LaunchShape.Extent1(n), flag, xs, xt, ns, nt, rows, cs, ct, n, offset ? eps : 0.0, eps);
+    }
+
+    /// <summary>The fallback's gradient on the node columns [p0, p0 + m) of one image, when <paramref name="flag"/> is
+    /// non-zero: d [n, m] = those columns of D (scratch, float64), then for each side given (a non-empty
+    /// <paramref name="gs"/> / <paramref name="gt"/>) its ∂/∂x̂ᵀ up to the factor 4·upstream/(B·N²), Σ_q x̂_q D[q, p]
+    /// for the student and its negative for the teacher, written into columns [gOff, gOff + m) of g [c, gStride]
+    /// (float64). With the flag zero nothing is written: g keeps the Gram form's values. Up to three launches.</summary>
+    public static void DirectHatGrads(IKdDevice dev, Buf<double> flag, Buf<T> xs, Buf<T> xt, Buf<double> ns, Buf<double> nt, Buf<double> d,
+        Buf<double> gs, Buf<double> gt, int cs, int ct, int n, int p0, int m, int gStride, int gOff, bool offset, double eps)
+    {
+        NeedImage(flag, xs, xt, ns, nt, cs, ct, n);
+        if (p0 < 0 || m < 1 || p0 + m > n) throw new ArgumentException($"columns [{p0}, {p0 + m}) outside {n} nodes.", nameof(p0));
+        if (gOff < 0 || gOff + m > gStride) throw new ArgumentException($"columns [{gOff}, {gOff + m}) outside a gradient row of {gStride}.", nameof(gOff));
+        d.Need((long)n * m, nameof(d));
+        if (gs.Length != 0) gs.Need((long)cs * gStride, nameof(gs));
+        if (gt.Length != 0) gt.Need((long)ct * gStride, nameof(gt));
+        Interlocked.Increment(ref SkdRuns.Direct);
+        double add = offset ? eps : 0.0;
+        dev.Launch(K<T>.SkdDirectColumns, LaunchShape.Extent1((long)n * m), flag, xs, xt, ns, nt, d, cs, ct, n, p0, m, add, eps);
+        if (gs.Length != 0) dev.Launch(K<T>.SkdDirectHatGrad, LaunchShape.Extent1((long)cs * m), flag, xs, ns, d, gs, n, m, gStride, gOff, 1.0, add, eps);
+        if (gt.Length != 0) dev.Launch(K<T>.SkdDirectHatGrad, LaunchShape.Extent1((long)ct * m), flag, xt, nt, d, gt, n, m, gStride, gOff, -1.0, add, eps);
+    }
+
+    static void NeedImage(Buf<double> flag, Buf<T> xs, Buf<T> xt, Buf<double> ns, Buf<double> nt, int cs, int ct, int n)
+    {
+        if (cs < 1 || ct < 1 || n < 1) throw new ArgumentException($"an image of {cs} | {ct} channels and {n} nodes.", nameof(n));
+        flag.Need(1, nameof(flag));
+        xs.Need((long)cs * n, nameof(xs));
+        xt.Need((long)ct * n, nameof(xt));
+        ns.Need(n, nameof(ns));
+        nt.Need(n, nameof(nt));
+    }
 }
 
 /// <summary>Launch sequences of <see cref="SkdPrograms{T}"/> run so far (both element types): lets the tests see that a
 /// program path really ran.</summary>
 public static class SkdRuns
 {
-    /// <summary>Pixel-wise forwards and node normalisations.</summary>
-    public static long Pixelwise, Nodes;
+    /// <summary>Pixel-wise forwards, node normalisations and the pair-wise direct fallback's launches.</summary>
+    public static long Pixelwise, Nodes, Direct;
 }

@@ -57,8 +57,10 @@ public static partial class gpukd
         /// Both inputs get a gradient when they require one. The node normalisation is a fused kernel: C# on the CPU
         /// fast path; on CUDA tensors (in place, in libtorch's context and stream) and on the ILGPU backend for CPU tensors
         /// the program <c>SkdPrograms.Nodes</c> (reads the maps in their dtype, float64 inside, one launch per chunk of
-        /// all images); the Grams and products are libtorch GEMMs on the inputs' device under every backend. The
-        /// per-image path choices read loss terms on the host (on CUDA: libtorch synchronisations).
+        /// all images); the Grams and products are libtorch GEMMs on the inputs' device under every backend. On CPU
+        /// tensors the per-image path choices read loss terms on the host; on CUDA tensors they are device flags (the
+        /// direct-form fallback's kernels read them), so the op never synchronises. Extra memory on CUDA: two float64
+        /// norm vectors [H·W] per image (saved) and a float64 block of ≤ 8 MB in the backward.
         /// Throws <see cref="ArgumentException"/> naming the argument for a rank other than 4, a bad dtype, an empty
         /// tensor, a teacher whose B, H, W, dtype or device differ, a scale outside (0, 1] or an undefined pool.
         /// </remarks>

@@ -59,8 +59,7 @@ internal static class PairOp
 
     /// <summary>The upstream gradient of a scalar loss, as a number (read directly for a CPU float tensor:
     /// one native call instead of three at small sizes, where per-op overhead dominates). The CPU fast paths call it with
-    /// CPU tensors; the one caller that reads a device tensor is the structured-KD pair-wise backward, whose host reads on
-    /// CUDA are a known synchronisation (docs/design-notes.md, issue 13).</summary>
+    /// CPU tensors; device tensors keep the upstream on the device (the structured-KD pair-wise loss's deferred route).</summary>
     public static double Upstream(Tensor grad)
     {
         if (grad.device_type == DeviceType.CPU && grad.numel() == 1)

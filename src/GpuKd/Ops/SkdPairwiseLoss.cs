@@ -7,10 +7,11 @@ using static TorchSharp.torch;
 namespace GpuKd.Ops;
 
 /// <summary>Which evaluation of the pair-wise similarity loss runs (tests force one; users get Auto).</summary>
-internal enum SkdPairwisePath { Auto, Gram, Direct, Gram32, DirectTiles }
+internal enum SkdPairwisePath { Auto, Gram, Direct, Gram32, DirectTiles, Deferred }
 
-/// <summary>How one image of the Gram/direct loop was evaluated (kept for its backward).</summary>
-internal enum SkdImagePath : byte { Gram64, Gram32, Direct, Direct32 }
+/// <summary>How one image of the Gram/direct loop was evaluated (kept for its backward).
+/// <see cref="Chosen"/>: the deferred route's float64 Gram form or its direct fallback, chosen on the device.</summary>
+internal enum SkdImagePath : byte { Gram64, Gram32, Direct, Direct32, Chosen }
 
 /// <summary>
 /// Structured-KD pair-wise loss on (already pooled) maps s [B, Cs, H, W], t [B, Ct, H, W], fused
@@ -35,8 +36,18 @@ internal enum SkdImagePath : byte { Gram64, Gram32, Direct, Direct32 }
 /// <see cref="SkdPrograms{T}.Nodes"/> where <see cref="KdRuntime.Programs"/> gives a device (CUDA tensors in place, in
 /// libtorch's context and stream; CPU tensors under the ILGPU backend on ILGPU's CPU accelerator), reading the maps in
 /// their own dtype (no float64 copy). The Grams and products are libtorch GEMMs on the inputs' own device under every
-/// setting. The per-image path choices (float32 kept or not, Gram or direct form) read loss terms on the host: on CUDA
-/// those are libtorch synchronisations, outside the programs.
+/// setting.
+/// <para><b>Deferred route</b> (CUDA, issue 13; tests force it with <see cref="SkdPairwisePath.Deferred"/>): no value
+/// read on the host decides anything, so the op never synchronises. Shapes still choose the few-node batched form and
+/// the direct form by cost; the rest is per image: float64 Grams (no float32 attempt: a float64 GEMM on a GPU costs
+/// about what the float32 attempt plus its check would), the loss terms and the flag "the Gram form lost its digits"
+/// (loss ≤ ρ·max term, ρ as above) as device tensors, and the direct form's value by
+/// <see cref="SkdPrograms{T}.DirectRows"/>, which reads the flag and does the O(N²(Cs + Ct)) work only for a flagged
+/// image; the image's loss is a device-side select. The backward forms every image's Gram-form gradient and lets
+/// <see cref="SkdPrograms{T}.DirectHatGrads"/> overwrite a flagged image's columns with the direct form's (the Gram-form
+/// gradient at such an image is 1e-9-off with the norm's gradient through it: measured). Totals and the upstream stay
+/// device tensors. Extra memory over the host-choice route: per image two float64 norm vectors [N] (saved) and in the
+/// backward a float64 D block [N, m] with N·m·8 ≤ <see cref="ChunkBytes"/>.</para>
 /// </summary>
 internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<SkdPairwiseLoss>
 {
@@ -104,15 +115,20 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         using var scope = NewDisposeScope();
         long b = s.shape[0], cs = s.shape[1], ct = t.shape[1], n = s.shape[2] * s.shape[3];
         bool directByCost = path == SkdPairwisePath.Direct || (path == SkdPairwisePath.Auto && UseDirect(n, cs, ct));
+        var dev = KdRuntime.Programs(s);
+        // On CUDA a host read is a synchronisation: every data-dependent choice moves to the device.
+        bool deferred = path == SkdPairwisePath.Deferred || (path == SkdPairwisePath.Auto && dev is { Traits.IsCuda: true });
+        if (deferred && dev is null) throw new InvalidOperationException("internal: the deferred route runs programs, and these tensors have no program device.");
         bool streamed = path == SkdPairwisePath.DirectTiles;   // tests: every image by the streamed tiles
         var sv = s.detach().reshape(b, cs, n).contiguous();
         var tv = t.detach().reshape(b, ct, n).contiguous();
         var placeholder = empty(0, dtype: ScalarType.Float64, device: s.device);
         var saved = new List<Tensor> { sv, tv };
         var mode = new SkdImagePath[b];
-        bool autoFloat32 = path == SkdPairwisePath.Auto && s.dtype == ScalarType.Float32 && Math.Min(cs, ct) >= MinFloat32Channels;
+        bool autoFloat32 = path == SkdPairwisePath.Auto && !deferred && s.dtype == ScalarType.Float32 && Math.Min(cs, ct) >= MinFloat32Channels;
         bool tryFloat32 = !directByCost && (path == SkdPairwisePath.Gram32 || autoFloat32);
         double total = 0;
+        var totalT = zeros([], dtype: ScalarType.Float64, device: s.device);   // the deferred route's device total
         bool batched = directByCost && b * n * n * 8 <= ChunkBytes && b * (cs + ct) * n * 8 <= 4 * ChunkBytes;
         ctx.save_data("batched", batched);
         if (batched)
@@ -142,10 +158,29 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
                 var sh = NodesBatched(sv, detach).Hat;
                 var th = NodesBatched(tv, detach).Hat;
                 d = sh.transpose(1, 2).bmm(sh).sub_(th.transpose(1, 2).bmm(th));
-                total = d.square().sum().item<double>();
+                if (deferred) totalT = d.square().sum();
+                else total = d.square().sum().item<double>();
             }
             saved.Add(d);
             Array.Fill(mode, d.dtype == ScalarType.Float32 ? SkdImagePath.Direct32 : SkdImagePath.Direct);
+        }
+        else if (deferred)
+        {
+            var flags = zeros(b, dtype: ScalarType.Float64, device: s.device);
+            saved.Add(flags);
+            for (long i = 0; i < b; i++)
+            {
+                using var image = NewDisposeScope();
+                if (directByCost)
+                {
+                    mode[i] = SkdImagePath.Direct;
+                    totalT.add_(DirectByCost(sv[i], tv[i], detach, saved, n));
+                    saved.Add(placeholder); saved.Add(placeholder); saved.Add(placeholder); saved.Add(placeholder);
+                    continue;
+                }
+                mode[i] = SkdImagePath.Chosen;
+                totalT.add_(ChosenImage(dev!, sv[i], tv[i], flags[i], detach, t.requires_grad, saved, placeholder));
+            }
         }
         else for (long i = 0; i < b; i++)
         {
@@ -184,24 +219,17 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
                     continue;
                 }
             }
-            if (directByCost && n * n * 8 <= ChunkBytes)
-            {
-                // Direct by cost (N below the channel counts, so N² below the Grams' C²): D in one piece, kept for the
-                // backward instead of recomputed. The precision fallback from the Gram form always streams its tiles.
-                var sh = Nodes(sv[i], 0, n, detach).Hat;
-                var th = Nodes(tv[i], 0, n, detach).Hat;
-                var d = sh.t().mm(sh).sub_(th.t().mm(th));
-                total += d.square().sum().item<double>();
-                saved.Add(Keep(d));
-            }
+            if (directByCost) total += DirectByCost(sv[i], tv[i], detach, saved, n).item<double>();
             else
             {
-                total += DirectTiles(sv[i], tv[i], detach, null);
+                // The precision fallback from the Gram form always streams its tiles.
+                total += DirectTiles(sv[i], tv[i], detach, null).item<double>();
                 saved.Add(placeholder);
             }
             saved.Add(placeholder); saved.Add(placeholder);
         }
         ctx.save_data("mode", mode);
+        ctx.save_data("deferred", deferred);
         LastModes = mode;
         ctx.save_data("detach", detach);
         PairOp.SaveInputs(ctx, CpuBackend.Instance, s, t);
@@ -209,6 +237,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         // side's normalised nodes.
         ctx.save_for_backward([.. saved.Select(x => x.MoveToOuterDisposeScope())]);
         // The terms are non-negative in exact arithmetic; round-off at student = teacher must not give −0.
+        if (deferred) return totalT.clamp_min(0).div_((double)n * n * b).to(s.dtype).MoveToOuterDisposeScope();
         double value = Math.Max(0, total) / ((double)n * n * b);
         return torch.tensor(value, dtype: s.dtype, device: s.device).MoveToOuterDisposeScope();
     }
@@ -226,7 +255,11 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         var sShape = (long[])ctx.get_data("shape0");
         var tShape = (long[])ctx.get_data("shape1");
         long b = sShape[0], n = sShape[2] * sShape[3];
-        double c = 4.0 * PairOp.Upstream(grad) / ((double)n * n * b);
+        bool deferred = (bool)ctx.get_data("deferred");
+        // 4·upstream/(B·N²): a device tensor on the deferred route (no host read), else read once on the host.
+        Tensor c = deferred ? grad.detach().to(ScalarType.Float64).mul(4.0 / ((double)n * n * b))
+            : torch.tensor(4.0 * PairOp.Upstream(grad) / ((double)n * n * b), dtype: ScalarType.Float64, device: sv.device);
+        int first = deferred && !batched ? 3 : 2, stride = deferred && !batched ? 5 : 3;
         Tensor? gradS = needS && !batched ? empty(b, sShape[1], n, dtype: sv.dtype, device: sv.device) : null;
         Tensor? gradT = needT && !batched ? empty(b, tShape[1], n, dtype: tv.dtype, device: tv.device) : null;
         if (batched)
@@ -234,23 +267,30 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
             // ∂/∂Ŝᵀ = 4ŜᵀD, ∂/∂T̂ᵀ = −4T̂ᵀD per image (D symmetric).
             var d = saved[2];
             if (needS) gradS = BatchedGrad(sv, d, c, detach);
-            if (needT) gradT = BatchedGrad(tv, d, -c, detach);
+            if (needT) gradT = BatchedGrad(tv, d, c.neg(), detach);
         }
         else for (long i = 0; i < b; i++)
         {
+            int at = (int)(first + stride * i);
+            if (mode[i] == SkdImagePath.Chosen)
+            {
+                ChosenGrads(KdRuntime.Programs(sv)!, sv[i], tv[i], saved[at], saved[at + 1], saved[at + 2], saved[2][i], saved[at + 3], saved[at + 4],
+                            gradS?[i], gradT?[i], c, detach);
+                continue;
+            }
             if (mode[i] == SkdImagePath.Direct)
             {
-                var d = saved[(int)(2 + 3 * i)];
+                var d = saved[at];
                 if (d.numel() == 0) DirectTiles(sv[i], tv[i], detach, new Grads(gradS?[i], gradT?[i], c));
                 else
                 {
                     // ∂/∂Ŝᵀ = 4ŜᵀD, ∂/∂T̂ᵀ = −4T̂ᵀD (D symmetric).
                     if (needS) Write(gradS![i], sv[i], 0, n, detach, false, sh => sh.mm(d).mul_(c));
-                    if (needT) Write(gradT![i], tv[i], 0, n, detach, false, th => th.mm(d).mul_(-c));
+                    if (needT) Write(gradT![i], tv[i], 0, n, detach, false, th => th.mm(d).mul_(c).neg_());
                 }
                 continue;
             }
-            Tensor gss = saved[(int)(2 + 3 * i)], gst = saved[(int)(3 + 3 * i)], gtt = saved[(int)(4 + 3 * i)];
+            Tensor gss = saved[at], gst = saved[at + 1], gtt = saved[at + 2];
             bool single = mode[i] == SkdImagePath.Gram32;
             foreach (var (p0, m) in Chunks(n, sv.shape[1] + tv.shape[1], single))
             {
@@ -320,7 +360,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     }
 
     /// <summary>Batched gradient of one side: scale·X̂D back through the node normalisation, in the input's dtype.</summary>
-    static Tensor BatchedGrad(Tensor x, Tensor d, double scale, bool detach)
+    static Tensor BatchedGrad(Tensor x, Tensor d, Tensor scale, bool detach)
     {
         var (hat, norm) = NodesBatched(x, detach, single: d.dtype == ScalarType.Float32);   // as the forward kept D
         var g = hat.bmm(d).mul_(scale);
@@ -330,24 +370,24 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     }
 
     /// <summary>Gradient outputs of one image ([Cs, N], [Ct, N], either null) and the factor 4·upstream/(B·N²).</summary>
-    sealed record Grads(Tensor? S, Tensor? T, double Scale);
+    sealed record Grads(Tensor? S, Tensor? T, Tensor Scale);
 
     /// <summary>
     /// The direct form of one image, streamed over m×m tiles of D = ŜŜᵀ − T̂T̂ᵀ (flash-style: neither D nor the whole
     /// normalised Ŝ, T̂ is ever held; each tile's node blocks are normalised when needed, m from <see cref="DirectStep"/>).
-    /// With <paramref name="grads"/> null it returns Σ D²: the tiles of the upper block triangle, the off-diagonal ones
+    /// With <paramref name="grads"/> null it returns Σ D² (a float64 device scalar): the tiles of the upper block triangle, the off-diagonal ones
     /// counted twice (D is symmetric). Otherwise it writes the gradients column block by column block: for block p,
     /// ∂/∂Ŝᵀ[:, p] = 4 Σ_q Ŝ_q D[q, p] and ∂/∂T̂ᵀ[:, p] = −4 Σ_q T̂_q D[q, p], the sum over q in ascending order in a
     /// [C, m] float64 accumulator, then back through the node normalisation. Each entry of D is a difference formed in
     /// float64, so it stays accurate when the Gram form has cancelled. Extra memory: O(m·(Cs + Ct) + m²), ≤
     /// <see cref="ChunkBytes"/> and a few node blocks, whatever N.
     /// </summary>
-    static double DirectTiles(Tensor s, Tensor t, bool detach, Grads? grads)
+    static Tensor DirectTiles(Tensor s, Tensor t, bool detach, Grads? grads)
     {
         using var scope = NewDisposeScope();
         long n = s.shape[1], cs = s.shape[0], ct = t.shape[0];
         long step = DirectStep(n, cs + ct);
-        double total = 0;
+        var total = zeros([], dtype: ScalarType.Float64, device: s.device);
         for (long p0 = 0; p0 < n; p0 += step)
         {
             using var row = NewDisposeScope();
@@ -365,17 +405,16 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
                 var d = sq.t().mm(sp).sub_(tq.t().mm(tp));   // D[q0:q0+m2, p0:p0+m]
                 if (grads is null)
                 {
-                    double sum = d.square().sum().item<double>();
-                    total += q0 == p0 ? sum : 2 * sum;
+                    total.add_(d.square().sum(), alpha: q0 == p0 ? 1 : 2);
                     continue;
                 }
                 accS?.addmm_(sq, d);
                 accT?.addmm_(tq, d);
             }
             if (accS is not null) Write(grads!.S!, s, p0, m, detach, false, _ => accS.mul_(grads.Scale));
-            if (accT is not null) Write(grads!.T!, t, p0, m, detach, false, _ => accT.mul_(-grads.Scale));
+            if (accT is not null) Write(grads!.T!, t, p0, m, detach, false, _ => accT.mul_(grads.Scale).neg_());
         }
-        return total;
+        return total.MoveToOuterDisposeScope();
     }
 
     /// <summary>Side m of the direct form's tiles: a tile (m² float64) and one node block of both sides (m·(Cs + Ct) float64)
@@ -388,7 +427,7 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     /// bytes), added to the float64 sums; else everything is float64.
     /// (Building only T̂ᵀT̂'s upper block triangle saved no time here: libtorch's GEMM ran the 64- or 128-row blocks
     /// that much slower; measured with <c>--skd-gram-probe</c>.)</summary>
-    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach, bool single)
+    static (Tensor Gss, Tensor Gst, Tensor Gtt) Grams(Tensor s, Tensor t, bool detach, bool single, Tensor? normS = null, Tensor? normT = null)
     {
         long cs = s.shape[0], ct = t.shape[0], n = s.shape[1];
         var gss = zeros(cs, cs, dtype: ScalarType.Float64, device: s.device);
@@ -405,8 +444,10 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
         foreach (var (p0, m) in Chunks(n, cs + ct, single))
         {
             using var chunk = NewDisposeScope();
-            var sh = Nodes(s, p0, m, detach, single).Hat;
-            var th = Nodes(t, p0, m, detach, single).Hat;
+            var (sh, sn) = Nodes(s, p0, m, detach, single);
+            var (th, tn) = Nodes(t, p0, m, detach, single);
+            normS?.narrow(0, p0, m).copy_(sn);
+            normT?.narrow(0, p0, m).copy_(tn);
             if (!single)
             {
                 gss.addmm_(sh, sh.t());
@@ -490,14 +531,101 @@ internal sealed unsafe class SkdPairwiseLoss : autograd.SingleTensorFunction<Skd
     {
         using var scope = NewDisposeScope();
         var (hat, norm) = Nodes(x, p0, m, detach, single);
-        var g = hatGrad(hat);
-        Tensor gx;
-        if (detach) gx = g.div_((norm + DetachedEps).to(g.dtype));
-        else
-        {
-            var dot = (hat * g).sum(0, keepdim: true);
-            gx = g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps).to(g.dtype)).mul_((norm > ClampEps).to(g.dtype));
-        }
-        grad.narrow(1, p0, m).copy_(gx);
+        grad.narrow(1, p0, m).copy_(NormBack(hatGrad(hat), hat, norm, detach));
     }
+
+    /// <summary>ĝ = ∂L/∂x̂ [C, m] back through the node normalisation (in place on ĝ and x̂): ĝ/(‖x‖ + 1e-8) with the
+    /// norm held constant, or (ĝ − x̂(x̂·ĝ))/‖x‖ with the gradient through it (0 where ‖x‖ ≤ 1e-12).</summary>
+    static Tensor NormBack(Tensor g, Tensor hat, Tensor norm, bool detach)
+    {
+        if (detach) return g.div_((norm + DetachedEps).to(g.dtype));
+        var dot = (hat * g).sum(0, keepdim: true);
+        return g.sub_(hat.mul_(dot)).div_(norm.clamp_min(ClampEps).to(g.dtype)).mul_((norm > ClampEps).to(g.dtype));
+    }
+
+    /// <summary>An image whose direct form is cheaper than its Grams (N below the channel counts): Σ D² as a float64
+    /// device scalar. D in one piece when N² fits in <see cref="ChunkBytes"/> (added to <paramref name="saved"/> for the
+    /// backward, moved out of the caller's scope), else streamed tiles (a placeholder is added).</summary>
+    static Tensor DirectByCost(Tensor si, Tensor ti, bool detach, List<Tensor> saved, long n)
+    {
+        if (n * n * 8 > ChunkBytes)
+        {
+            saved.Add(empty(0, dtype: ScalarType.Float64, device: si.device).MoveToOuterDisposeScope());
+            return DirectTiles(si, ti, detach, null);
+        }
+        var sh = Nodes(si, 0, n, detach).Hat;
+        var th = Nodes(ti, 0, n, detach).Hat;
+        var d = sh.t().mm(sh).sub_(th.t().mm(th));
+        saved.Add(d.MoveToOuterDisposeScope());
+        return d.square().sum();
+    }
+
+    /// <summary>The deferred route's forward for one Gram-form image: float64 Grams and the column norms of both sides;
+    /// flag (a float64 view, written on the device) = 1 when loss ≤ ρ·max(‖ŜᵀŜ‖², ‖T̂ᵀT̂‖²) (ρ = <see cref="Float64Limit"/>
+    /// for float64 inputs, <see cref="ConditionLimit"/> for float32, as the host route) or the loss is NaN; then the
+    /// direct form's rows (computed only when the flag is set) and the image's loss, a device-side select. Adds Gss,
+    /// Gst, Gtt (or a placeholder when the teacher needs no gradient), the two norm vectors to <paramref name="saved"/>.</summary>
+    static Tensor ChosenImage(TorchDevice dev, Tensor si, Tensor ti, Tensor flag, bool detach, bool teacherGrad, List<Tensor> saved, Tensor placeholder)
+    {
+        long n = si.shape[1];
+        var ns = empty(n, dtype: ScalarType.Float64, device: si.device);
+        var nt = empty(n, dtype: ScalarType.Float64, device: si.device);
+        var (gss, gst, gtt) = Grams(si, ti, detach, single: false, ns, nt);
+        var a = gss.square().sum();
+        var e = gtt.square().sum();
+        var loss = a - 2 * gst.square().sum() + e;
+        double limit = si.dtype == ScalarType.Float64 ? Float64Limit : ConditionLimit;
+        var keep = loss.gt(a.maximum(e).mul_(limit)).to(ScalarType.Float64);   // 1 or 0; a NaN loss is not kept
+        flag.copy_(keep).neg_().add_(1);
+        var rows = empty(n, dtype: ScalarType.Float64, device: si.device);
+        double eps = detach ? DetachedEps : ClampEps;
+        if (si.dtype == ScalarType.Float32) Rows<float>(); else Rows<double>();
+        foreach (var x in new[] { gss, gst, teacherGrad ? gtt : placeholder, ns, nt }) saved.Add(ReferenceEquals(x, placeholder) ? x : x.MoveToOuterDisposeScope());
+        // A select by exact 0/1 factors (products by 1 and additions of 0 are exact); non-finite terms stay non-finite.
+        return loss.mul_(keep).add_(rows.sum().mul_(flag));
+
+        void Rows<T>() where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+        {
+            using (dev.Sequence())
+                SkdPrograms<T>.DirectRows(dev, dev.Bind<double>(flag), dev.Bind<T>(si), dev.Bind<T>(ti), dev.Bind<double>(ns), dev.Bind<double>(nt),
+                                         dev.Bind<double>(rows), (int)si.shape[0], (int)ti.shape[0], (int)n, detach, eps);
+        }
+    }
+
+    /// <summary>The deferred route's backward for one image (<see cref="SkdImagePath.Chosen"/>), pixel chunk by pixel
+    /// chunk: the Gram form's ∂L/∂x̂ᵀ (float64, from the saved Grams), overwritten on the device by the direct form's
+    /// where the forward flagged the image (<see cref="SkdPrograms{T}.DirectHatGrads"/>, D in column blocks of
+    /// n·m·8 ≤ <see cref="ChunkBytes"/>), scaled by the device scalar c and taken back through the node normalisation.</summary>
+    static void ChosenGrads(TorchDevice dev, Tensor si, Tensor ti, Tensor gss, Tensor gst, Tensor gtt, Tensor flag, Tensor ns, Tensor nt,
+        Tensor? gradS, Tensor? gradT, Tensor c, bool detach)
+    {
+        long cs = si.shape[0], ct = ti.shape[0], n = si.shape[1];
+        long block = Math.Max(1, Math.Min(n, ChunkBytes / (8 * n)));
+        double eps = detach ? DetachedEps : ClampEps;
+        foreach (var (p0, m) in Chunks(n, cs + ct))
+        {
+            using var chunk = NewDisposeScope();
+            var (sh, sn) = Nodes(si, p0, m, detach);
+            var (th, tn) = Nodes(ti, p0, m, detach);
+            var gs = gradS is null ? null : gss.mm(sh).sub_(gst.mm(th));
+            var gt = gradT is null ? null : gtt.mm(th).sub_(gst.t().mm(sh));
+            var d = empty(n * Math.Min(block, m), dtype: ScalarType.Float64, device: si.device);
+            for (long j0 = 0; j0 < m; j0 += block)
+            {
+                long m2 = Math.Min(block, m - j0);
+                if (si.dtype == ScalarType.Float32) Hat<float>(j0, m2); else Hat<double>(j0, m2);
+            }
+            if (gs is not null) gradS!.narrow(1, p0, m).copy_(NormBack(gs.mul_(c), sh, sn, detach));
+            if (gt is not null) gradT!.narrow(1, p0, m).copy_(NormBack(gt.mul_(c), th, tn, detach));
+
+            void Hat<T>(long j0, long m2) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+            {
+                using (dev.Sequence())
+                    SkdPrograms<T>.DirectHatGrads(dev, dev.Bind<double>(flag), dev.Bind<T>(si), dev.Bind<T>(ti), dev.Bind<double>(ns), dev.Bind<double>(nt),
+                        dev.Bind<double>(d), gs is null ? default : dev.Bind<double>(gs), gt is null ? default : dev.Bind<double>(gt),
+                        (int)cs, (int)ct, (int)n, (int)(p0 + j0), (int)m2, (int)m, (int)j0, detach, eps);
+            }
+        }
+    }
+
 }

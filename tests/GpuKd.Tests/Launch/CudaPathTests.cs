@@ -142,10 +142,10 @@ public class CudaPathTests
         throw new AssertionException($"no kernel has entry {entryName}");
     }
 
-    /// <summary>The pair-wise loss: its node normalisation is a program (one sequence per normalisation: the Grams between
-    /// them are libtorch GEMMs on the device), so there are several sequences per autograd call — each launch on the
-    /// caller's stream, none nested, and no copy or synchronisation through the driver. (Its per-image path choices read
-    /// loss terms through libtorch, which the driver does not see: DESIGN's issue-13 section.)</summary>
+    /// <summary>The pair-wise loss: its node normalisation and its direct fallback are programs (one sequence each: the
+    /// Grams between them are libtorch GEMMs on the device), so there are several sequences per autograd call — each launch
+    /// on the caller's stream, none nested, and no copy or synchronisation through the driver. (That no value is read on
+    /// the host through libtorch either: <see cref="PairwiseDeferredRouteReadsNoValueOnTheHost"/>.)</summary>
     [TestCase(SkdPool.None, TestName = "PairwiseNodesOnlyLaunchInPlace(full resolution)")]
     [TestCase(SkdPool.Max, TestName = "PairwiseNodesOnlyLaunchInPlace(pooled)")]
     public void PairwiseNodesOnlyLaunchInPlace(SkdPool pool)
@@ -163,11 +163,14 @@ public class CudaPathTests
         {
             Assert.That(forward, Is.GreaterThan(0), "the forward normalises its nodes on the device");
             Assert.That(driver.Launches.Count, Is.GreaterThan(forward), "the backward normalises its nodes on the device");
-            Assert.That(driver.Launches.Select(l => l.Entry).Distinct(), Is.EqualTo(new[] { "Kernel_Nodes" }), "only the node kernel launches");
+            Assert.That(driver.Launches.Select(l => l.Entry).Distinct(),
+                        Is.SubsetOf(new[] { "Kernel_Nodes", "Kernel_DirectRows", "Kernel_DirectColumns", "Kernel_DirectHatGrad" }),
+                        "only the node kernels and the direct fallback's launch");
             Assert.That(driver.Copies, Is.Zero, "host copies");
             Assert.That(driver.Syncs, Is.Zero, "synchronisations");
             Assert.That(driver.Allocs, Is.Zero, "temporaries come from libtorch, not the driver");
-            Assert.That(driver.Pushes, Is.EqualTo(driver.Launches.Count), "one sequence per normalisation");
+            Assert.That(driver.Pushes, Is.EqualTo(driver.Launches.Count(l => l.Entry is "Kernel_Nodes" or "Kernel_DirectRows" or "Kernel_DirectColumns")),
+                        "one sequence per normalisation and per direct-fallback step");
             Assert.That(driver.Pops, Is.EqualTo(driver.Pushes));
             Assert.That(driver.MaxDepth, Is.EqualTo(1), "no nested context pushes");
             Assert.That(driver.Launches.Select(l => l.Stream).Distinct(), Is.EqualTo(new[] { CallerStream }));
@@ -176,6 +179,61 @@ public class CudaPathTests
         });
         if (pool == SkdPool.None)   // unpooled maps: the first normalisation reads the student's map in place
             Assert.That(RecordingDriver.Views(first!, EntryOf(first!.Entry)).Select(v => v.Ptr), Does.Contain((long)s.storage<float>().data_ptr()));
+    }
+
+    /// <summary>
+    /// The pair-wise loss on CUDA takes the deferred route: every choice that depends on the data (keep the Gram form or
+    /// fall back to the direct one) and every total stay on the device. Shown on <b>meta</b> tensors, which have shapes
+    /// but no values: any host read (<c>item()</c>, <c>.cpu()</c>) throws on them, so running forward and backward to the
+    /// end proves that none happens — and the recording driver, that the direct fallback's kernels are launched without
+    /// a copy or a synchronisation. Shapes: the Gram form (flag on the device), few nodes (batched direct form), and the
+    /// direct form by cost streamed over tiles (tiny chunks).
+    /// </summary>
+    [TestCase(2, 4, 5, 6, 5, 0L, true, TestName = "PairwiseDeferredRouteReadsNoValueOnTheHost(Gram form, held norm)")]
+    [TestCase(2, 4, 5, 6, 5, 256L, false, TestName = "PairwiseDeferredRouteReadsNoValueOnTheHost(Gram form in chunks, norm differentiated)")]
+    [TestCase(3, 8, 8, 2, 2, 0L, true, TestName = "PairwiseDeferredRouteReadsNoValueOnTheHost(few nodes, batched)")]
+    [TestCase(2, 8, 8, 2, 2, 64L, false, TestName = "PairwiseDeferredRouteReadsNoValueOnTheHost(direct by cost, tiles)")]
+    public void PairwiseDeferredRouteReadsNoValueOnTheHost(int b, int cs, int ct, int h, int w, long chunkBytes, bool detach)
+    {
+        var driver = new RecordingDriver();
+        using var cuda = new CudaDevice(driver, 0, () => CallerStream);
+        var meta = new torch.Device(DeviceType.META);
+        KdRuntime.Override.Value = new TorchDevice(cuda, meta);
+        long saved = GpuKd.Ops.SkdPairwiseLoss.ChunkBytes;
+        try
+        {
+            if (chunkBytes > 0) GpuKd.Ops.SkdPairwiseLoss.ChunkBytes = chunkBytes;
+            using var scope = NewDisposeScope();
+            var s = randn(new long[] { b, cs, h, w }, dtype: ScalarType.Float32, device: meta).requires_grad_();
+            var t = randn(new long[] { b, ct, h, w }, dtype: ScalarType.Float32, device: meta).requires_grad_();
+            Assert.Throws(Is.InstanceOf<Exception>(), () => s.sum().item<float>(), "a host read of a meta tensor throws (the test's teeth)");
+            Assert.Throws(Is.InstanceOf<Exception>(), () => GpuKd.Ops.SkdPairwiseLoss.Apply(s, t, detach, GpuKd.Ops.SkdPairwisePath.Gram),
+                          "the host-choice route reads loss terms on the host");
+            var loss = GpuKd.Ops.SkdPairwiseLoss.Apply(s, t, detach);
+            loss.backward();
+            Assert.Multiple(() =>
+            {
+                Assert.That(loss.device_type, Is.EqualTo(DeviceType.META));
+                Assert.That(s.grad!.shape, Is.EqualTo(s.shape));
+                Assert.That(t.grad!.shape, Is.EqualTo(t.shape));
+                Assert.That(driver.Copies, Is.Zero, "host copies");
+                Assert.That(driver.Syncs, Is.Zero, "synchronisations");
+                Assert.That(driver.Pops, Is.EqualTo(driver.Pushes));
+                Assert.That(driver.MaxDepth, Is.EqualTo(1));
+                Assert.That(driver.Launches.Select(l => l.Stream).Distinct(), Is.EqualTo(new[] { CallerStream }));
+                if (h * w > 4)   // the Gram form: the fallback's kernels are launched (they read the flag on the device)
+                {
+                    Assert.That(GpuKd.Ops.SkdPairwiseLoss.LastModes, Is.All.EqualTo(GpuKd.Ops.SkdImagePath.Chosen));
+                    var entries = driver.Launches.Select(l => l.Entry).ToHashSet();
+                    Assert.That(entries, Is.SupersetOf(new[] { "Kernel_DirectRows", "Kernel_DirectColumns", "Kernel_DirectHatGrad" }));
+                }
+            });
+        }
+        finally
+        {
+            GpuKd.Ops.SkdPairwiseLoss.ChunkBytes = saved;
+            KdRuntime.Override.Value = null;
+        }
     }
 
     [Test]
