@@ -40,7 +40,7 @@ internal static class Scaling
     /// <summary>x · 2^−k as above (x itself when no rescaling is needed): for inputs the op's result does not depend on.</summary>
     public static Tensor Invariant(Tensor x, bool up = false)
     {
-        if (x.device_type == TorchSharp.DeviceType.CUDA) return x * DeviceFactor(x, up);
+        if (x.device_type != TorchSharp.DeviceType.CPU) return x * DeviceFactor(x, up);   // CUDA: no host read
         double f = Factor(x, up);
         return f == 1 ? x : x * f;
     }
@@ -59,14 +59,18 @@ internal static class Scaling
         var x = xs[0];
         int maxExp = x.dtype == ScalarType.Float64 ? 1024 : 128;
         int minExp = x.dtype == ScalarType.Float64 ? -1022 : -126;
-        var m = x.detach().abs().amax().to(ScalarType.Float64);
-        foreach (var other in xs.Skip(1)) m = torch.maximum(m, other.detach().abs().amax().to(ScalarType.Float64));   // maximum keeps a NaN
-        var e = m.log2().floor();
+        // max |x| as max(max x, −min x): two reductions, no |x| temporary; amax and maximum keep a NaN.
+        static Tensor MaxAbs(Tensor t) => torch.maximum(t.detach().amax(), t.detach().amin().neg()).to(ScalarType.Float64);
+        var m = MaxAbs(x);
+        foreach (var other in xs.Skip(1)) m = torch.maximum(m, MaxAbs(other));
+        // e from m clamped into the finite positive range (fmax/fmin drop a NaN), so that e·0 below is 0, never NaN.
+        var e = m.fmax(torch.tensor(double.Epsilon, dtype: ScalarType.Float64, device: m.device))
+                 .fmin(torch.tensor(double.MaxValue, dtype: ScalarType.Float64, device: m.device)).log2_().floor_();
         var far = e > maxExp / 4;
         if (up) far = far | (e < minExp / 4);
-        var use = m.isfinite() & (m > 0) & far;
-        var f = torch.where(use, torch.exp2(-e), torch.ones_like(m));
-        return f.to(x.dtype).MoveToOuterDisposeScope();
+        var use = ((m - m).eq(0) & (m > 0) & far).to(ScalarType.Float64);   // m − m = 0 exactly when m is finite
+        // 2^(−e·use): 2^−e where the input is brought into range, 2^0 = 1 elsewhere (arithmetic, no select).
+        return torch.exp2(e.mul_(use).neg_()).to(x.dtype).MoveToOuterDisposeScope();
     }
 
     static double MaxAbs(Tensor x)

@@ -19,7 +19,7 @@ internal static class Validate
             string want = maxRank == int.MaxValue ? $"at least {minRank}" : minRank == maxRank ? $"{minRank}" : $"{minRank} to {maxRank}";
             throw new ArgumentException($"{name} must have rank {want}, got shape [{string.Join(", ", x.shape)}].", name);
         }
-        if (x.device_type != DeviceType.CPU && x.device_type != DeviceType.CUDA)
+        if (x.device_type != DeviceType.CPU && x.device_type != DeviceType.CUDA && !Device.KdRuntime.MetaProbe(x))
             throw new ArgumentException($"{name} must be a CPU or CUDA tensor, got device {x.device}.", name);
         if (x.numel() == 0)
             throw new ArgumentException($"{name} must not be empty, got shape [{string.Join(", ", x.shape)}].", name);

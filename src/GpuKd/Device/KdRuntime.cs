@@ -23,6 +23,10 @@ internal static class KdRuntime
     /// <summary>Tests: run the op programs on this device (a CUDA device over a recording driver) whatever the tensors.</summary>
     internal static readonly AsyncLocal<TorchDevice?> Override = new();
 
+    /// <summary>Tests: true for a meta tensor (shapes, no values) while <see cref="Override"/> is a device on the meta
+    /// device — the probe that runs whole ops with no value to read, so any host read throws.</summary>
+    internal static bool MetaProbe(Tensor x) => x.device_type == DeviceType.META && Override.Value?.Device.type == DeviceType.META;
+
     /// <summary>The device that runs the op programs for inputs like <paramref name="x"/>: libtorch's CUDA device in
     /// place for a CUDA tensor; ILGPU's CPU accelerator over CPU tensors when an ILGPU backend is chosen; null for
     /// the CPU fast path (libtorch GEMM + SIMD C#).</summary>

@@ -34,7 +34,7 @@ internal static class IrgParts
         // into range first (their squares would overflow in float32). Tiny ones are not scaled up: the 1e-12 clamp is
         // part of the published semantics.
         Tensor a, c;
-        if (from.device_type == DeviceType.CUDA)
+        if (from.device_type != DeviceType.CPU)
         {
             using var fd = Scaling.DeviceFactor([from, to]);   // on the device: no host read
             (a, c) = (from * fd, to * fd);

@@ -24,7 +24,7 @@ internal sealed class PairwiseDistances : autograd.SingleTensorFunction<Pairwise
         // distances are left alone: beyond the dtype's range they are honestly non-finite (the gradient stays
         // finite), and rescaling them would push the backward's 1/s² past the range.
         if (squared) return apply(x, squared);
-        if (x.device_type == DeviceType.CUDA)
+        if (x.device_type != DeviceType.CPU)   // CUDA: the factor stays on the device
         {
             using var fd = Scaling.DeviceFactor(x);
             return apply(x * fd, squared) / fd;

@@ -129,6 +129,55 @@ public class CudaPathTests
         Assert.That(RecordingDriver.Views(first, entry).Select(v => v.Ptr), Does.Contain((long)xPtr), $"{name}: the input is read in place");
     }
 
+    /// <summary>
+    /// Every op of the tables above, forward and backward, on <b>meta</b> tensors (shapes, no values) through the CUDA
+    /// path and the recording driver: libtorch throws on any host read of a meta tensor (<c>item()</c>, <c>.cpu()</c>,
+    /// a data copy), so an op that runs to the end reads no value on the host — the libtorch half of "no
+    /// synchronisation", which the driver cannot see.
+    /// </summary>
+    [TestCaseSource(nameof(MetaOps))]
+    public void ReadsNoValueOnTheHost(string name, Func<Tensor[], Tensor> op, long[][] shapes, ScalarType dtype)
+    {
+        var driver = new RecordingDriver();
+        using var cuda = new CudaDevice(driver, 0, () => CallerStream);
+        var meta = new torch.Device(DeviceType.META);
+        KdRuntime.Override.Value = new TorchDevice(cuda, meta);
+        try
+        {
+            using var scope = NewDisposeScope();
+            var xs = shapes.Select(s => empty(s, dtype: dtype, device: meta).requires_grad_()).ToArray();
+            Assert.Throws(Is.InstanceOf<Exception>(), () => xs[0].sum().item<double>(), "a host read of a meta tensor throws (the test's teeth)");
+            var y = op(xs);
+            y.sum().backward();
+            Assert.Multiple(() =>
+            {
+                Assert.That(y.device_type, Is.EqualTo(DeviceType.META), $"{name}: the result stays on the device");
+                foreach (var x in xs) Assert.That(x.grad?.shape, Is.EqualTo(x.shape), $"{name}: a gradient for every input");
+                Assert.That(driver.Copies + driver.Syncs, Is.Zero, $"{name}: copies and synchronisations");
+                Assert.That(driver.Launches.Count, Is.GreaterThan(0), $"{name}: kernels launched");
+            });
+        }
+        finally { KdRuntime.Override.Value = null; }
+    }
+
+    public static IEnumerable<TestCaseData> MetaOps()
+    {
+        foreach (var c in Ops())
+        {
+            int inputs = (int)c.Arguments[2]!;
+            yield return Meta((string)c.Arguments[0]!, (Func<Tensor[], Tensor>)c.Arguments[1]!, new long[][] { [9, 6], [9, 5] }[..inputs], ScalarType.Float32);
+        }
+        foreach (var c in DoubleOps())
+            yield return Meta((string)c.Arguments[0]!, (Func<Tensor[], Tensor>)c.Arguments[1]!, [[9, 6], [9, 5]], ScalarType.Float64);
+        foreach (var c in ShapedOps())
+            yield return Meta((string)c.Arguments[0]!, (Func<Tensor[], Tensor>)c.Arguments[1]!, (long[][])c.Arguments[2]!, ScalarType.Float32);
+        yield return Meta("skd_pairwise_loss", x => gpukd.functional.skd_pairwise_loss(x[0], x[1], pool: SkdPool.None), [[2, 4, 6, 5], [2, 3, 6, 5]], ScalarType.Float32);
+        yield return Meta("skd_pairwise_loss_pooled", x => gpukd.functional.skd_pairwise_loss(x[0], x[1]), [[2, 4, 6, 5], [2, 3, 6, 5]], ScalarType.Float64);
+
+        static TestCaseData Meta(string name, Func<Tensor[], Tensor> f, long[][] shapes, ScalarType dtype)
+            => new TestCaseData(name, f, shapes, dtype).SetName($"ReadsNoValueOnTheHost({name}, {dtype})");
+    }
+
     /// <summary>The PTX entry of a recorded launch (entries are named after the kernel method).</summary>
     static PtxEntry EntryOf(string entryName)
     {
