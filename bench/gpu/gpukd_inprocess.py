@@ -54,6 +54,12 @@ OPS = {
     # reduction 2 = none); kl 0 = soft cross-entropy, 1 = temperature KL; reduction 0 mean, 1 sum, 2 none. Backward: result = g·upstream.
     "skd_pixelwise": ("SkF", "SkB", ["zs", "zt", "gs", "gt", "loss"], ["b", "k", "p", "kl", "reduction", "temperature:f"],
                       ["g", "upstream", "result"], ["b", "k", "p"]),
+    # Structured KD pair-wise, the deferred route's direct-form fallback for one image xs [cs, n], xt [ct, n] (read in place):
+    # flag (1 float64: 0 = the Gram form holds, nothing computed), the float64 column norms ns, nt; forward rows [n] = Σ_q D[q, p]²;
+    # backward: d [n, m] scratch, then Σ_q x̂_q D[q, p] (student gs, negated for the teacher gt) into columns [goff, goff + m) of
+    # [c, gstride] float64 blocks for p in [p0, p0 + m). offset 1: divide by norm + eps (the held norm), 0: by max(norm, eps).
+    "skd_direct": ("SdF", "SdB", ["flag", "xs", "xt", "ns", "nt", "rows"], ["cs", "ct", "n", "offset", "eps:f"],
+                   ["flag", "xs", "xt", "ns", "nt", "d", "gs", "gt"], ["cs", "ct", "n", "p0", "m", "gstride", "goff", "offset", "eps:f"]),
     # DIST and FSP (issue 16) join here when their programs land (Exports.cs: gpukd_dist_*, gpukd_fsp_*).
 }
 

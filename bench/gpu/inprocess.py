@@ -530,8 +530,9 @@ def main():
     locally_constant_1d = {"cosine", "cc_taylor", "cc_rbf"}
     # float32 where the published float32 code itself cancels (student ≈ teacher): no worse than it (2×), the base bar
     no_worse = {"pkt": 1e-4, "nst": 1e-4, "ickd": 2e-4}
+    direct_check = not o.ops or "skd_direct" in o.ops.split(",")   # the pair-wise fallback's kernels (below), not a loss of ours
     if o.ops:
-        wanted = set(o.ops.split(","))
+        wanted = set(o.ops.split(",")) - {"skd_direct"}
         unknown = wanted - set(ours)
         if unknown:
             raise SystemExit(f"unknown ops {sorted(unknown)}; known: {', '.join(ours)}")
@@ -660,6 +661,39 @@ def main():
             return randn(b, d).float(), randn(b, d).float()
         x, t = pair_inputs(op, (b, 8, 4, 4) if kind_of[op] != "logits" else (b, 5, 4, 4))
         return x.float(), t.float()
+
+    # structured KD pair-wise: the deferred route's direct-form fallback (issue 13) on one image, against torch in float64 —
+    # the flag set (rows = Σ_q D², the hat gradients on a column block written at an offset into a larger block) and clear
+    # (rows zero, the blocks untouched); random nodes and nodes sharing an offset of 100 (the case the fallback exists for).
+    for dtype in ((torch.float64, torch.float32) if direct_check else ()):
+        for case, shift in (("random", 0.0), ("offset100", 100.0)):
+            for flagged in (1, 0):
+                try:
+                    cs, ct, n, eps = 5, 3, 37, 1e-8
+                    xs, xt = (randn(cs, n) + shift).to(dtype), (randn(ct, n) + shift).to(dtype)
+                    ns, nt = xs.double().norm(dim=0), xt.double().norm(dim=0)
+                    hs, ht = xs.double() / (ns + eps), xt.double() / (nt + eps)
+                    dmat = hs.t() @ hs - ht.t() @ ht
+                    flag = torch.full((1,), float(flagged), dtype=torch.float64, device=dev)
+                    row_sums = torch.full((n,), 7.0, dtype=torch.float64, device=dev)
+                    call("skd_direct", "forward", dtype, {"flag": flag, "xs": xs, "xt": xt, "ns": ns, "nt": nt, "rows": row_sums},
+                         {"cs": cs, "ct": ct, "n": n, "offset": 1, "eps": eps})
+                    expect = (dmat * dmat).sum(0) if flagged else torch.zeros(n, dtype=torch.float64, device=dev)
+                    p0, m, gstride, goff = 11, 9, 13, 2
+                    scratch = torch.empty(n * m, dtype=torch.float64, device=dev)
+                    gs = torch.full((cs, gstride), 7.0, dtype=torch.float64, device=dev)
+                    gt = torch.full((ct, gstride), 7.0, dtype=torch.float64, device=dev)
+                    es, et = gs.clone(), gt.clone()
+                    if flagged:
+                        es[:, goff:goff + m] = hs @ dmat[:, p0:p0 + m]
+                        et[:, goff:goff + m] = -(ht @ dmat[:, p0:p0 + m])
+                    call("skd_direct", "backward", dtype, {"flag": flag, "xs": xs, "xt": xt, "ns": ns, "nt": nt, "d": scratch, "gs": gs, "gt": gt},
+                         {"cs": cs, "ct": ct, "n": n, "p0": p0, "m": m, "gstride": gstride, "goff": goff, "offset": 1, "eps": eps})
+                    sync()
+                    ev, eg = rel(row_sums, expect), max(rel(gs, es), rel(gt, et))
+                    record("skd_direct", f"{case}_flag{flagged}", dt_name[dtype], ev <= 1e-9 and eg <= 1e-9, ev, eg)
+                except Exception as e:   # noqa: BLE001
+                    record("skd_direct", f"{case}_flag{flagged}", dt_name[dtype], False, float("nan"), float("nan"), repr(e)[:120].replace(",", ";"))
 
     # stream ordering: work queued before and after on a non-default stream
     s2 = torch.cuda.Stream() if cuda else None

@@ -372,6 +372,33 @@ def main(dll):
     for name, ok, detail in loss_cases(p, rng):
         check(name, ok, detail)
 
+    # The structured-KD pair-wise loss's direct-form fallback (issue 13) on one image [cs, n], [ct, n]: rows = Σ_q D[q, p]² and
+    # the student's hat gradient Σ_q ŝ_q D[q, p] on columns [2, 5) written at offset 1 of a [cs, 4] block, with the flag set;
+    # with it clear, rows are zero and the block is untouched.
+    cs, ct, n, eps = 3, 2, 6, 1e-8
+    xs_, xt_ = [rng.gauss(0, 1) + 10 for _ in range(cs * n)], [rng.gauss(0, 1) + 10 for _ in range(ct * n)]
+    ns_ = [math.sqrt(sum(xs_[k * n + q] ** 2 for k in range(cs))) for q in range(n)]
+    nt_ = [math.sqrt(sum(xt_[k * n + q] ** 2 for k in range(ct))) for q in range(n)]
+    hs = [[xs_[k * n + q] / (ns_[q] + eps) for q in range(n)] for k in range(cs)]
+    ht = [[xt_[k * n + q] / (nt_[q] + eps) for q in range(n)] for k in range(ct)]
+    dm = [[sum(hs[k][q] * hs[k][r] for k in range(cs)) - sum(ht[k][q] * ht[k][r] for k in range(ct)) for r in range(n)] for q in range(n)]
+    for flagged in (1, 0):
+        rows_, gs_, gt_ = arr([7.0] * n), arr([7.0] * (cs * 4)), arr([7.0] * (ct * 4))
+        common = {"flag": buf(arr([float(flagged)]), 1), "xs": buf(arr(xs_)), "xt": buf(arr(xt_)), "ns": buf(arr(ns_)), "nt": buf(arr(nt_))}
+        p.call("skd_direct", "forward", "float64", dict(common, rows=buf(rows_)), {"cs": cs, "ct": ct, "n": n, "offset": 1, "eps": eps})
+        p.call("skd_direct", "backward", "float64", dict(common, d=buf(zeros(n * 3)), gs=buf(gs_), gt=buf(gt_)),
+               {"cs": cs, "ct": ct, "n": n, "p0": 2, "m": 3, "gstride": 4, "goff": 1, "offset": 1, "eps": eps})
+        want_rows = [sum(dm[q][r] ** 2 for q in range(n)) if flagged else 0.0 for r in range(n)]
+        want_gs = [7.0] * (cs * 4)
+        if flagged:
+            for k in range(cs):
+                for j in range(3):
+                    want_gs[k * 4 + 1 + j] = sum(hs[k][q] * dm[q][2 + j] for q in range(n))
+        err_r = max(abs(a - w) for a, w in zip(rows_, want_rows)) / max(1e-30, max(abs(w) for w in want_rows) or 1)
+        err_g = max(abs(a - w) for a, w in zip(gs_, want_gs)) / max(abs(w) for w in want_gs)
+        untouched = flagged or all(v == 7.0 for v in gt_)
+        check(f"skd_direct flag {flagged}", err_r < 1e-9 and err_g < 1e-9 and untouched, f"rows {err_r:.1e} grad {err_g:.1e}")
+
     # An error comes back as an exception with the library's message, and the host stays usable.
     try:
         p.call("gram", "forward", "float64", {"x": buf(x), "g": buf(zeros(1)), "norms": buf(zeros(B)), "result": buf(zeros(1))}, {"b": B, "d": D, "normalize": 0})

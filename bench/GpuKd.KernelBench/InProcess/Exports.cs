@@ -344,6 +344,25 @@ public static unsafe class Exports
         }
     }
 
+    // ── structured KD, pair-wise: the deferred route's direct-form fallback for one image (issue 13), read in place; the
+    // forward entry is DirectRows, the backward DirectHatGrads (flag, norms, rows, d and the hat gradients are float64) ──
+
+    static void SkdDirect<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Buf<double> flag = a.Buf<double>(); Buf<T> xs = a.Buf<T>(), xt = a.Buf<T>(); Buf<double> ns = a.Buf<double>(), nt = a.Buf<double>();
+        if (!backward)
+        {
+            Buf<double> rows = a.Buf<double>(); int cs = a.Int(), ct = a.Int(), n = a.Int(), offset = a.Int(); double eps = a.Double();
+            SkdPrograms<T>.DirectRows(d, flag, xs, xt, ns, nt, rows, cs, ct, n, offset != 0, eps);
+        }
+        else
+        {
+            Buf<double> dd = a.Buf<double>(), gs = a.Buf<double>(), gt = a.Buf<double>();
+            int cs = a.Int(), ct = a.Int(), n = a.Int(), p0 = a.Int(), m = a.Int(), gStride = a.Int(), gOff = a.Int(), offset = a.Int(); double eps = a.Double();
+            SkdPrograms<T>.DirectHatGrads(d, flag, xs, xt, ns, nt, dd, gs, gt, cs, ct, n, p0, m, gStride, gOff, offset != 0, eps);
+        }
+    }
+
 #pragma warning disable CS1591 // one entry per op program and phase; the argument orders are in inprocess.py
     [UnmanagedCallersOnly(EntryPoint = "gpukd_gram_forward")] public static int GramF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Gram<float>(d, x, false), (d, x) => Gram<double>(d, x, false));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_gram_backward")] public static int GramB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Gram<float>(d, x, true), (d, x) => Gram<double>(d, x, true));
@@ -371,6 +390,8 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "gpukd_pkt_backward")] public static int PkB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Pkt<float>(d, x, true), (d, x) => Pkt<double>(d, x, true));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_pixelwise_forward")] public static int SkF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdPixelwise<float>(d, x, false), (d, x) => SkdPixelwise<double>(d, x, false));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_pixelwise_backward")] public static int SkB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdPixelwise<float>(d, x, true), (d, x) => SkdPixelwise<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_direct_forward")] public static int SdF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdDirect<float>(d, x, false), (d, x) => SkdDirect<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_direct_backward")] public static int SdB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdDirect<float>(d, x, true), (d, x) => SkdDirect<double>(d, x, true));
     // DIST and FSP (issue 16, other branches): add Dist<T>/Fsp<T> above and their gpukd_dist_* / gpukd_fsp_* entries here, then their
     // rows in gpukd_inprocess.py (OPS), inprocess.py (wrapper, reference, timing) and inprocess_selftest.py.
 #pragma warning restore CS1591
