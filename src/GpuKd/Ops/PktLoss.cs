@@ -104,8 +104,9 @@ internal sealed unsafe class PktLoss : autograd.SingleTensorFunction<PktLoss>
             var h = empty_like(ss);
             if (ss.dtype == ScalarType.Float32) CpuPkt.BackwardRows(P<float>(ss), P<float>(st), P<float>(h), b, (float)eps, (float)sc, k == 1);
             else CpuPkt.BackwardRows(P<double>(ss), P<double>(st), P<double>(h), b, eps, sc, k == 1);
-            using var sym = h + h.t();
-            var ubar = sym.mm(u);
+            if (h.dtype == ScalarType.Float32) CpuPkt.Symmetrize(P<float>(h), b);   // H + Hᵀ in place
+            else CpuPkt.Symmetrize(P<double>(h), b);
+            var ubar = h.mm(u);
             int d = (int)x.shape[1];
             if (x.dtype == ScalarType.Float32) CpuPkt.UnitBackward(P<float>(ubar), P<float>(x), P<float>(n), b, d, (float)eps);
             else CpuPkt.UnitBackward(P<double>(ubar), P<double>(x), P<double>(n), b, d, eps);
