@@ -34,11 +34,11 @@ public static unsafe class PktProbe
             Time("forward reference", () => { using var _ = NewDisposeScope(); ReferenceChannelLosses.PktLoss(s.detach().requires_grad_(true), t); });
             Tensor ns = empty(b), nt = empty(b), us = null!, ut = null!, gs = null!, gt = null!, part = empty(b), h = null!, sym = null!, ubar = null!;
             Time("norms x2", () => { CpuRows.RowNorms(P(s), P(ns), b, d); CpuRows.RowNorms(P(t), P(nt), b, d); });
-            Time("unit rows x2 (libtorch div)", () => { us = s / (ns + eps).unsqueeze(1); ut = t / (nt + eps).unsqueeze(1); });
+            Time("unit rows x2", () => { us = empty(b, d); ut = empty(b, d); CpuPkt.UnitRows(P(s), P(ns), P(us), b, d, eps); CpuPkt.UnitRows(P(t), P(nt), P(ut), b, d, eps); });
             Time("gram x2 (mm u uT)", () => { gs = us.mm(us.t()); gt = ut.mm(ut.t()); });
             Time("LossRows", () => CpuPkt.LossRows(P(gs), P(gt), P(part), b, eps));
             Time("BackwardRows (student)", () => { h = empty_like(gs); CpuPkt.BackwardRows(P(gs), P(gt), P(h), b, eps, 1f / (b * b), false); });
-            Time("h + hT", () => sym = h + h.t());
+            Time("H + Hᵀ in place", () => { CpuPkt.Symmetrize(P(h), b); sym = h; });
             Time("mm(sym, u)", () => ubar = sym.mm(us));
             Time("UnitBackward", () => CpuPkt.UnitBackward(P(ubar), P(s), P(ns), b, d, eps));
         }

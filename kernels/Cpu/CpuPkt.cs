@@ -138,6 +138,22 @@ internal static unsafe class CpuPkt
         });
     }
 
+    /// <summary>u = x / (norms[row] + eps) over [rows, d] (as <see cref="Ilgpu.PktKernels.Unit{T}"/>: the same division, the
+    /// same bits), one pass in place of libtorch's add, broadcast and divide.</summary>
+    public static void UnitRows<T>(T* x, T* norms, T* u, int rows, int d, T eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CpuParallel.For(rows, 2L * d, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
+        {
+            T* xr = x + (long)r * d;
+            T* ur = u + (long)r * d;
+            T den = norms[r] + eps;
+            var vd = new Vector<T>(den);
+            int w = Vector<T>.Count, k = 0;
+            for (; k <= d - w; k += w) (Vector.Load(xr + k) / vd).Store(ur + k);
+            for (; k < d; k++) ur[k] = xr[k] / den;
+        });
+    }
+
     /// <summary>h ← h + hᵀ in place over [n, n] (the backward's H + Hᵀ without a second b² buffer): each pair
     /// (i, j), i &lt; j, summed once and written to both (the sum commutes, so the result is exactly symmetric and equal,
     /// bit for bit, to libtorch's h + h.t()); the diagonal doubled. 32×32 tiles keep the column reads in cache.</summary>
