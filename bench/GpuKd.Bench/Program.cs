@@ -19,6 +19,7 @@ if (args.Length > 0 && args[0] == "--gemm-probe") return GpuKd.Bench.GemmProbe.R
 if (args.Length > 0 && args[0] == "--skd-probe") return GpuKd.Bench.SkdProbe.Run(long.Parse(args[1]));
 if (args.Length > 0 && args[0] == "--skd-gram-probe") return GpuKd.Bench.SkdGramProbe.Run(long.Parse(args[1]));
 if (args.Length > 0 && args[0] == "--skd-direct-probe") return GpuKd.Bench.SkdDirectProbe.Run(long.Parse(args[1]));
+if (args.Length > 0 && args[0] == "--pkt-probe") return GpuKd.Bench.PktProbe.Run(int.Parse(args[1]), int.Parse(args[2]));
 if (args.Length > 0 && args[0] == "--skd-time") return GpuKd.Bench.SkdTiming.Run(args);
 if (args.Length > 0 && args[0] == "--skd-pixel-time") return GpuKd.Bench.SkdPixelTiming.Run(args);
 BenchmarkSwitcher.FromAssembly(typeof(GpuKd.Bench.RelationBench).Assembly).Run(args);

@@ -4,9 +4,9 @@ using System.Runtime.CompilerServices;
 
 namespace GpuKd.Kernels.Cpu;
 
-/// <summary>The CPU twin of <see cref="Ilgpu.PktKernels"/> (same maths, one row per iteration, fixed order). SIMD chunks where
-/// every lane takes the direct branch of <see cref="PktMath.Phi{T}"/> (|u| &gt; 1/8: the common case away from the
-/// teacher); a chunk with a lane near the teacher runs the scalar series for all its lanes.</summary>
+/// <summary>The CPU twin of <see cref="Ilgpu.PktKernels"/> (same maths, one row per iteration, fixed order), in SIMD
+/// chunks: each lane takes the branch of <see cref="PktMath.Phi{T}"/> that the scalar would (the series for |u| ≤ 1/8,
+/// bit for bit; the direct log otherwise, with the vector log); a row's tail past the last whole chunk runs the scalar.</summary>
 internal static unsafe class CpuPkt
 {
     static T RowSum<T>(T* g, int n) where T : unmanaged, IFloatingPointIeee754<T>
@@ -26,8 +26,45 @@ internal static unsafe class CpuPkt
         return Vector.As<double, T>(Vector.Log(Vector.As<T, double>(v)));
     }
 
-    static bool AllFar<T>(Vector<T> u) where T : unmanaged, IFloatingPointIeee754<T>
-        => Vector.GreaterThanAll(Vector.Abs(u), new Vector<T>(T.One / T.CreateTruncating(8)));
+    /// <summary>The series' coefficients 1/21, 1/20, …, 1/2 in T, each computed as <see cref="PktMath.Phi{T}"/> computes
+    /// it (T.One / k with k counted in T), so that the vector Horner below rounds as the scalar one, lane by lane.</summary>
+    static class Series<T> where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public static readonly Vector<T>[] Coefficients = Make();
+
+        static Vector<T>[] Make()
+        {
+            var c = new Vector<T>[20];
+            T k = T.One;
+            for (int i = 0; i < 20; i++) k += T.One;   // k = 21
+            for (int i = 0; i < 20; i++) { c[i] = new Vector<T>(T.One / k); k -= T.One; }
+            return c;
+        }
+    }
+
+    /// <summary>The two branches of <see cref="PktMath.Phi{T}"/> on a vector, per lane: <paramref name="near"/> marks the lanes
+    /// with |u| ≤ 1/8 (not NaN, as the scalar's <c>!(|u| ≤ 1/8)</c>), <paramref name="series"/> holds φ(u) by the scalar's
+    /// Horner (same coefficients and order: the same bits) and <paramref name="log"/> log((p + eps)/qe) = log(1 + u) — each
+    /// computed only when some lane takes it (the other is zero). On random rows at D ≳ 100 the Grams' entries are
+    /// ≈ ±1/√D, so nearly every entry is near: the series is the common case, and running it in the vector (20
+    /// multiply-subtracts, no division) instead of lane by lane was most of the epilogue's time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Branches<T>(Vector<T> u, Vector<T> p, Vector<T> qe, Vector<T> ve, out Vector<T> near, out Vector<T> series, out Vector<T> log)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        near = Vector.LessThanOrEqual(Vector.Abs(u), new Vector<T>(T.One / T.CreateTruncating(8)));
+        series = Vector<T>.Zero;
+        log = Vector<T>.Zero;
+        var bits = Vector.As<T, byte>(near);   // a mask compared as bytes (as T its set lanes are NaN)
+        if (!Vector.EqualsAll(bits, Vector<byte>.Zero))
+        {
+            var c = Series<T>.Coefficients;
+            var acc = Vector<T>.Zero;
+            for (int i = 0; i < c.Length; i++) acc = c[i] - u * acc;
+            series = u * u * acc;
+        }
+        if (!Vector.EqualsAll(bits, Vector<byte>.AllBitsSet)) log = Log((p + ve) / qe);
+    }
 
     /// <summary>partial_i = Σ_j q_ij·log((q_ij + eps)/(p_ij + eps)), each term as <see cref="PktMath.KlTerm{T}"/>.</summary>
     public static void LossRows<T>(T* gs, T* gt, T* partial, int n, T eps) where T : unmanaged, IFloatingPointIeee754<T>
@@ -46,13 +83,9 @@ internal static unsafe class CpuPkt
                 var q = (Vector.Load(b + j) + Vector<T>.One) / vrt;
                 var qe = q + ve;
                 var u = (p - q) / qe;
-                if (AllFar(u))
-                {
-                    var phi = u - Log((p + ve) / qe);
-                    acc += qe * phi + ve * (u - phi);
-                }
-                else
-                    for (int k = 0; k < w; k++) s += PktMath.KlTerm(p[k], q[k], eps);
+                Branches(u, p, qe, ve, out var near, out var series, out var log);
+                var phi = Vector.ConditionalSelect(near, series, u - log);   // PktMath.Phi
+                acc += qe * phi + ve * (u - phi);
             }
             s += Vector.Sum(acc);
             for (; j < n; j++) s += PktMath.KlTerm((a[j] + T.One) / rs, (b[j] + T.One) / rt, eps);
@@ -82,12 +115,8 @@ internal static unsafe class CpuPkt
                 {
                     var qe = q + ve;
                     var u = (p - q) / qe;
-                    if (AllFar(u)) g = -Log((p + ve) / qe) - ve / qe;
-                    else
-                    {
-                        for (int k = 0; k < w; k++) h[j + k] = PktMath.Grad(p[k], q[k], eps, 1);
-                        g = Vector.Load(h + j);
-                    }
+                    Branches(u, p, qe, ve, out var near, out var series, out var log);
+                    g = Vector.ConditionalSelect(near, series - u, -log) - ve / qe;   // PktMath.Grad's teacher branch
                 }
                 g.Store(h + j);
                 vdot += g * (teacher ? q : p);
@@ -107,6 +136,46 @@ internal static unsafe class CpuPkt
             for (; j <= n - w; j += w) ((Vector.Load(h + j) - vd) * vf).Store(h + j);
             for (; j < n; j++) h[j] = (h[j] - dot) * f;
         });
+    }
+
+    /// <summary>u = x / (norms[row] + eps) over [rows, d] (as <see cref="Ilgpu.PktKernels.Unit{T}"/>: the same division, the
+    /// same bits), one pass in place of libtorch's add, broadcast and divide.</summary>
+    public static void UnitRows<T>(T* x, T* norms, T* u, int rows, int d, T eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CpuParallel.For(rows, 2L * d, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
+        {
+            T* xr = x + (long)r * d;
+            T* ur = u + (long)r * d;
+            T den = norms[r] + eps;
+            var vd = new Vector<T>(den);
+            int w = Vector<T>.Count, k = 0;
+            for (; k <= d - w; k += w) (Vector.Load(xr + k) / vd).Store(ur + k);
+            for (; k < d; k++) ur[k] = xr[k] / den;
+        });
+    }
+
+    /// <summary>h ← h + hᵀ in place over [n, n] (the backward's H + Hᵀ without a second b² buffer): each pair
+    /// (i, j), i &lt; j, summed once and written to both (the sum commutes, so the result is exactly symmetric and equal,
+    /// bit for bit, to libtorch's h + h.t()); the diagonal doubled. 32×32 tiles keep the column reads in cache.</summary>
+    public static void Symmetrize<T>(T* h, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int tile = 32;
+        for (int i0 = 0; i0 < n; i0 += tile)
+        for (int j0 = i0; j0 < n; j0 += tile)
+        {
+            int i1 = Math.Min(i0 + tile, n), j1 = Math.Min(j0 + tile, n);
+            for (int i = i0; i < i1; i++)
+            {
+                T* row = h + (long)i * n;
+                for (int j = Math.Max(j0, i + 1); j < j1; j++)
+                {
+                    T a = row[j] + h[(long)j * n + i];
+                    row[j] = a;
+                    h[(long)j * n + i] = a;
+                }
+                if (j0 == i0) row[i] += row[i];
+            }
+        }
     }
 
     /// <summary>x̄ = ū/(n + eps) − x(x·ū)/(n(n + eps)²) per row (second term 0 at a zero row), in place over ū.</summary>

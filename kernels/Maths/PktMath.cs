@@ -37,7 +37,9 @@ public static class PktMath
     public static T Grad<T>(T p, T q, T eps, int teacher) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (teacher == 0) return (p - q + eps) / (p + eps);
-        T qe = q + eps, u = (p - q) / qe;
+        T qe = q + eps, u = (p - q) / qe, eighth = T.One / (T.One + T.One + T.One + T.One + T.One + T.One + T.One + T.One);
+        // −log(1 + u) directly off the series' range: φ(u) − u there would cancel u (up to 1/eps) against itself.
+        if (!(T.Abs(u) <= eighth)) return -KernelMath.Log((p + eps) / qe) - eps / qe;
         return Phi(u, p, qe, eps) - u - eps / qe;
     }
 

@@ -10,8 +10,8 @@ namespace GpuKd.Ops;
 /// <summary>
 /// PKT (RepDistiller <c>PKT.cosine_similarity_loss</c>): per side u = x/(‖x‖ + eps), S = UUᵀ, P = (S + 1)/2
 /// row-normalised to p (student) and q (teacher), L = Σ q·log((q + eps)/(p + eps)) / b² (Mean) or the plain Σ (Sum).
-/// One Gram per side and one row epilogue forward; backward per side that wants a gradient one b×b epilogue, one
-/// product (H + Hᵀ)U and the unit rows' backward. On a device it runs <see cref="PktPrograms{T}"/>; on CPU tensors by
+/// One Gram per side and one row epilogue forward; backward per side that wants a gradient one b×b epilogue, H + Hᵀ
+/// formed in place over it, one product (H + Hᵀ)U and the unit rows' backward. On a device it runs <see cref="PktPrograms{T}"/>; on CPU tensors by
 /// default libtorch's mm and the C# rows (<see cref="CpuPkt"/>). Saved: per side the rows (the input, no copy when
 /// contiguous), norms, unit rows and S.
 /// </summary>
@@ -46,9 +46,17 @@ internal sealed unsafe class PktLoss : autograd.SingleTensorFunction<PktLoss>
         {
             int rows = (int)x.shape[0], d = (int)x.shape[1];
             var n = empty(rows, dtype: x.dtype);
-            if (x.dtype == ScalarType.Float32) CpuRows.RowNorms(P<float>(x), P<float>(n), rows, d);
-            else CpuRows.RowNorms(P<double>(x), P<double>(n), rows, d);
-            var u = x / (n + eps).unsqueeze(1);
+            var u = empty(rows, d, dtype: x.dtype);
+            if (x.dtype == ScalarType.Float32)
+            {
+                CpuRows.RowNorms(P<float>(x), P<float>(n), rows, d);
+                CpuPkt.UnitRows(P<float>(x), P<float>(n), P<float>(u), rows, d, (float)eps);
+            }
+            else
+            {
+                CpuRows.RowNorms(P<double>(x), P<double>(n), rows, d);
+                CpuPkt.UnitRows(P<double>(x), P<double>(n), P<double>(u), rows, d, eps);
+            }
             return (n, u, u.mm(u.t()));
         }
         var (ns, us, ss) = Side(xs);
@@ -104,8 +112,9 @@ internal sealed unsafe class PktLoss : autograd.SingleTensorFunction<PktLoss>
             var h = empty_like(ss);
             if (ss.dtype == ScalarType.Float32) CpuPkt.BackwardRows(P<float>(ss), P<float>(st), P<float>(h), b, (float)eps, (float)sc, k == 1);
             else CpuPkt.BackwardRows(P<double>(ss), P<double>(st), P<double>(h), b, eps, sc, k == 1);
-            using var sym = h + h.t();
-            var ubar = sym.mm(u);
+            if (h.dtype == ScalarType.Float32) CpuPkt.Symmetrize(P<float>(h), b);   // H + Hᵀ in place
+            else CpuPkt.Symmetrize(P<double>(h), b);
+            var ubar = h.mm(u);
             int d = (int)x.shape[1];
             if (x.dtype == ScalarType.Float32) CpuPkt.UnitBackward(P<float>(ubar), P<float>(x), P<float>(n), b, d, (float)eps);
             else CpuPkt.UnitBackward(P<double>(ubar), P<double>(x), P<double>(n), b, d, eps);
