@@ -60,7 +60,11 @@ OPS = {
     # [c, gstride] float64 blocks for p in [p0, p0 + m). offset 1: divide by norm + eps (the held norm), 0: by max(norm, eps).
     "skd_direct": ("SdF", "SdB", ["flag", "xs", "xt", "ns", "nt", "rows"], ["cs", "ct", "n", "offset", "eps:f"],
                    ["flag", "xs", "xt", "ns", "nt", "d", "gs", "gt"], ["cs", "ct", "n", "p0", "m", "gstride", "goff", "offset", "eps:f"]),
-    # DIST and FSP (issue 16) join here when their programs land (Exports.cs: gpukd_dist_*, gpukd_fsp_*).
+    # DIST over logits [b, K]: ys, yt [b, K] (the softmaxes), rows [5·b], cols [5·K] (statistics) kept for the backward; mean 1 the
+    # published means (β, γ, τ as float64 bit patterns); the backward takes the kept tables and teacher 0/1.
+    "dist": ("DiF", "DiB", ["zs", "zt", "ys", "yt", "rows", "cols", "loss"], ["b", "k", "mean", "beta:f", "gamma:f", "tau:f"],
+             ["ys", "yt", "rows", "cols", "upstream", "zbar"], ["b", "k", "teacher", "mean", "beta:f", "gamma:f", "tau:f"]),
+    # FSP (issue 16) joins here when their programs land (Exports.cs: gpukd_dist_*, gpukd_fsp_*).
 }
 
 ALLOC = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)

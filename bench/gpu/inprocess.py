@@ -12,7 +12,8 @@ Writes OUT/validation.csv (row by row, so a run cut short keeps what it did), OU
 the line "validation: N passed, M failed") and prints the summary. Ops covered: every op program — gram, cosine, pdist,
 triplet angles, the RKD distance and angle losses, SP, CC (Taylor-RBF γ = 0.4 P = 2, exact RBF, raw bilinear), the IRG
 edge loss (max differentiated and held), ICKD, NST, PKT and the structured-KD pixel-wise loss (CE, KL at T = 2).
-DIST and FSP join as their programs land (see "DIST and FSP" below). --ops a,b,... runs a subset; --deadline-s stops
+DIST (β = γ = 2, τ = 4; logits [b, K] both sides, timed at K = 1000) and the structured-KD pair-wise direct fallback
+(`skd_direct`) are covered; FSP joins when exported. --ops a,b,... runs a subset; --deadline-s stops
 the timing (not the validation) when the run has taken that long, so the summary is always written.
 
 The references are the published compositions (REFERENCE.md) ported line by line from src/GpuKd/Reference/*.cs, the
@@ -374,18 +375,41 @@ def main():
 
         return Pixelwise.apply
 
+    def dist_loss(beta, gamma, tau):
+        """DIST over logits [b, K] (both sides): the forward keeps both softmaxes and the row/column statistics tables."""
+        class Dist(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, zs, zt):
+                zs, zt = zs.contiguous(), zt.contiguous(); b, k = zs.shape
+                ys, yt, rws, cls, loss = empty(b, k, like=zs), empty(b, k, like=zs), empty(5 * b, like=zs), empty(5 * k, like=zs), empty(1, like=zs)
+                call("dist", "forward", zs.dtype, {"zs": zs, "zt": zt, "ys": ys, "yt": yt, "rows": rws, "cols": cls, "loss": loss},
+                     {"b": b, "k": k, "mean": 1, "beta": beta, "gamma": gamma, "tau": tau})
+                ctx.save_for_backward(ys, yt, rws, cls)
+                return loss.reshape(())
+
+            @staticmethod
+            def backward(ctx, up):
+                ys, yt, rws, cls = ctx.saved_tensors; b, k = ys.shape
+                zbar = empty(b, k, like=ys)
+                call("dist", "backward", ys.dtype, {"ys": ys, "yt": yt, "rows": rws, "cols": cls, "upstream": up.reshape(1).to(ys.dtype).contiguous(),
+                                                    "zbar": zbar}, {"b": b, "k": k, "teacher": 0, "mean": 1, "beta": beta, "gamma": gamma, "tau": tau})
+                return zbar, None
+
+        return Dist.apply
+
     ours = {
         "gram": lambda x, t: Gram.apply(x), "cosine": lambda x, t: Cosine.apply(x), "pdist": lambda x, t: Pdist.apply(x),
         "triplet_angles": lambda x, t: Angles.apply(x), "rkd_distance": rkd_loss("rkd_distance"), "rkd_angle": rkd_loss("rkd_angle"),
         "sp": pair_rows_loss("sp", sp_side), "cc_taylor": cc_loss(0), "cc_rbf": cc_loss(1), "cc_raw": cc_loss(3),
         "irg_edge": edge_loss(True), "irg_edge_held_max": edge_loss(False), "pkt": Pkt.apply,
         "ickd": Ickd.apply, "nst": nst, "skd_ce": skd_pixelwise(False, 2.0), "skd_kl": skd_pixelwise(True, 2.0),
-        # DIST and FSP (issue 16): their autograd wrappers join here when gpukd_dist_* / gpukd_fsp_* are exported.
+        "dist": dist_loss(2.0, 2.0, 4.0),   # the DIST paper's CIFAR setting (β = γ = 2, τ = 4)
+        # FSP (issue 16): its autograd wrapper joins here when gpukd_fsp_* is exported.
     }
     # the inputs each op takes: rows [b, d] (teacher [b, d']), maps [B, C, H, W] (ICKD: the teacher's C equal, its H·W free;
     # NST: its C free, the larger map pooled), logits [B, K, H, W] (teacher the same shape)
     kind_of = {op: "rows" for op in ours}
-    kind_of.update({"ickd": "maps_same_c", "nst": "maps", "skd_ce": "logits", "skd_kl": "logits"})
+    kind_of.update({"dist": "logit_rows", "ickd": "maps_same_c", "nst": "maps", "skd_ce": "logits", "skd_kl": "logits"})
 
     # ── the references (the published compositions; at degenerate normalisations the tests' oracle, see the docstring) ─
     def normalize_da(v, dim=-1, eps=1e-12):
@@ -469,6 +493,21 @@ def main():
     def edge_ref(differentiate_max, pdist=None):
         return lambda s, t: (edge_matrix(s, differentiate_max, pdist) - edge_matrix(t, differentiate_max, pdist)).pow(2).mean()
 
+    def dist_ref(beta, gamma, tau, degenerate_aware=True):
+        """torchdistill DISTLoss: softmax(z/τ) per side, βτ²(1 − mean row Pearson) + γτ²(1 − mean column Pearson), Pearson the
+        cosine of the centred vectors (torch 2.x: each norm clamped at 1e-8). degenerate_aware: a zero-variance row or column
+        has correlation 0 and no gradient, as the library (the published one is 1/eps-scaled there)."""
+        def pearson(a, c):
+            a, c = a - a.mean(1, keepdim=True), c - c.mean(1, keepdim=True)
+            if degenerate_aware:
+                return (normalize_da(a, eps=1e-8) * normalize_da(c, eps=1e-8)).sum(1)
+            return (a * c).sum(1) / (a.norm(dim=1).clamp_min(1e-8) * c.norm(dim=1).clamp_min(1e-8))
+
+        def f(zs, zt):
+            ys, yt = (zs / tau).softmax(1), (zt / tau).softmax(1)
+            return beta * tau ** 2 * (1 - pearson(ys, yt).mean()) + gamma * tau ** 2 * (1 - pearson(ys.t(), yt.t()).mean())
+        return f
+
     def pkt_ref(s, t, eps=1e-7):
         """RepDistiller PKT.cosine_similarity_loss, line by line (x.norm()'s subgradient at a zero row)."""
         def unit(x):
@@ -521,11 +560,13 @@ def main():
         "rkd_distance": rkd_distance_ref, "rkd_angle": rkd_angle_ref,
         "sp": sp_ref, "cc_taylor": cc_ref(0), "cc_rbf": cc_ref(1), "cc_raw": cc_ref(3),
         "irg_edge": edge_ref(True), "irg_edge_held_max": edge_ref(False), "pkt": pkt_ref,
+        "dist": dist_ref(2.0, 2.0, 4.0, degenerate_aware=False),
         "ickd": ickd_ref, "nst": nst_ref, "skd_ce": skd_ref(False, 2.0), "skd_kl": skd_ref(True, 2.0),
     }
     # the validation oracles: the references, with distances from direct differences (timing keeps the published Gram form)
     oracles = dict(refs, pdist=lambda x, t: pdist_direct(x), rkd_distance=rkd_distance_oracle,
-                   irg_edge=edge_ref(True, pdist_direct), irg_edge_held_max=edge_ref(False, pdist_direct))
+                   irg_edge=edge_ref(True, pdist_direct), irg_edge_held_max=edge_ref(False, pdist_direct),
+                   dist=dist_ref(2.0, 2.0, 4.0))   # DIST: zero-variance rows/columns (b = 1, K = 1, a zero row) without 1/eps gradients
     # ops that are locally constant in 1-D (normalised rows of one coordinate are ±1): their exact gradient at D = 1 is 0
     locally_constant_1d = {"cosine", "cc_taylor", "cc_rbf"}
     # float32 where the published float32 code itself cancels (student ≈ teacher): no worse than it (2×), the base bar
@@ -605,6 +646,9 @@ def main():
         if kind == "rows":
             b, d = size
             return randn(b, d), randn(b, d + 3)
+        if kind == "logit_rows":   # DIST: logits [b, K] on both sides, a peaked teacher
+            b, d = size
+            return randn(b, d), 3 * randn(b, d)
         bsz, c, h, w = size
         if kind == "maps_same_c":
             return randn(bsz, c, h, w), randn(bsz, c, h + 1, w)         # ICKD: the teacher's H·W may differ
@@ -618,7 +662,8 @@ def main():
     logit_sizes = [(1, 1, 1, 1), (2, 3, 2, 2), (3, 19, 5, 7), (4, 21, 16, 16)] if not o.quick else [(3, 19, 5, 7)]
     for op in ours:
         kind = kind_of[op]
-        if kind == "rows":
+        rowlike = kind in ("rows", "logit_rows")
+        if rowlike:
             sizes = [(b, d) for b in sizes_b for d in sizes_d
                      if not (op == "rkd_distance" and b < 2) and not (op in ("triplet_angles", "rkd_angle") and b > 129)]
         else:
@@ -628,24 +673,24 @@ def main():
             for dtype in (torch.float32, torch.float64):
                 compare(op, x, t, dtype, "x".join(map(str, size)))
         # adversarial inputs at one odd size: a duplicate, a zero row / channel / image, the student within 1 % of the teacher
-        x, t = pair_inputs(op, (17, 9) if kind == "rows" else (5, 6, 3, 3))
+        x, t = pair_inputs(op, (17, 9) if rowlike else (5, 6, 3, 3))
         dup, zero = x.clone(), x.clone()
         dup[3] = dup[1]
-        if kind == "rows":
+        if rowlike:
             zero[4] = 0
         else:
             zero[2, 1] = 0   # one channel of one image
         zero_image = x.clone(); zero_image[0] = 0
-        tn = t[:, :x.shape[1]] if kind == "rows" else (t if t.shape == x.shape else randn(*x.shape))
+        tn = t[:, :x.shape[1]] if rowlike else (t if t.shape == x.shape else randn(*x.shape))
         near = tn + 0.01 * randn(*tn.shape)
         cases = [("duplicate_rows", dup, t), ("zero_row", zero, t), ("student_near_teacher", near, tn)]
-        if kind != "rows":
+        if not rowlike:
             cases.append(("zero_image", zero_image, t))
         for case, xc, tc in cases:
             for dtype in (torch.float64, torch.float32):
                 compare(op, xc, tc, dtype, case)
         # strided input (a transposed view): made contiguous on the device first
-        xt_ = randn(x.shape[1], x.shape[0]).t() if kind == "rows" else randn(*reversed(x.shape)).permute(3, 2, 1, 0)
+        xt_ = randn(x.shape[1], x.shape[0]).t() if rowlike else randn(*reversed(x.shape)).permute(3, 2, 1, 0)
         compare(op, xt_, t, torch.float32, "strided_input")
         # NaN in the student: a non-finite value or gradient, never a finite wrong answer (PKT departs from the published masking)
         try:
@@ -657,7 +702,7 @@ def main():
             record(op, "nan_input", "float32", False, float("nan"), float("nan"), repr(e)[:120].replace(",", ";"))
 
     def timing_inputs(op, b, d):
-        if kind_of[op] == "rows":
+        if kind_of[op] in ("rows", "logit_rows"):
             return randn(b, d).float(), randn(b, d).float()
         x, t = pair_inputs(op, (b, 8, 4, 4) if kind_of[op] != "logits" else (b, 5, 4, 4))
         return x.float(), t.float()
@@ -757,6 +802,8 @@ def main():
                 continue
             for d in grid_d:
                 plan.append((op, b, d, lambda b=b, d=d: (randn(b, d).float(), randn(b, d).float())))
+    for b in grid_b:
+        plan.append(("dist", b, 1000, lambda b=b: (randn(b, 1000).float(), 3 * randn(b, 1000).float())))   # ImageNet-like logits
     map_grid = [(64, 128, 16, 16), (128, 256, 8, 8)] if not o.quick else [(16, 64, 8, 8)]
     for bsz, c, h, w in map_grid:
         plan.append(("ickd", bsz, f"{c}x{h}x{w}", lambda bsz=bsz, c=c, h=h, w=w: (randn(bsz, c, h, w).float(), randn(bsz, c, h, w).float())))

@@ -151,6 +151,27 @@ def pkt_ref(s, t, b, ds, dt, eps=1e-7):
     return sum(target[i][j] * math.log((target[i][j] + eps) / (model[i][j] + eps)) for i in range(b) for j in range(b)) / (b * b)
 
 
+def dist_ref(zs, zt, b, k, beta, gamma, tau):
+    """torchdistill DISTLoss: softmax(z/τ) per row, βτ²(1 − mean row Pearson) + γτ²(1 − mean column Pearson)."""
+    def softmax_rows(z):
+        out = []
+        for i in range(b):
+            v = [z[i * k + c] / tau for c in range(k)]
+            m = max(v)
+            e = [math.exp(x - m) for x in v]
+            out.append([x / sum(e) for x in e])
+        return out
+
+    def pearson(a, c):
+        ma, mc = sum(a) / len(a), sum(c) / len(c)
+        a, c = [x - ma for x in a], [x - mc for x in c]
+        return dot(a, c) / (max(math.sqrt(dot(a, a)), 1e-8) * max(math.sqrt(dot(c, c)), 1e-8))
+    ys, yt = softmax_rows(zs), softmax_rows(zt)
+    inter = 1 - sum(pearson(ys[i], yt[i]) for i in range(b)) / b
+    intra = 1 - sum(pearson([ys[i][c] for i in range(b)], [yt[i][c] for i in range(b)]) for c in range(k)) / k
+    return beta * tau ** 2 * inter + gamma * tau ** 2 * intra
+
+
 def skd_ref(zs, zt, b, k, npix, kl, temperature):
     total = 0.0
     for i in range(b):
@@ -292,6 +313,18 @@ def loss_cases(p, rng):
     xbar = zeros(B_ * DS)
     p.call("pkt", "backward", "float64", dict(sides, upstream=buf(arr([up]), 1), xbar=buf(xbar)), dict(b=B_, ds=DS, dt=DTT, teacher=0, mean=1, eps=1e-7))
     judge("pkt", "float64", loss[0], pkt_ref(s, t, B_, DS, DTT), list(xbar), central(lambda y: pkt_ref(y, t, B_, DS, DTT), s))
+
+    # DIST over logits [b, K] (β = γ = 2, τ = 4, the published means), the student's gradient.
+    db, dk = 4, 5
+    zs_, zt_ = gauss(db * dk), [3 * v for v in gauss(db * dk)]
+    ys_, yt_, rows_, cols_, loss = zeros(db * dk), zeros(db * dk), zeros(5 * db), zeros(5 * dk), zeros(1)
+    kept = {"ys": buf(ys_), "yt": buf(yt_), "rows": buf(rows_), "cols": buf(cols_)}
+    opts = {"b": db, "k": dk, "mean": 1, "beta": 2.0, "gamma": 2.0, "tau": 4.0}
+    p.call("dist", "forward", "float64", dict(kept, zs=buf(arr(zs_)), zt=buf(arr(zt_)), loss=buf(loss, 1)), opts)
+    zbar = zeros(db * dk)
+    p.call("dist", "backward", "float64", dict(kept, upstream=buf(arr([up]), 1), zbar=buf(zbar)), dict(opts, teacher=0))
+    judge("dist", "float64", loss[0], dist_ref(zs_, zt_, db, dk, 2.0, 2.0, 4.0), list(zbar),
+          central(lambda y: dist_ref(y, zt_, db, dk, 2.0, 2.0, 4.0), zs_))
 
     # Structured KD pixel-wise, logits [b, k, p]: CE and KL at T = 1.5 (mean), the student's gradient through the backward entry.
     b, k, px = 2, 4, 3

@@ -247,7 +247,7 @@ public static unsafe class Exports
         }
     }
 
-    // ── the channel-relation losses (issue 16): ICKD, NST, PKT. DIST and FSP join here (their programs are on other branches). ──
+    // ── the channel-relation losses (issue 16): ICKD, NST, PKT; DIST below. FSP joins here. ──
 
     static IckdSide<T> IckdSideOf<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<T>(), a.Buf<T>());   // maps, G, norms
 
@@ -344,6 +344,37 @@ public static unsafe class Exports
         }
     }
 
+    // ── DIST (issue 16): logits zs, zt [b, K] read in place; the softmaxes ys, yt and the row/column statistics (5·b, 5·K) kept ──
+
+    /// <summary>torchdistill's cosine_similarity eps (GpuKd.Ops.DistLoss.Eps: the kernels-only harness does not reference the library).</summary>
+    const double DistEps = 1e-8;
+
+    static (double Row, double Col) DistScales(int b, int k, int mean, double beta, double gamma, double tau)
+    {
+        if (!(tau > 0) || double.IsInfinity(tau)) throw new ArgumentException($"tau must be finite and > 0, got {tau}", "tau");
+        double t2 = tau * tau;   // as DistLoss: βτ²·(1 − mean row Pearson) + γτ²·(1 − mean column Pearson), or the plain sums
+        return mean != 0 ? (beta * t2 / b, gamma * t2 / k) : (beta * t2, gamma * t2);
+    }
+
+    static void Dist<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            Buf<T> zs = a.Buf<T>(), zt = a.Buf<T>(), ys = a.Buf<T>(), yt = a.Buf<T>(), rows = a.Buf<T>(), cols = a.Buf<T>(), loss = a.Buf<T>();
+            int b = a.Int(), k = a.Int(), mean = a.Int(); double beta = a.Double(), gamma = a.Double(), tau = a.Double();
+            var (rs, cs) = DistScales(b, k, mean, beta, gamma, tau);
+            DistPrograms<T>.Forward(d, new(zs, zt, ys, yt, rows, cols), loss, b, k, tau, DistEps, rs, cs);
+        }
+        else
+        {
+            Buf<T> ys = a.Buf<T>(), yt = a.Buf<T>(), rows = a.Buf<T>(), cols = a.Buf<T>(), up = a.Buf<T>(), zbar = a.Buf<T>();
+            int b = a.Int(), k = a.Int(), teacher = a.Int(), mean = a.Int(); double beta = a.Double(), gamma = a.Double(), tau = a.Double();
+            var (rs, cs) = DistScales(b, k, mean, beta, gamma, tau);
+            ys.Need((long)b * k, "ys"); yt.Need((long)b * k, "yt"); rows.Need(5L * b, "rows"); cols.Need(5L * k, "cols");
+            DistPrograms<T>.Backward(d, new(default, default, ys, yt, rows, cols), teacher != 0, up, zbar, b, k, tau, DistEps, rs, cs);
+        }
+    }
+
     // ── structured KD, pair-wise: the deferred route's direct-form fallback for one image (issue 13), read in place; the
     // forward entry is DirectRows, the backward DirectHatGrads (flag, norms, rows, d and the hat gradients are float64) ──
 
@@ -390,9 +421,11 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "gpukd_pkt_backward")] public static int PkB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Pkt<float>(d, x, true), (d, x) => Pkt<double>(d, x, true));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_pixelwise_forward")] public static int SkF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdPixelwise<float>(d, x, false), (d, x) => SkdPixelwise<double>(d, x, false));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_pixelwise_backward")] public static int SkB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdPixelwise<float>(d, x, true), (d, x) => SkdPixelwise<double>(d, x, true));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_dist_forward")] public static int DiF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Dist<float>(d, x, false), (d, x) => Dist<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_dist_backward")] public static int DiB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Dist<float>(d, x, true), (d, x) => Dist<double>(d, x, true));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_direct_forward")] public static int SdF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdDirect<float>(d, x, false), (d, x) => SkdDirect<double>(d, x, false));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_direct_backward")] public static int SdB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdDirect<float>(d, x, true), (d, x) => SkdDirect<double>(d, x, true));
-    // DIST and FSP (issue 16, other branches): add Dist<T>/Fsp<T> above and their gpukd_dist_* / gpukd_fsp_* entries here, then their
+    // FSP (issue 16): add Fsp<T> above and its gpukd_fsp_* entries here, then its
     // rows in gpukd_inprocess.py (OPS), inprocess.py (wrapper, reference, timing) and inprocess_selftest.py.
 #pragma warning restore CS1591
 }
