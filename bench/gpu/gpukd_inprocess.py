@@ -64,7 +64,10 @@ OPS = {
     # published means (β, γ, τ as float64 bit patterns); the backward takes the kept tables and teacher 0/1.
     "dist": ("DiF", "DiB", ["zs", "zt", "ys", "yt", "rows", "cols", "loss"], ["b", "k", "mean", "beta:f", "gamma:f", "tau:f"],
              ["ys", "yt", "rows", "cols", "upstream", "zbar"], ["b", "k", "teacher", "mean", "beta:f", "gamma:f", "tau:f"]),
-    # FSP (issue 16) joins here when their programs land (Exports.cs: gpukd_dist_*, gpukd_fsp_*).
+    # FSP, one pair of layers per side at one size (pool first): bot [B, Cb, N], top [B, Ct, N] read in place, d [B, Ct, Cb] kept;
+    # the backward of one side (teacher 0/1) writes bot_bar / top_bar where given (an empty buffer: not written).
+    "fsp": ("FsF", "FsB", ["bot_s", "top_s", "bot_t", "top_t", "d", "loss"], ["batch", "ct", "cb", "ns", "nt", "mean"],
+            ["bot", "top", "d", "upstream", "bot_bar", "top_bar"], ["batch", "ct", "cb", "n", "teacher", "mean"]),
 }
 
 ALLOC = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p)

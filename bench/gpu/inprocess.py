@@ -12,8 +12,8 @@ Writes OUT/validation.csv (row by row, so a run cut short keeps what it did), OU
 the line "validation: N passed, M failed") and prints the summary. Ops covered: every op program — gram, cosine, pdist,
 triplet angles, the RKD distance and angle losses, SP, CC (Taylor-RBF γ = 0.4 P = 2, exact RBF, raw bilinear), the IRG
 edge loss (max differentiated and held), ICKD, NST, PKT and the structured-KD pixel-wise loss (CE, KL at T = 2).
-DIST (β = γ = 2, τ = 4; logits [b, K] both sides, timed at K = 1000) and the structured-KD pair-wise direct fallback
-(`skd_direct`) are covered; FSP joins when exported. --ops a,b,... runs a subset; --deadline-s stops
+DIST (β = γ = 2, τ = 4; logits [b, K] both sides, timed at K = 1000), FSP (one pair of layers per side, validated in
+its own block: value and the student's two layer gradients) and the structured-KD pair-wise direct fallback (`skd_direct`). --ops a,b,... runs a subset; --deadline-s stops
 the timing (not the validation) when the run has taken that long, so the summary is always written.
 
 The references are the published compositions (REFERENCE.md) ported line by line from src/GpuKd/Reference/*.cs, the
@@ -404,7 +404,7 @@ def main():
         "irg_edge": edge_loss(True), "irg_edge_held_max": edge_loss(False), "pkt": Pkt.apply,
         "ickd": Ickd.apply, "nst": nst, "skd_ce": skd_pixelwise(False, 2.0), "skd_kl": skd_pixelwise(True, 2.0),
         "dist": dist_loss(2.0, 2.0, 4.0),   # the DIST paper's CIFAR setting (β = γ = 2, τ = 4)
-        # FSP (issue 16): its autograd wrapper joins here when gpukd_fsp_* is exported.
+        # FSP (issue 16) takes two layers per side: validated in its own block below (fsp_check).
     }
     # the inputs each op takes: rows [b, d] (teacher [b, d']), maps [B, C, H, W] (ICKD: the teacher's C equal, its H·W free;
     # NST: its C free, the larger map pooled), logits [B, K, H, W] (teacher the same shape)
@@ -572,8 +572,9 @@ def main():
     # float32 where the published float32 code itself cancels (student ≈ teacher): no worse than it (2×), the base bar
     no_worse = {"pkt": 1e-4, "nst": 1e-4, "ickd": 2e-4}
     direct_check = not o.ops or "skd_direct" in o.ops.split(",")   # the pair-wise fallback's kernels (below), not a loss of ours
+    fsp_check = not o.ops or "fsp" in o.ops.split(",")            # FSP: four maps per call, its own block below
     if o.ops:
-        wanted = set(o.ops.split(",")) - {"skd_direct"}
+        wanted = set(o.ops.split(",")) - {"skd_direct", "fsp"}
         unknown = wanted - set(ours)
         if unknown:
             raise SystemExit(f"unknown ops {sorted(unknown)}; known: {', '.join(ours)}")
@@ -739,6 +740,62 @@ def main():
                     record("skd_direct", f"{case}_flag{flagged}", dt_name[dtype], ev <= 1e-9 and eg <= 1e-9, ev, eg)
                 except Exception as e:   # noqa: BLE001
                     record("skd_direct", f"{case}_flag{flagged}", dt_name[dtype], False, float("nan"), float("nan"), repr(e)[:120].replace(",", ";"))
+
+    # FSP (issue 16), one pair of layers per side: bot [B, Cb, H, W], top [B, Ct, H, W] (the teacher's maps at another size: its
+    # own N), value and the gradients of the student's two layers (upstream 1.37) against RepDistiller's FSP in float64.
+    class Fsp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, bs, tps, bt, tpt):
+            bs, tps, bt, tpt = (v.contiguous() for v in (bs, tps, bt, tpt))
+            batch, cb, ct = bs.shape[0], bs.shape[1], tps.shape[1]
+            d, loss = empty(batch * ct * cb, like=bs), empty(1, like=bs)
+            call("fsp", "forward", bs.dtype, {"bot_s": bs, "top_s": tps, "bot_t": bt, "top_t": tpt, "d": d, "loss": loss},
+                 {"batch": batch, "ct": ct, "cb": cb, "ns": bs[0, 0].numel(), "nt": bt[0, 0].numel(), "mean": 1})
+            ctx.save_for_backward(bs, tps, d)
+            return loss.reshape(())
+
+        @staticmethod
+        def backward(ctx, up):
+            bs, tps, d = ctx.saved_tensors
+            batch, cb, ct = bs.shape[0], bs.shape[1], tps.shape[1]
+            bbar, tbar = torch.empty_like(bs), torch.empty_like(tps)
+            call("fsp", "backward", bs.dtype, {"bot": bs, "top": tps, "d": d, "upstream": up.reshape(1).to(bs.dtype).contiguous(),
+                                               "bot_bar": bbar, "top_bar": tbar},
+                 {"batch": batch, "ct": ct, "cb": cb, "n": bs[0, 0].numel(), "teacher": 0, "mean": 1})
+            return bbar, tbar, None, None
+
+    def fsp_ref(bs, tps, bt, tpt):
+        """RepDistiller FSP: bmm(bot, topᵀ)/N per side, mean of the squared difference."""
+        def fsp(bot, top):
+            b1, t1 = bot.reshape(bot.shape[0], bot.shape[1], -1), top.reshape(top.shape[0], top.shape[1], -1)
+            return torch.bmm(b1, t1.transpose(1, 2)) / b1.shape[2]
+        return (fsp(bs, tps) - fsp(bt, tpt)).pow(2).mean()
+
+    fsp_sizes = [(1, 1, 1, 1, 1, 1), (2, 3, 5, 4, 4, 4), (3, 16, 8, 5, 7, 6), (2, 32, 64, 8, 8, 8)] if not o.quick else [(2, 3, 5, 4, 4, 4)]
+    for batch, cb, ct, h, w, ht in (fsp_sizes if fsp_check else ()):
+        for case in ("random", "student_near_teacher"):
+            bt, tpt = randn(batch, cb, ht, ht), randn(batch, ct, ht, ht)
+            bs, tps = randn(batch, cb, h, w), randn(batch, ct, h, w)
+            if case == "student_near_teacher":
+                if (h, w) != (ht, ht):
+                    continue
+                bs, tps = bt + 0.01 * randn(*bt.shape), tpt + 0.01 * randn(*tpt.shape)
+            for dtype in (torch.float64, torch.float32):
+                label = f"{case}_{batch}x{cb}x{ct}x{h}x{w}"
+                try:
+                    xs = [v.to(dtype).requires_grad_() for v in (bs, tps)]
+                    y = Fsp.apply(xs[0], xs[1], bt.to(dtype), tpt.to(dtype))
+                    gb, gt_ = torch.autograd.grad(1.37 * y, xs)
+                    rs = [v.to(dtype).double().requires_grad_() for v in (bs, tps)]
+                    yr = fsp_ref(rs[0], rs[1], bt.to(dtype).double(), tpt.to(dtype).double())
+                    gbr, gtr = torch.autograd.grad(1.37 * yr, rs)
+                    floor = 1e-6 * 1.37
+                    ev = rel(y.double(), yr, 1e-8)
+                    eg = max(rel(gb.double(), gbr, floor), rel(gt_.double(), gtr, floor))
+                    bar = 1e-10 if dtype == torch.float64 else 1e-4
+                    record("fsp", label, dt_name[dtype], ev <= bar and eg <= bar, ev, eg)
+                except Exception as e:   # noqa: BLE001
+                    record("fsp", label, dt_name[dtype], False, float("nan"), float("nan"), repr(e)[:120].replace(",", ";"))
 
     # stream ordering: work queued before and after on a non-default stream
     s2 = torch.cuda.Stream() if cuda else None

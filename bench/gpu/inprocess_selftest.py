@@ -172,6 +172,15 @@ def dist_ref(zs, zt, b, k, beta, gamma, tau):
     return beta * tau ** 2 * inter + gamma * tau ** 2 * intra
 
 
+def fsp_ref(bs, ts, bt, tt, batch, cb, ct, ns, nt):
+    """RepDistiller FSP: per side F = bot·topᵀ / N [B, Cb, Ct], mean of the squared difference."""
+    def fsp(bot, top, n):
+        return [sum(bot[(z * cb + i) * n + q] * top[(z * ct + j) * n + q] for q in range(n)) / n
+                for z in range(batch) for i in range(cb) for j in range(ct)]
+    fs, ft = fsp(bs, ts, ns), fsp(bt, tt, nt)
+    return sum((a - c) ** 2 for a, c in zip(fs, ft)) / len(fs)
+
+
 def skd_ref(zs, zt, b, k, npix, kl, temperature):
     total = 0.0
     for i in range(b):
@@ -325,6 +334,19 @@ def loss_cases(p, rng):
     p.call("dist", "backward", "float64", dict(kept, upstream=buf(arr([up]), 1), zbar=buf(zbar)), dict(opts, teacher=0))
     judge("dist", "float64", loss[0], dist_ref(zs_, zt_, db, dk, 2.0, 2.0, 4.0), list(zbar),
           central(lambda y: dist_ref(y, zt_, db, dk, 2.0, 2.0, 4.0), zs_))
+
+    # FSP, one pair of layers per side (the teacher at another N), the gradient of the student's bottom layer.
+    fb, fcb, fct, fns, fnt = 2, 2, 3, 4, 3
+    bs_, ts_, bt_, tt_ = gauss(fb * fcb * fns), gauss(fb * fct * fns), gauss(fb * fcb * fnt), gauss(fb * fct * fnt)
+    dkeep, loss = zeros(fb * fct * fcb), zeros(1)
+    sizes = {"batch": fb, "ct": fct, "cb": fcb, "mean": 1}
+    p.call("fsp", "forward", "float64", {"bot_s": buf(arr(bs_)), "top_s": buf(arr(ts_)), "bot_t": buf(arr(bt_)), "top_t": buf(arr(tt_)),
+                                         "d": buf(dkeep), "loss": buf(loss, 1)}, dict(sizes, ns=fns, nt=fnt))
+    bbar = zeros(fb * fcb * fns)
+    p.call("fsp", "backward", "float64", {"bot": buf(arr(bs_)), "top": buf(arr(ts_)), "d": buf(dkeep), "upstream": buf(arr([up]), 1),
+                                          "bot_bar": buf(bbar), "top_bar": buf(zeros(1), 0)}, dict(sizes, n=fns, teacher=0))
+    judge("fsp", "float64", loss[0], fsp_ref(bs_, ts_, bt_, tt_, fb, fcb, fct, fns, fnt), list(bbar),
+          central(lambda y: fsp_ref(y, ts_, bt_, tt_, fb, fcb, fct, fns, fnt), bs_))
 
     # Structured KD pixel-wise, logits [b, k, p]: CE and KL at T = 1.5 (mean), the student's gradient through the backward entry.
     b, k, px = 2, 4, 3

@@ -19,8 +19,8 @@ namespace GpuKd.KernelBench.InProcess;
 /// pairs for the buffers in the op's order, then its integer sizes and options — a float64 option (γ, eps, temperature)
 /// as its IEEE-754 bit pattern —, argument count, stream) → 0 on success, 1 on an error whose text
 /// <see cref="LastError"/> returns. The orders are listed in gpukd_inprocess.py (OPS). Ops: gram, cosine, pdist,
-/// triplet angles, the RKD distance and angle losses, SP, CC, the IRG edge loss, ICKD, NST, PKT and the structured-KD
-/// pixel-wise loss (CE and KL); the loss entries check every buffer's length against the sizes before any launch.
+/// triplet angles, the RKD distance and angle losses, SP, CC, the IRG edge loss, ICKD, NST, PKT, DIST, FSP, the structured-KD
+/// pixel-wise loss (CE and KL) and the pair-wise loss's direct fallback; the loss entries check every buffer's length against the sizes before any launch.
 /// </summary>
 public static unsafe class Exports
 {
@@ -247,7 +247,7 @@ public static unsafe class Exports
         }
     }
 
-    // ── the channel-relation losses (issue 16): ICKD, NST, PKT; DIST below. FSP joins here. ──
+    // ── the channel-relation losses (issue 16): ICKD, NST, PKT; DIST and FSP below. ──
 
     static IckdSide<T> IckdSideOf<T>(Args a) where T : unmanaged => new(a.Buf<T>(), a.Buf<T>(), a.Buf<T>());   // maps, G, norms
 
@@ -375,6 +375,33 @@ public static unsafe class Exports
         }
     }
 
+    // ── FSP (issue 16), one pair of consecutive layers per side at one spatial size (pool first): bot [B, Cb, N], top [B, Ct, N]
+    // read in place; d [B, Ct, Cb] kept for the backward; mean 1: RepDistiller's mean over B·Ct·Cb (weight 1), else the sum ──
+
+    static double FspCount(int batch, int ct, int cb, int mean) => mean != 0 ? 1.0 / ((double)batch * ct * cb) : 1.0;
+
+    static void Fsp<T>(IKdDevice d, Args a, bool backward) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!backward)
+        {
+            Buf<T> botS = a.Buf<T>(), topS = a.Buf<T>(), botT = a.Buf<T>(), topT = a.Buf<T>(), dd = a.Buf<T>(), loss = a.Buf<T>();
+            int batch = a.Int(), ct = a.Int(), cb = a.Int(), ns = a.Int(), nt = a.Int(), mean = a.Int();
+            botS.Need((long)batch * cb * ns, "bot_s"); topS.Need((long)batch * ct * ns, "top_s");
+            botT.Need((long)batch * cb * nt, "bot_t"); topT.Need((long)batch * ct * nt, "top_t");
+            FspPrograms<T>.Forward(d, botS, topS, botT, topT, dd, loss, batch, ct, cb, ns, nt, FspCount(batch, ct, cb, mean));
+        }
+        else
+        {
+            Buf<T> bot = a.Buf<T>(), top = a.Buf<T>(), dd = a.Buf<T>(), up = a.Buf<T>(), botBar = a.Buf<T>(), topBar = a.Buf<T>();
+            int batch = a.Int(), ct = a.Int(), cb = a.Int(), n = a.Int(), teacher = a.Int(), mean = a.Int();
+            bot.Need((long)batch * cb * n, "bot"); top.Need((long)batch * ct * n, "top"); up.Need(1, "upstream");
+            if (botBar.Length != 0) botBar.Need((long)batch * cb * n, "bot_bar");
+            if (topBar.Length != 0) topBar.Need((long)batch * ct * n, "top_bar");
+            double k = (teacher != 0 ? -2.0 : 2.0) * FspCount(batch, ct, cb, mean) / n;
+            FspPrograms<T>.Backward(d, bot, top, dd, up, botBar.Length != 0 ? botBar : null, topBar.Length != 0 ? topBar : null, batch, ct, cb, n, k);
+        }
+    }
+
     // ── structured KD, pair-wise: the deferred route's direct-form fallback for one image (issue 13), read in place; the
     // forward entry is DirectRows, the backward DirectHatGrads (flag, norms, rows, d and the hat gradients are float64) ──
 
@@ -425,7 +452,7 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "gpukd_dist_backward")] public static int DiB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Dist<float>(d, x, true), (d, x) => Dist<double>(d, x, true));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_direct_forward")] public static int SdF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdDirect<float>(d, x, false), (d, x) => SkdDirect<double>(d, x, false));
     [UnmanagedCallersOnly(EntryPoint = "gpukd_skd_direct_backward")] public static int SdB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => SkdDirect<float>(d, x, true), (d, x) => SkdDirect<double>(d, x, true));
-    // FSP (issue 16): add Fsp<T> above and its gpukd_fsp_* entries here, then its
-    // rows in gpukd_inprocess.py (OPS), inprocess.py (wrapper, reference, timing) and inprocess_selftest.py.
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_fsp_forward")] public static int FsF(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Fsp<float>(d, x, false), (d, x) => Fsp<double>(d, x, false));
+    [UnmanagedCallersOnly(EntryPoint = "gpukd_fsp_backward")] public static int FsB(int t, long* a, int n, nint s) => Run(t, a, n, s, (d, x) => Fsp<float>(d, x, true), (d, x) => Fsp<double>(d, x, true));
 #pragma warning restore CS1591
 }

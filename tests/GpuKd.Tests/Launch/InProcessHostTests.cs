@@ -8,7 +8,7 @@ namespace GpuKd.Tests.Launch;
 /// programs called through [UnmanagedCallersOnly] entry points): its self-test runs the programs on ILGPU's CPU
 /// simulator over ctypes arrays and checks every forward against plain-Python references and every backward against
 /// central differences: gram, pdist, the RKD losses, SP, CC (Taylor, RBF, raw), the IRG edge loss (max differentiated and
-/// held), ICKD, NST, PKT, DIST, the structured-KD pixel-wise loss (CE, KL) and the pair-wise loss's direct fallback, plus refused bad options and short buffers. Needs python3 (skipped without it); the GPU run itself is bench/gpu/inprocess.py.
+/// held), ICKD, NST, PKT, DIST, FSP, the structured-KD pixel-wise loss (CE, KL) and the pair-wise loss's direct fallback, plus refused bad options and short buffers. Needs python3 (skipped without it); the GPU run itself is bench/gpu/inprocess.py.
 /// </summary>
 public class InProcessHostTests
 {
@@ -33,11 +33,11 @@ public class InProcessHostTests
         if (!p.WaitForExit(180_000)) { p.Kill(true); Assert.Fail("self-test timed out"); }
         TestContext.Out.WriteLine(output.Result + errors.Result);
         Assert.That(p.ExitCode, Is.Zero, output.Result + errors.Result);
-        Assert.That(output.Result, Does.Contain("53 passed, 0 failed"));
+        Assert.That(output.Result, Does.Contain("55 passed, 0 failed"));
         // Every exported loss program ran, both dtypes where the float32 path is a different program (the widened SP, CC, edge).
         foreach (var op in new[] { "sp float64", "sp float32", "cc taylor float64", "cc rbf float32", "cc raw float64", "cc raw float32",
                                    "irg_edge max differentiated float64", "irg_edge max held float32", "ickd mean", "ickd sum", "nst float64",
-                                   "pkt float64", "skd_pixelwise ce", "skd_pixelwise kl", "skd_direct flag 1", "skd_direct flag 0", "dist float64" })
+                                   "pkt float64", "skd_pixelwise ce", "skd_pixelwise kl", "skd_direct flag 1", "skd_direct flag 0", "dist float64", "fsp float64" })
         {
             Assert.That(output.Result, Does.Contain($"  {op} "), $"{op}: no self-test case ran");
         }
