@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using GpuKd.Kernels.Maths;
 
 namespace GpuKd.Kernels.Cpu;
 
@@ -100,9 +101,11 @@ internal static unsafe class CpuWide
 
     /// <summary>
     /// The angle ops' leg tables (<see cref="CpuAngles.Legs{T}"/>'s rule) with the leg lengths in double
-    /// (<see cref="Squared"/>), each table entry rounded once to float; and G_aa ← (float)norms[a], the diagonal the
-    /// O(b³) passes read (the GEMM's own diagonal carries ≈ √D times an off-diagonal entry's round-off). Legs
-    /// read only off-diagonal G and the norms, so writing the diagonal in the same pass is safe.
+    /// (<see cref="Squared"/>), each table entry rounded once to float; inv_aa (a zero leg, never a weight) ←
+    /// <see cref="AngleMath.Lo"/>(norms[a]), the low part of G_aa that the numerator adds (the caller writes the high part,
+    /// (float)norms[a], to G's diagonal: the GEMM's own diagonal carries ≈ √D times an off-diagonal entry's round-off,
+    /// and one float32 rounding of it is coherent over the apex's b² angles). ginv_aa stays 0. Legs read only
+    /// off-diagonal G and the norms.
     /// </summary>
     public static void Legs(float* g, float* x, double* norms, float* inv, float* ginv, int n, int d, double tiny)
     {
@@ -113,7 +116,7 @@ internal static unsafe class CpuWide
             {
                 double len = Math.Sqrt(Squared(g, x, norms, n, d, a, b, tau));
                 double iv = len == 0 ? 0 : 1 / (len < tiny ? tiny : len);   // zero leg → angles exactly 0
-                inv[(long)a * n + b] = (float)iv;
+                inv[(long)a * n + b] = b == a ? AngleMath.Lo(norms[a]) : (float)iv;   // the zero leg's slot: G_aa's low part
                 ginv[(long)a * n + b] = len <= tiny ? 0f : (float)iv;
             }
         });

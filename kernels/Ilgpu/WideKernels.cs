@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using GpuKd.Kernels.Maths;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -17,7 +18,7 @@ public static class WideKernels
 
     /// <summary>g[i, i] = norms[i] rounded to float32: the float32 Gram's diagonal replaced by the double squared norms
     /// (the angle passes read it; rounded once instead of summed in float32).</summary>
-    public static void SetDiagonal(Index1D i, ArrayView<float> g, ArrayView<double> norms, int n) => g[(long)(int)i * n + (int)i] = (float)norms[i];
+    public static void SetDiagonal(Index1D i, ArrayView<float> g, ArrayView<double> norms, int n) => g[(long)(int)i * n + (int)i] = AngleMath.Hi(norms[i]);
 
     /// <summary>FSP's difference for float32 maps, one thread per entry (z, i, j) of d [B, ct, cb]: d = Σ_p topS[z, i, p]·
     /// botS[z, j, p]/ns − Σ_p topT[z, i, p]·botT[z, j, p]/nt, both sums in double (p ascending), rounded once — the FSP
@@ -99,7 +100,7 @@ public static class WideKernels
         }
         double len = Math.Sqrt(q);
         double iv = len == 0 ? 0 : 1 / (len < tiny ? tiny : len);
-        inv[(long)a * n + b] = (float)iv;
+        inv[(long)a * n + b] = a == b ? AngleMath.Lo(norms[a]) : (float)iv;   // the zero leg's slot: G_aa's low part
         ginv[(long)a * n + b] = len <= tiny ? 0f : (float)iv;
     }
     // The widened Gram of the similarity losses (SP, CC): X = Xc + 1μᵀ, so XXᵀ = XcXcᵀ + m1ᵀ + 1mᵀ + |μ|² with m = Xcμ.
