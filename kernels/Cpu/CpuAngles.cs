@@ -28,21 +28,20 @@ internal static unsafe class CpuAngles
     }
 
     /// <summary>psi[c] = ψ_abc for c in [from, n) (apex a, first leg b), 0 at b = a or c = a; the numerator is
-    /// <see cref="AngleMath.Numerator{T}"/> with lo = inv_aa.</summary>
+    /// <see cref="AngleMath.Numerator{T}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void CosRow<T>(T* g, T* inv, int n, int a, int b, T* psi, int from = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (b == a) { new Span<T>(psi + from, n - from).Clear(); return; }
         T* ga = g + (long)a * n, gb = g + (long)b * n, ia = inv + (long)a * n;
-        T gaa = ga[a], gab = ga[b], iab = ia[b], lo = ia[a];   // lo: G_aa's low part (AngleMath), 0 on plain tables
+        T gaa = ga[a], gab = ga[b], iab = ia[b];
         int w = Vector<T>.Count, c = from;
         var vgaa = new Vector<T>(gaa);
         var vgab = new Vector<T>(gab);
         var viab = new Vector<T>(iab);
-        var vlo = new Vector<T>(lo);
         for (; c <= n - w; c += w)   // AngleMath.Numerator lane-wise
-            ((((Vector.Load(gb + c) - (vgab + Vector.Load(ga + c))) + vlo) + vgaa) * viab * Vector.Load(ia + c)).Store(psi + c);
-        for (; c < n; c++) psi[c] = AngleMath.Numerator(gb[c], gaa, gab, ga[c], lo) * iab * ia[c];
+            (((Vector.Load(gb + c) - (vgab + Vector.Load(ga + c))) + vgaa) * viab * Vector.Load(ia + c)).Store(psi + c);
+        for (; c < n; c++) psi[c] = AngleMath.Numerator(gb[c], gaa, gab, ga[c]) * iab * ia[c];
         if (a >= from) psi[a] = T.Zero;
     }
 

@@ -101,11 +101,8 @@ internal static unsafe class CpuWide
 
     /// <summary>
     /// The angle ops' leg tables (<see cref="CpuAngles.Legs{T}"/>'s rule) with the leg lengths in double
-    /// (<see cref="Squared"/>), each table entry rounded once to float; inv_aa (a zero leg, never a weight) ←
-    /// <see cref="AngleMath.Lo"/>(norms[a]), the low part of G_aa that the numerator adds (the caller writes the high part,
-    /// (float)norms[a], to G's diagonal: the GEMM's own diagonal carries ≈ √D times an off-diagonal entry's round-off,
-    /// and one float32 rounding of it is coherent over the apex's b² angles). ginv_aa stays 0. Legs read only
-    /// off-diagonal G and the norms.
+    /// (<see cref="Squared"/>), each table entry rounded once to float. Reads the float32 GEMM's off-diagonal G and the
+    /// norms only; <see cref="AngleGram"/> then turns G into the table the O(b³) passes read.
     /// </summary>
     public static void Legs(float* g, float* x, double* norms, float* inv, float* ginv, int n, int d, double tiny)
     {
@@ -116,9 +113,32 @@ internal static unsafe class CpuWide
             {
                 double len = Math.Sqrt(Squared(g, x, norms, n, d, a, b, tau));
                 double iv = len == 0 ? 0 : 1 / (len < tiny ? tiny : len);   // zero leg → angles exactly 0
-                inv[(long)a * n + b] = b == a ? AngleMath.Lo(norms[a]) : (float)iv;   // the zero leg's slot: G_aa's low part
+                inv[(long)a * n + b] = (float)iv;
                 ginv[(long)a * n + b] = len <= tiny ? 0f : (float)iv;
             }
+        });
+    }
+
+    /// <summary>
+    /// In place, the float32 Gram g [n, n] of the angle ops → the pseudo-Gram of <see cref="AngleMath"/>: g_xx =
+    /// (float)norms[x], g_xy = g_yx = <see cref="AngleMath.ShiftedGram"/>(g[min, max], norms[x], norms[y]) (the GEMM's
+    /// own diagonal carries ≈ √D times an off-diagonal entry's round-off, and any float32 diagonal is an error coherent
+    /// over its apex's b² angles; the shift leaves every angle and distance unchanged). Row x writes its upper part and,
+    /// mirrored, column x below it; it reads only its own upper part: no other row writes there.
+    /// </summary>
+    public static void AngleGram(float* g, double* norms, int n)
+    {
+        CpuParallel.For(n, 2L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (x) =>
+        {
+            float* gx = g + (long)x * n;
+            double nx = norms[x];
+            for (int y = x + 1; y < n; y++)
+            {
+                float v = AngleMath.ShiftedGram(gx[y], nx, norms[y]);
+                gx[y] = v;
+                g[(long)y * n + x] = v;
+            }
+            gx[x] = AngleMath.Diagonal(nx);
         });
     }
 

@@ -27,14 +27,14 @@ public static class AngleKernels
         ginv[(long)a * n + b] = len <= tiny ? T.Zero : iv;
     }
 
-    /// <summary>ψ_abc with legs scaled by <paramref name="legs"/> (the inv table, whose diagonal holds G_aa's low part on
-    /// the widened float32 path and 0 elsewhere: <see cref="AngleMath"/>).</summary>
+    /// <summary>ψ_abc with legs scaled by <paramref name="legs"/> (the inv table); the numerator is
+    /// <see cref="AngleMath.Numerator{T}"/>.</summary>
     static T Cos<T>(ArrayView<T> g, ArrayView<T> legs, int n, int a, int b, int c)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (b == a || c == a) return T.Zero;
         long na = (long)a * n;
-        T num = AngleMath.Numerator(g[(long)b * n + c], g[na + a], g[na + b], g[na + c], legs[na + a]);   // legs_aa: G_aa's low part
+        T num = AngleMath.Numerator(g[(long)b * n + c], g[na + a], g[na + b], g[na + c]);
         return num * legs[na + b] * legs[na + c];
     }
 

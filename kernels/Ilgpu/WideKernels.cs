@@ -16,9 +16,20 @@ public static class WideKernels
     /// <summary>y[i] = x[i] rounded to float32 (a widened epilogue's result handed back to a float32 product).</summary>
     public static void ToSingle(Index1D i, ArrayView<double> x, ArrayView<float> y) => y[i] = (float)x[i];
 
-    /// <summary>g[i, i] = norms[i] rounded to float32: the float32 Gram's diagonal replaced by the double squared norms
-    /// (the angle passes read it; rounded once instead of summed in float32).</summary>
-    public static void SetDiagonal(Index1D i, ArrayView<float> g, ArrayView<double> norms, int n) => g[(long)(int)i * n + (int)i] = AngleMath.Hi(norms[i]);
+    /// <summary>One thread per (x, y) (index.X = y, index.Y = x), in place: the angle ops' float32 Gram → the pseudo-Gram of
+    /// <see cref="AngleMath"/> (<see cref="Cpu.CpuWide.AngleGram"/>). Thread (x, y) with x &lt; y reads g[x, y] and writes
+    /// g[x, y] and g[y, x]; x = y writes the diagonal; x &gt; y does nothing (no entry is read and written by two threads).</summary>
+    public static void AngleGram(Index2D xy, ArrayView<float> g, ArrayView<double> norms, int n)
+    {
+        int x = xy.Y, y = xy.X;
+        if (x == y) g[(long)x * n + x] = AngleMath.Diagonal(norms[x]);
+        else if (x < y)
+        {
+            float v = AngleMath.ShiftedGram(g[(long)x * n + y], norms[x], norms[y]);
+            g[(long)x * n + y] = v;
+            g[(long)y * n + x] = v;
+        }
+    }
 
     /// <summary>FSP's difference for float32 maps, one thread per entry (z, i, j) of d [B, ct, cb]: d = Σ_p topS[z, i, p]·
     /// botS[z, j, p]/ns − Σ_p topT[z, i, p]·botT[z, j, p]/nt, both sums in double (p ascending), rounded once — the FSP
@@ -100,7 +111,7 @@ public static class WideKernels
         }
         double len = Math.Sqrt(q);
         double iv = len == 0 ? 0 : 1 / (len < tiny ? tiny : len);
-        inv[(long)a * n + b] = a == b ? AngleMath.Lo(norms[a]) : (float)iv;   // the zero leg's slot: G_aa's low part
+        inv[(long)a * n + b] = (float)iv;
         ginv[(long)a * n + b] = len <= tiny ? 0f : (float)iv;
     }
     // The widened Gram of the similarity losses (SP, CC): X = Xc + 1μᵀ, so XXᵀ = XcXcᵀ + m1ᵀ + 1mᵀ + |μ|² with m = Xcμ.
