@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using GpuKd.Kernels.Maths;
 
 namespace GpuKd.Kernels.Cpu;
 
@@ -26,7 +27,8 @@ internal static unsafe class CpuAngles
         });
     }
 
-    /// <summary>psi[c] = ψ_abc for c in [from, n) (apex a, first leg b), 0 at b = a or c = a.</summary>
+    /// <summary>psi[c] = ψ_abc for c in [from, n) (apex a, first leg b), 0 at b = a or c = a; the numerator is
+    /// <see cref="AngleMath.Numerator{T}"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void CosRow<T>(T* g, T* inv, int n, int a, int b, T* psi, int from = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -37,9 +39,9 @@ internal static unsafe class CpuAngles
         var vgaa = new Vector<T>(gaa);
         var vgab = new Vector<T>(gab);
         var viab = new Vector<T>(iab);
-        for (; c <= n - w; c += w)
-            (((Vector.Load(gb + c) + vgaa) - (vgab + Vector.Load(ga + c))) * viab * Vector.Load(ia + c)).Store(psi + c);
-        for (; c < n; c++) psi[c] = ((gb[c] + gaa) - (gab + ga[c])) * iab * ia[c];
+        for (; c <= n - w; c += w)   // AngleMath.Numerator lane-wise
+            (((Vector.Load(gb + c) - (vgab + Vector.Load(ga + c))) + vgaa) * viab * Vector.Load(ia + c)).Store(psi + c);
+        for (; c < n; c++) psi[c] = AngleMath.Numerator(gb[c], gaa, gab, ga[c]) * iab * ia[c];
         if (a >= from) psi[a] = T.Zero;
     }
 

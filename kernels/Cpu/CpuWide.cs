@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using GpuKd.Kernels.Maths;
 
 namespace GpuKd.Kernels.Cpu;
 
@@ -100,9 +101,8 @@ internal static unsafe class CpuWide
 
     /// <summary>
     /// The angle ops' leg tables (<see cref="CpuAngles.Legs{T}"/>'s rule) with the leg lengths in double
-    /// (<see cref="Squared"/>), each table entry rounded once to float; and G_aa ← (float)norms[a], the diagonal the
-    /// O(b³) passes read (the GEMM's own diagonal carries ≈ √D times an off-diagonal entry's round-off). Legs
-    /// read only off-diagonal G and the norms, so writing the diagonal in the same pass is safe.
+    /// (<see cref="Squared"/>), each table entry rounded once to float. Reads the float32 GEMM's off-diagonal G and the
+    /// norms only; <see cref="AngleGram"/> then turns G into the table the O(b³) passes read.
     /// </summary>
     public static void Legs(float* g, float* x, double* norms, float* inv, float* ginv, int n, int d, double tiny)
     {
@@ -116,6 +116,29 @@ internal static unsafe class CpuWide
                 inv[(long)a * n + b] = (float)iv;
                 ginv[(long)a * n + b] = len <= tiny ? 0f : (float)iv;
             }
+        });
+    }
+
+    /// <summary>
+    /// In place, the float32 Gram g [n, n] of the angle ops → the pseudo-Gram of <see cref="AngleMath"/>: g_xx =
+    /// (float)norms[x], g_xy = g_yx = <see cref="AngleMath.ShiftedGram"/>(g[min, max], norms[x], norms[y]) (the GEMM's
+    /// own diagonal carries ≈ √D times an off-diagonal entry's round-off, and any float32 diagonal is an error coherent
+    /// over its apex's b² angles; the shift leaves every angle and distance unchanged). Row x writes its upper part and,
+    /// mirrored, column x below it; it reads only its own upper part: no other row writes there.
+    /// </summary>
+    public static void AngleGram(float* g, double* norms, int n)
+    {
+        CpuParallel.For(n, 2L * n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (x) =>
+        {
+            float* gx = g + (long)x * n;
+            double nx = norms[x];
+            for (int y = x + 1; y < n; y++)
+            {
+                float v = AngleMath.ShiftedGram(gx[y], nx, norms[y]);
+                gx[y] = v;
+                g[(long)y * n + x] = v;
+            }
+            gx[x] = AngleMath.Diagonal(nx);
         });
     }
 

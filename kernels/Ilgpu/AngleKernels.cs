@@ -1,4 +1,5 @@
 using System.Numerics;
+using GpuKd.Kernels.Maths;
 using ILGPU;
 
 namespace GpuKd.Kernels.Ilgpu;
@@ -26,14 +27,14 @@ public static class AngleKernels
         ginv[(long)a * n + b] = len <= tiny ? T.Zero : iv;
     }
 
-    /// <summary>ψ_abc with legs scaled by <paramref name="legs"/> (inv for the value, ginv for
-    /// gradient weights).</summary>
+    /// <summary>ψ_abc with legs scaled by <paramref name="legs"/> (the inv table); the numerator is
+    /// <see cref="AngleMath.Numerator{T}"/>.</summary>
     static T Cos<T>(ArrayView<T> g, ArrayView<T> legs, int n, int a, int b, int c)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (b == a || c == a) return T.Zero;
         long na = (long)a * n;
-        T num = (g[(long)b * n + c] + g[na + a]) - (g[na + b] + g[na + c]);
+        T num = AngleMath.Numerator(g[(long)b * n + c], g[na + a], g[na + b], g[na + c]);
         return num * legs[na + b] * legs[na + c];
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using GpuKd.Kernels.Maths;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -15,9 +16,20 @@ public static class WideKernels
     /// <summary>y[i] = x[i] rounded to float32 (a widened epilogue's result handed back to a float32 product).</summary>
     public static void ToSingle(Index1D i, ArrayView<double> x, ArrayView<float> y) => y[i] = (float)x[i];
 
-    /// <summary>g[i, i] = norms[i] rounded to float32: the float32 Gram's diagonal replaced by the double squared norms
-    /// (the angle passes read it; rounded once instead of summed in float32).</summary>
-    public static void SetDiagonal(Index1D i, ArrayView<float> g, ArrayView<double> norms, int n) => g[(long)(int)i * n + (int)i] = (float)norms[i];
+    /// <summary>One thread per (x, y) (index.X = y, index.Y = x), in place: the angle ops' float32 Gram → the pseudo-Gram of
+    /// <see cref="AngleMath"/> (<see cref="Cpu.CpuWide.AngleGram"/>). Thread (x, y) with x &lt; y reads g[x, y] and writes
+    /// g[x, y] and g[y, x]; x = y writes the diagonal; x &gt; y does nothing (no entry is read and written by two threads).</summary>
+    public static void AngleGram(Index2D xy, ArrayView<float> g, ArrayView<double> norms, int n)
+    {
+        int x = xy.Y, y = xy.X;
+        if (x == y) g[(long)x * n + x] = AngleMath.Diagonal(norms[x]);
+        else if (x < y)
+        {
+            float v = AngleMath.ShiftedGram(g[(long)x * n + y], norms[x], norms[y]);
+            g[(long)x * n + y] = v;
+            g[(long)y * n + x] = v;
+        }
+    }
 
     /// <summary>FSP's difference for float32 maps, one thread per entry (z, i, j) of d [B, ct, cb]: d = Σ_p topS[z, i, p]·
     /// botS[z, j, p]/ns − Σ_p topT[z, i, p]·botT[z, j, p]/nt, both sums in double (p ascending), rounded once — the FSP

@@ -70,7 +70,7 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static KernelId WideDistanceForward(bool squared)
         => KernelId.Of(typeof(WideKernels), nameof(WideKernels.DistanceForward), squared ? typeof(Maths.SquaredDistance<double>) : typeof(Maths.EuclideanDistance<double>));
     public static readonly KernelId WideLegs = KernelId.Of(typeof(WideKernels), nameof(WideKernels.Legs), typeof(float));
-    public static readonly KernelId SetDiagonal = KernelId.Of(typeof(WideKernels), nameof(WideKernels.SetDiagonal), typeof(float));
+    public static readonly KernelId WideAngleGram = KernelId.Of(typeof(WideKernels), nameof(WideKernels.AngleGram), typeof(float));
     public static readonly KernelId FillSum = Of(typeof(ScalarKernels), nameof(ScalarKernels.FillSum));
     public static readonly KernelId WideFspDifference = KernelId.Of(typeof(WideKernels), nameof(WideKernels.FspDifference), typeof(float));
     public static readonly KernelId ToSingle = KernelId.Of(typeof(WideKernels), nameof(WideKernels.ToSingle), typeof(float));

@@ -85,8 +85,9 @@ public static class RelationPrograms<T> where T : unmanaged, IFloatingPointIeee7
     }
 
     /// <summary>Leg tables inv, ginv [b, b] from the Gram g of the centred rows xc. Float32 (issue 15): the leg lengths in
-    /// double from the double squared norms and the float32 Gram's off-diagonal, and g's diagonal replaced by those norms
-    /// rounded once — the O(b³) passes that follow stay float32.</summary>
+    /// double from the double squared norms and the float32 Gram's off-diagonal, then g replaced in place by the pseudo-Gram
+    /// of <see cref="Maths.AngleMath"/> (diagonal = those norms rounded once, off-diagonal shifted by their low parts:
+    /// the same angles and distances, no coherent diagonal rounding) — the O(b³) passes that follow stay float32.</summary>
     public static void Legs(IKdDevice dev, Buf<T> g, Buf<T> xc, Buf<T> inv, Buf<T> ginv, int b, int d, double tiny)
     {
         g.Need((long)b * b, nameof(g)); xc.Need((long)b * d, nameof(xc)); inv.Need((long)b * b, nameof(inv)); ginv.Need((long)b * b, nameof(ginv));
@@ -95,7 +96,7 @@ public static class RelationPrograms<T> where T : unmanaged, IFloatingPointIeee7
             var norms = dev.Alloc<double>(b);
             dev.Launch(K<T>.WideSquaredNorms, LaunchShape.Extent1(b), xc, norms, d);
             dev.Launch(K<T>.WideLegs, LaunchShape.Extent2(b, b), g, xc, norms, inv, ginv, b, d, tiny, (double)CpuPairDistance.Tau<float>());
-            dev.Launch(K<T>.SetDiagonal, LaunchShape.Extent1(b), g, norms, b);
+            dev.Launch(K<T>.WideAngleGram, LaunchShape.Extent2(b, b), g, norms, b);   // after the legs, which read G's off-diagonal
         }
         else dev.Launch(K<T>.Legs, LaunchShape.Extent2(b, b), g, xc, inv, ginv, b, d, K<T>.C(tiny), CpuPairDistance.Tau<T>());
     }

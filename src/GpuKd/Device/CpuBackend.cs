@@ -105,6 +105,11 @@ internal sealed unsafe class CpuBackend
         return (inv, ginv);
     }
 
+    /// <summary>In place: the float32 angle Gram g [n, n] → the pseudo-Gram of <c>AngleMath</c> (diagonal = the double
+    /// squared norms rounded once, off-diagonal shifted by their low parts), after <see cref="LegsWide"/>.</summary>
+    public void AngleGramWide(Tensor g, Tensor norms)
+        => CpuWide.AngleGram(TensorMemory.Ptr<float>(g), TensorMemory.Ptr<double>(norms), (int)g.shape[0]);
+
     public Tensor RowDotsWide(Tensor x, Tensor v)
     {
         var dots = empty(x.shape[0], dtype: ScalarType.Float64);

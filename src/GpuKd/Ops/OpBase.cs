@@ -60,13 +60,15 @@ internal static class OpBase
 
     /// <summary>
     /// The angle ops' tables: centred rows, their Gram and the leg tables (inv, ginv) of
-    /// <see cref="CpuBackend.Legs"/> (the CPU fast path; devices run the programs). For float32 the ψ numerator G_bc + G_aa − G_ab − G_ac is a small
-    /// difference whenever the legs are short next to the rows (and the ψ differences of a loss whose
-    /// student ≈ teacher are 100× smaller still): the GEMM's diagonal, a sum of D positive terms, carries
-    /// ≈ √D times the round-off of an off-diagonal entry, and the leg lengths lose more in the float32
-    /// Gram form. So the diagonal is replaced by the squared norms summed in double (rounded once), and
-    /// the leg lengths are computed in double from them (<see cref="CpuBackend.LegsWide"/>), the tables
-    /// rounded once; the O(b³) passes stay float32 (in double they would cost ≈ 1.9× at b = 256). Extra: O(bD) work.
+    /// <see cref="CpuBackend.Legs"/> (the CPU fast path; devices run the programs). For float32 the ψ differences of a
+    /// loss whose student ≈ teacher are ~10⁻³ of ψ, so every rounding of ψ's numerator G_bc − G_ab − G_ac + G_aa counts:
+    /// the GEMM's diagonal, a sum of D positive terms, carries ≈ √D times the round-off of an off-diagonal entry, any
+    /// float32 diagonal is an error shared by all b² angles of its apex, and the leg lengths lose more in the float32
+    /// Gram form. So the squared norms are summed in double, the leg lengths computed in double from them
+    /// (<see cref="CpuBackend.LegsWide"/>, rounded once), and G becomes the pseudo-Gram of <c>AngleMath</c> (diagonal = the
+    /// norms rounded once, off-diagonal shifted by their low parts: the same angles and distances, the diagonal's
+    /// rounding moved into the √D-times smaller off-diagonal entries); the O(b³) passes stay float32 and form the
+    /// numerator small terms first (in double they would cost ≈ 1.9× at b = 256). Extra: O(bD + b²) work, no memory.
     /// </summary>
     public static (Tensor Centred, Tensor Gram, Tensor Inv, Tensor GInv) AngleTables(CpuBackend backend, Tensor x, double tiny)
     {
@@ -78,7 +80,7 @@ internal static class OpBase
         }
         using var norms = backend.SquaredNormsWide(centred);
         var (invW, ginvW) = backend.LegsWide(g, centred, norms, tiny);
-        g.diagonal().copy_(norms);   // the diagonal the O(b³) passes read, rounded once
+        backend.AngleGramWide(g, norms);   // the table the O(b³) passes read (kernels/Maths/AngleMath)
         return (centred, g, invW, ginvW);
     }
 

@@ -15,7 +15,10 @@ namespace GpuKd.Ops;
 /// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="RkdPrograms{T}"/>: one launch
 /// sequence per autograd call, the loss total reduced on the device. On CPU tensors by default, the CPU fast
 /// path (libtorch GEMM, SIMD passes that use ψ_abc = ψ_acb).
-/// Saved: per side Xc (b×D), G, inv, ginv (b² each).
+/// Saved: per side Xc (b×D), G, inv, ginv (b² each). Float32 (<see cref="OpBase.AngleTables"/>, the programs' <c>Legs</c>):
+/// G is the pseudo-Gram of kernels/Maths/AngleMath, its diagonal the double squared norms rounded once and its
+/// off-diagonal shifted by their low parts (every angle unchanged, no float32 diagonal rounding shared by an apex's b²
+/// angles), and the passes form each numerator small terms first; O(b² + bD) extra work, no extra memory.
 /// </summary>
 internal sealed class RkdAngleLoss : autograd.SingleTensorFunction<RkdAngleLoss>
 {

@@ -9,7 +9,8 @@ namespace GpuKd.Ops;
 /// RKD triplet angles from the Gram of centred features: ψ_abc = (G_bc + G_aa − G_ab − G_ac)
 /// / (d_ab d_ac), 0 at b = a or c = a. The backward runs the three deterministic passes of
 /// DESIGN §4 over the upstream b³ gradient (no further b³ buffer), then X̄ = (Ḡ+Ḡᵀ)Xc.
-/// Saved: Xc, G and the two leg tables (O(bD + b²)).
+/// Saved: Xc, G and the two leg tables (O(bD + b²)). Float32: G is the pseudo-Gram of kernels/Maths/AngleMath (the same
+/// angles, its diagonal exact in float32; <see cref="OpBase.AngleTables"/>).
 /// </summary>
 internal sealed class TripletAngles : autograd.SingleTensorFunction<TripletAngles>
 {
