@@ -24,7 +24,7 @@ internal static class Bench
         if (int.TryParse(Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS"), out int threads) && threads > 0) torch.set_num_threads(threads);
         w.WriteLine($"gpukd bench{(quick ? " --quick" : "")}: forward+backward, float32, CPU tensors, GpuKd backend Cpu vs ReferenceOps");
         w.WriteLine($"  median of up to {s.Repeats} runs after {s.Warmup} warm-up runs, libtorch threads: {torch.get_num_threads()}");
-        w.WriteLine("  absolute times are noisy on shared machines; compare the two columns of one row");
+        w.WriteLine("  absolute times are noisy on shared machines; compare the two columns of one row (fixed teachers are drawn once, outside the timing)");
         w.WriteLine("  memory: estimated peak extra bytes beyond the input and its gradient (output included);");
         w.WriteLine("  GpuKd from the remarks in functional.cs, the reference from the tensors its composition materialises");
         w.WriteLine();
