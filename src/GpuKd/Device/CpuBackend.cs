@@ -108,6 +108,17 @@ internal sealed unsafe class CpuBackend
         return x / denom;
     }
 
+    /// <summary>x / max(norms, eps) per row, one pass (<see cref="CpuRows.ScaleRows{T}"/>; the same IEEE divisions as
+    /// <see cref="ScaleRows"/>'s libtorch broadcast, without its clamp and broadcast tensors).</summary>
+    public Tensor ScaleRowsFused(Tensor x, Tensor norms, double eps)
+    {
+        var y = empty_like(x);
+        int rows = (int)x.shape[0], d = (int)x.shape[1];
+        if (x.dtype == ScalarType.Float32) CpuRows.ScaleRows(TensorMemory.Ptr<float>(x), TensorMemory.Ptr<float>(norms), TensorMemory.Ptr<float>(y), rows, d, (float)eps);
+        else CpuRows.ScaleRows(TensorMemory.Ptr<double>(x), TensorMemory.Ptr<double>(norms), TensorMemory.Ptr<double>(y), rows, d, eps);
+        return y;
+    }
+
     public Tensor NormalizeRowsBackward(Tensor ybar, Tensor y, Tensor norms, double eps)
     {
         var xbar = empty_like(y);

@@ -40,7 +40,7 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         OpBase.SaveDevice(ctx, null);
         var backend = CpuBackend.Instance;
         var rows = OpBase.Rows(x);
-        var g = backend.Gram(rows.unsqueeze(0)).squeeze(0);
+        var g = backend.Gram2(rows);   // mm + the bit-symmetric mirror: no batch dimension, no copy
         ctx.save_data("normalize", normalize);
         OpBase.SaveInput(ctx, x, backend);
         Tensor result = g;
@@ -51,7 +51,7 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
             ctx.save_for_backward([rows.MoveToOuterDisposeScope(), result.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
         }
         else ctx.save_for_backward([rows.MoveToOuterDisposeScope()]);
-        return result.to(x.device).MoveToOuterDisposeScope();
+        return result.MoveToOuterDisposeScope();   // a CPU tensor, like x (OpBase.Rows checked)
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
@@ -67,7 +67,7 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         var gbar = OpBase.Upstream(grad, rows.dtype);
         if ((bool)ctx.get_data("normalize"))
             gbar = backend.NormalizeRowsBackward(gbar, saved[1], saved[2], Eps);
-        var xbar = backend.SymProduct(gbar.unsqueeze(0), rows.unsqueeze(0)).squeeze(0);
+        var xbar = backend.SymProduct2(gbar, rows);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
     }
 
