@@ -40,9 +40,11 @@ internal sealed unsafe class CpuBackend
     /// G = XcXcᵀ + m1ᵀ + 1mᵀ + |μ|² in double [b, b] with its diagonal the squared norms summed in double (exact zero rows
     /// and columns for exactly zero rows of x); when <paramref name="normalise"/>, the cosines A_ij = G_ij s_i s_j
     /// (s = 1/max(√G_ii, eps)) instead, and the norms √G_ii [b] (double; else an empty tensor). Bit-symmetric result.
+    /// <paramref name="centre"/> false: μ = 0 (for rows not dominated by a shared offset, where centring buys nothing and
+    /// would round away a row far smaller than μ).
     /// Extra memory: the b×b float32 product, O(b + D) vectors.
     /// </summary>
-    public (Tensor Centred, Tensor Mean, Tensor Gram, Tensor Norms) WideGram(Tensor x, bool normalise, double eps)
+    public (Tensor Centred, Tensor Mean, Tensor Gram, Tensor Norms) WideGram(Tensor x, bool normalise, double eps, bool centre = true)
     {
         int b = (int)x.shape[0], d = (int)x.shape[1];
         var mean = empty(d, dtype: ScalarType.Float32);
@@ -52,7 +54,8 @@ internal sealed unsafe class CpuBackend
         float* px = TensorMemory.Ptr<float>(x), pm = TensorMemory.Ptr<float>(mean), pc = TensorMemory.Ptr<float>(xc);
         double* st = TensorMemory.Ptr<double>(stats);
         double* sq = st, m = st + b, keep = st + 2 * b, diag = st + 3 * b, s = st + 4 * b;
-        CpuWideGram.ColumnMeans(px, pm, b, d);
+        if (centre) CpuWideGram.ColumnMeans(px, pm, b, d);
+        else new Span<float>(pm, d).Clear();   // μ = 0: Xc = X, m = 0, G = XXᵀ (its diagonal still summed in double)
         CpuWideGram.CentreRows(px, pm, pc, sq, m, keep, b, d);
         double mu2 = 0;
         for (int k = 0; k < d; k++) mu2 += (double)pm[k] * pm[k];

@@ -56,7 +56,10 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
     /// </summary>
     static (Tensor Centred, Tensor NormsAndMean, Tensor A) WideSide(CpuBackend backend, Tensor x)
     {
-        var (xc, mean, a, norms) = backend.WideGram(OpBase.Rows(x), normalise: true, Eps);
+        // Centred only where the rows share a large offset or direction (OpBase.NeedsWidening, SP's gate): elsewhere μ = 0,
+        // so a row far smaller than the mean (norms 1e-6 … 1e6 in one batch) is not rounded away by x − μ.
+        var rows = OpBase.Rows(x);
+        var (xc, mean, a, norms) = backend.WideGram(rows, normalise: true, Eps, centre: OpBase.NeedsWidening(rows));
         using (mean)
         using (norms)
         using (var mean64 = mean.to(ScalarType.Float64))
