@@ -14,6 +14,11 @@ namespace GpuKd.Ops;
 /// backward. Saved: both A, and X̂ with its norms for each side that needs a gradient.
 /// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="CcPrograms{T}"/>: A and the epilogues in
 /// double, float32 always widened (the raw kernel too), the loss total on the device. Peak extra memory: O(b² + bD).
+/// CPU fast path, float32 normalised kernels: A in double from one float32 GEMM per side by fused SIMD passes
+/// (<see cref="CpuBackend.WideGram"/>; rows centred only when they share a large offset, <see cref="OpBase.NeedsWidening"/>),
+/// the backward epilogue in one pass (<see cref="CpuLossEpilogues.CcWideBackward"/>), one float32 GEMM back and one O(bD)
+/// pass (<see cref="CpuBackend.WideGradRows"/>). Saved per side: A (b² doubles), and Xc (bD floats) with [norms | μ]
+/// for a side that needs a gradient.
 /// </summary>
 internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
 {
