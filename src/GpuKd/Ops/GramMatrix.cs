@@ -43,15 +43,16 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         var g = backend.Gram2(rows);   // mm + the bit-symmetric mirror: no batch dimension, no copy
         ctx.save_data("normalize", normalize);
         OpBase.SaveInput(ctx, x, backend);
-        Tensor result = g;
         if (normalize)
         {
             var norms = backend.RowNorms(g);
-            result = backend.ScaleRows(g, norms, Eps);
+            var result = backend.ScaleRows(g, norms, Eps);
+            // result is saved and returned: moved out once (a second move would take it past the caller's scope).
             ctx.save_for_backward([rows.MoveToOuterDisposeScope(), result.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
+            return result;   // a CPU tensor, like x (OpBase.Rows checked)
         }
-        else ctx.save_for_backward([rows.MoveToOuterDisposeScope()]);
-        return result.MoveToOuterDisposeScope();   // a CPU tensor, like x (OpBase.Rows checked)
+        ctx.save_for_backward([rows.MoveToOuterDisposeScope()]);
+        return g.MoveToOuterDisposeScope();
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
