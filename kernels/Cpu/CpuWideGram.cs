@@ -169,7 +169,7 @@ internal static unsafe class CpuWideGram
     /// <summary>
     /// x̄ rows of the widened backward from P = hXc [rows, d] (the float32 product of Ḡ's symmetric half, rounded once):
     /// g_k = 2P_ik + r_i μ_k in double (r the row sums of Ḡ + Ḡᵀ; X = Xc + 1μᵀ), and, when <paramref name="tangent"/>,
-    /// the radial part dropped where n_i &gt; eps (x = xc + μ: out = g − x (x·g)/n_i², <c>CcLoss.TangentOnly</c>'s rule);
+    /// the radial part dropped where n_i &gt; eps (x = xc + μ: out = g − x (x·g)/n_i², the rule of <c>WideKernels.TangentOnly</c>, see <c>CcLoss.WideBackward</c>);
     /// rounded once to float32. O(bD), two passes over a row when tangent.
     /// </summary>
     public static void GradRows(float* p, float* xc, float* mean, double* rowSums, double* norms, float* outp, int rows, int d, bool tangent, double eps)
