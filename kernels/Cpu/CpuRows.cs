@@ -63,6 +63,21 @@ internal static unsafe class CpuRows
         });
     }
 
+    /// <summary>y_r = x_r / max(norms_r, eps) (NaN norms kept: T.Max propagates NaN), one pass per row.</summary>
+    public static void ScaleRows<T>(T* x, T* norms, T* y, int rows, int d, T eps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CpuParallel.For(rows, d, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (r) =>
+        {
+            long o = (long)r * d;
+            T n = norms[r];
+            T den = T.IsNaN(n) ? n : T.Max(n, eps);
+            int w = Vector<T>.Count, k = 0;
+            var vd = new Vector<T>(den);
+            for (; k <= d - w; k += w) (Vector.Load(x + o + k) / vd).Store(y + o + k);
+            for (; k < d; k++) y[o + k] = x[o + k] / den;
+        });
+    }
+
     /// <summary>Backward of y = x/max(‖x‖, eps): x̄ = (ȳ − y(y·ȳ))/n where n &gt; eps, else 0.</summary>
     public static void NormalizeRowsBackward<T>(T* ybar, T* y, T* norms, T* xbar, int rows, int d, T eps)
         where T : unmanaged, IFloatingPointIeee754<T>

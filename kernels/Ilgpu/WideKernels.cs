@@ -204,7 +204,7 @@ public static class WideKernels
 
     /// <summary>One thread per row: x̄_i −= x_i (x_i·x̄_i)/norms_i² in double, rounded once, where norms_i &gt; eps, with
     /// x_i = xc_i + μ: the radial residue the widened backward of a unit-row loss leaves (its exact gradient is orthogonal
-    /// to each row; see CcLoss.TangentOnly).</summary>
+    /// to each row; see CcLoss.WideBackward and CpuWideGram.GradRows).</summary>
     public static void TangentOnly(Index1D index, ArrayView<float> xbar, ArrayView<float> xc, ArrayView<float> mean, ArrayView<double> norms, int d, double eps)
     {
         int r = index;

@@ -20,9 +20,11 @@ internal static class Bench
     public static void Run(TextWriter w, bool quick, IReadOnlyList<string>? only = null)
     {
         var s = quick ? Quick : Full;
+        // GPUKD_BENCH_THREADS=n: libtorch's threads (and so the fused ops' CPU loops, which follow them) set to n first.
+        if (int.TryParse(Environment.GetEnvironmentVariable("GPUKD_BENCH_THREADS"), out int threads) && threads > 0) torch.set_num_threads(threads);
         w.WriteLine($"gpukd bench{(quick ? " --quick" : "")}: forward+backward, float32, CPU tensors, GpuKd backend Cpu vs ReferenceOps");
         w.WriteLine($"  median of up to {s.Repeats} runs after {s.Warmup} warm-up runs, libtorch threads: {torch.get_num_threads()}");
-        w.WriteLine("  absolute times are noisy on shared machines; compare the two columns of one row");
+        w.WriteLine("  absolute times are noisy on shared machines; compare the two columns of one row (fixed teachers are drawn once, outside the timing)");
         w.WriteLine("  memory: estimated peak extra bytes beyond the input and its gradient (output included);");
         w.WriteLine("  GpuKd from the remarks in functional.cs, the reference from the tensors its composition materialises");
         w.WriteLine();

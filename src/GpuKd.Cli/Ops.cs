@@ -27,12 +27,25 @@ internal static class Ops
     /// <summary>A fixed teacher for a loss checked as a function of the student: [b, D + 3]
     /// drawn in float64 from a seed and cast to the student's dtype (so the float64 oracle
     /// sees the float32 run's teacher up to one rounding).</summary>
-    static Tensor TeacherFor(Tensor student)
+    static Tensor TeacherFor(Tensor student) => Fixed("teacher", student, () =>
     {
         var g = new TorchSharp.torch.Generator(777);
         var rows = student.reshape(student.shape[0], -1);
         return randn([rows.shape[0], rows.shape[1] + 3], ScalarType.Float64, generator: g).to(student.dtype);
-    }
+    });
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Tensor> FixedTensors = new();
+
+    /// <summary>A fixed partner tensor (seeded, a function of the student's shape and dtype only) made once and kept:
+    /// drawing it inside the timed forward + backward (a float64 randn of the whole input, ≈ 1–3 ms at the bench's sizes)
+    /// added the same constant to both columns of <c>bench</c> and pulled every ratio towards 1. Never disposed (a few
+    /// shapes per run); never written (the ops do not modify their inputs).</summary>
+    static Tensor Fixed(string kind, Tensor like, Func<Tensor> make)
+        => FixedTensors.GetOrAdd($"{kind} {like.dtype} [{string.Join(",", like.shape)}]", _ =>
+        {
+            using var scope = NewDisposeScope();
+            return make().MoveToOuterDisposeScope().DetachFromDisposeScope();
+        });
 
     /// <summary>The teacher of the student ≈ teacher rows: [b, D] from a fixed seed (the student is drawn as it plus 1%
     /// noise, <see cref="Check"/>).</summary>
@@ -42,7 +55,7 @@ internal static class Ops
         return randn(shape, ScalarType.Float64, generator: g).to(dtype);
     }
 
-    static Tensor NearTeacherFor(Tensor student) => NearTeacher(student.shape, student.dtype);
+    static Tensor NearTeacherFor(Tensor student) => Fixed("near", student, () => NearTeacher(student.shape, student.dtype));
 
     /// <summary>A loss variant whose teacher is <see cref="NearTeacher"/> (the student ≈ teacher rows of <c>check</c>).</summary>
     internal static OpVariant NearTeacherVariant(OpVariant op, Func<Tensor, Tensor, Tensor> ours, Func<Tensor, Tensor, Tensor> reference)
@@ -150,10 +163,18 @@ internal static class Ops
     /// teacher l1 / l2 pair of the same shapes, fixed from a seed in x's dtype.</summary>
     static (Tensor To, Tensor TeacherFrom, Tensor TeacherTo) TransformationPartners(Tensor x)
     {
-        var g = new TorchSharp.torch.Generator(778);
+        // The three drawn from one generator in order, kept together (see Fixed).
+        var all = Fixed("irg-t", x, () =>
+        {
+            var g = new TorchSharp.torch.Generator(778);
+            long b = x.shape[0], c = x.shape[1], h = Math.Max(1, x.shape[2] / 2), w = Math.Max(1, x.shape[3] / 2);
+            Tensor R(params long[] s) => randn(s, ScalarType.Float64, generator: g).to(x.dtype);
+            return cat([R(b, 2 * c, h, w).flatten(), R(b, c, x.shape[2], x.shape[3]).flatten(), R(b, 2 * c, h, w).flatten()]);
+        });
         long b = x.shape[0], c = x.shape[1], h = Math.Max(1, x.shape[2] / 2), w = Math.Max(1, x.shape[3] / 2);
-        Tensor R(params long[] s) => randn(s, ScalarType.Float64, generator: g).to(x.dtype);
-        return (R(b, 2 * c, h, w), R(b, c, x.shape[2], x.shape[3]), R(b, 2 * c, h, w));
+        long nTo = b * 2 * c * h * w, nFrom = b * c * x.shape[2] * x.shape[3];
+        return (all.narrow(0, 0, nTo).view(b, 2 * c, h, w), all.narrow(0, nTo, nFrom).view(b, c, x.shape[2], x.shape[3]),
+                all.narrow(0, nTo + nFrom, nTo).view(b, 2 * c, h, w));
     }
 
     public static readonly OpVariant IrgTransformation = new(
@@ -174,12 +195,12 @@ internal static class Ops
         (b, d) => 16 * b * b + 2 * b * d);
 
     /// <summary>A teacher map for a student map x [B, C, H, W]: [B, C + 3, H, W] (pair-wise) or x's shape (pixel-wise), seeded.</summary>
-    static Tensor TeacherMapFor(Tensor x, bool sameChannels)
+    static Tensor TeacherMapFor(Tensor x, bool sameChannels) => Fixed($"map {sameChannels}", x, () =>
     {
         var g = new TorchSharp.torch.Generator(778);
         long c = sameChannels ? x.shape[1] : x.shape[1] + 3;
         return (2 * randn([x.shape[0], c, x.shape[2], x.shape[3]], ScalarType.Float64, generator: g)).to(x.dtype);
-    }
+    });
 
     // Structured KD (b = images, d = C·H·W per image; N = H·W nodes, counted here for the full-resolution row).
     public static readonly OpVariant SkdPairwise = new(

@@ -15,7 +15,8 @@ string Usage = $"""
       {DemoOptions.Usage}
       --help          this text
 
-    environment: GPUKD_BACKEND=auto|cpu|ilgpu (default backend), GPUKD_CHECK=1 (NaN/Inf input check)
+    environment: GPUKD_BACKEND=auto|cpu|ilgpu (default backend), GPUKD_CHECK=1 (NaN/Inf input check),
+                 GPUKD_BENCH_THREADS=n (bench: libtorch threads, which the fused CPU loops follow)
     careful benchmarks: dotnet run -c Release --project bench/GpuKd.Bench -- --filter '*' --job short
     """;
 

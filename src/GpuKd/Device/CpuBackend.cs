@@ -34,6 +34,54 @@ internal sealed unsafe class CpuBackend
         return g;
     }
 
+    /// <summary>
+    /// The widened Gram of float32 rows x [b, D] (contiguous) as fused passes (<see cref="CpuWideGram"/>): the column means μ
+    /// [D] (float32), the centred rows Xc [b, D] (float32), one float32 GEMM XcXcᵀ made bit-symmetric, and
+    /// G = XcXcᵀ + m1ᵀ + 1mᵀ + |μ|² in double [b, b] with its diagonal the squared norms summed in double (exact zero rows
+    /// and columns for exactly zero rows of x); when <paramref name="normalise"/>, the cosines A_ij = G_ij s_i s_j
+    /// (s = 1/max(√G_ii, eps)) instead, and the norms √G_ii [b] (double; else an empty tensor). Bit-symmetric result.
+    /// <paramref name="centre"/> false: μ = 0 (for rows not dominated by a shared offset, where centring buys nothing and
+    /// would round away a row far smaller than μ).
+    /// Extra memory: the b×b float32 product, O(b + D) vectors.
+    /// </summary>
+    public (Tensor Centred, Tensor Mean, Tensor Gram, Tensor Norms) WideGram(Tensor x, bool normalise, double eps, bool centre = true)
+    {
+        int b = (int)x.shape[0], d = (int)x.shape[1];
+        var mean = empty(d, dtype: ScalarType.Float32);
+        var xc = empty_like(x);
+        using var stats = empty(new long[] { 5, b }, dtype: ScalarType.Float64);
+        var norms = normalise ? empty(b, dtype: ScalarType.Float64) : empty(0, dtype: ScalarType.Float64);
+        float* px = TensorMemory.Ptr<float>(x), pm = TensorMemory.Ptr<float>(mean), pc = TensorMemory.Ptr<float>(xc);
+        double* st = TensorMemory.Ptr<double>(stats);
+        double* sq = st, m = st + b, keep = st + 2 * b, diag = st + 3 * b, s = st + 4 * b;
+        if (centre) CpuWideGram.ColumnMeans(px, pm, b, d);
+        else new Span<float>(pm, d).Clear();   // μ = 0: Xc = X, m = 0, G = XXᵀ (its diagonal still summed in double)
+        CpuWideGram.CentreRows(px, pm, pc, sq, m, keep, b, d);
+        double mu2 = 0;
+        for (int k = 0; k < d; k++) mu2 += (double)pm[k] * pm[k];
+        CpuWideGram.Diagonal(sq, m, keep, mu2, diag, normalise ? TensorMemory.Ptr<double>(norms) : null, s, b, normalise, eps);
+        using var c = Gram2(xc, bitSymmetric: true);
+        var g = empty(new long[] { b, b }, dtype: ScalarType.Float64);
+        CpuWideGram.Assemble(TensorMemory.Ptr<float>(c), m, keep, diag, s, mu2, TensorMemory.Ptr<double>(g), b);
+        return (xc, mean, g, norms);
+    }
+
+    /// <summary>(|μ|², mean_r ‖x_r‖²) of float32 rows x [b, D] (contiguous CPU), in double, one pass (<see cref="CpuWideGram.OffsetStats"/>).</summary>
+    public static (double Mu2, double MeanSq) OffsetStats(Tensor x)
+        => CpuWideGram.OffsetStats(TensorMemory.Ptr<float>(x), (int)x.shape[0], (int)(x.numel() / x.shape[0]));
+
+    /// <summary>x̄ [b, D] float32 of the widened backward from h [b, b] float32 (Ḡ's symmetric half rounded once), the row
+    /// sums r [b] of Ḡ + Ḡᵀ (double), the centred rows and their mean: 2·hXc (one float32 GEMM) + rμᵀ in double, with the
+    /// radial part of each row dropped where its norm exceeds eps when <paramref name="tangent"/> (<see cref="CpuWideGram.GradRows"/>).</summary>
+    public Tensor WideGradRows(Tensor h, Tensor rowSums, Tensor xc, Tensor mean, Tensor norms, bool tangent, double eps)
+    {
+        using var p = h.mm(xc);
+        var xbar = empty_like(xc);
+        CpuWideGram.GradRows(TensorMemory.Ptr<float>(p), TensorMemory.Ptr<float>(xc), TensorMemory.Ptr<float>(mean), TensorMemory.Ptr<double>(rowSums),
+            tangent ? TensorMemory.Ptr<double>(norms) : null, TensorMemory.Ptr<float>(xbar), (int)xc.shape[0], (int)xc.shape[1], tangent, eps);
+        return xbar;
+    }
+
     public Tensor SymProduct2(Tensor m, Tensor x)
     {
         using var sym = m + m.t();
@@ -61,6 +109,17 @@ internal sealed unsafe class CpuBackend
     {
         using var denom = norms.clamp_min(eps).unsqueeze(1);
         return x / denom;
+    }
+
+    /// <summary>x / max(norms, eps) per row, one pass (<see cref="CpuRows.ScaleRows{T}"/>; the same IEEE divisions as
+    /// <see cref="ScaleRows"/>'s libtorch broadcast, without its clamp and broadcast tensors).</summary>
+    public Tensor ScaleRowsFused(Tensor x, Tensor norms, double eps)
+    {
+        var y = empty_like(x);
+        int rows = (int)x.shape[0], d = (int)x.shape[1];
+        if (x.dtype == ScalarType.Float32) CpuRows.ScaleRows(TensorMemory.Ptr<float>(x), TensorMemory.Ptr<float>(norms), TensorMemory.Ptr<float>(y), rows, d, (float)eps);
+        else CpuRows.ScaleRows(TensorMemory.Ptr<double>(x), TensorMemory.Ptr<double>(norms), TensorMemory.Ptr<double>(y), rows, d, eps);
+        return y;
     }
 
     public Tensor NormalizeRowsBackward(Tensor ybar, Tensor y, Tensor norms, double eps)

@@ -78,6 +78,17 @@ internal sealed unsafe class CpuLossEpilogues
         return abar;
     }
 
+    /// <summary>CC's widened float32 backward epilogue from the double cosines of both sides (bit-symmetric) and the self
+    /// side's norms: (h = Ḡ rounded once to float32 [n, n], the row sums of Ḡ + Ḡᵀ [n] in double); see <see cref="CpuCc.WideBackward"/>.</summary>
+    public (Tensor H, Tensor RowSums) CcWideBackward(Tensor aSelf, Tensor aOther, Tensor norms, CcSpec f, double scale, double eps)
+    {
+        int n = (int)aSelf.shape[0];
+        var h = empty(new long[] { n, n }, dtype: ScalarType.Float32);
+        var rowSums = empty(n, dtype: ScalarType.Float64);
+        CpuCc.WideBackward(P<double>(aSelf), P<double>(aOther), P<double>(norms), P<float>(h), P<double>(rowSums), n, f.Kind, f.Order, f.T, f.C0, scale, eps);
+        return (h, rowSums);
+    }
+
     public (Tensor RowMax, Tensor RowCount) EdgeRowMax(Tensor g, Tensor x, double clamp)
     {
         int n = (int)g.shape[0];

@@ -14,6 +14,11 @@ namespace GpuKd.Ops;
 /// backward. Saved: both A, and X̂ with its norms for each side that needs a gradient.
 /// On a device (CUDA in place, or ILGPU's CPU accelerator) it runs <see cref="CcPrograms{T}"/>: A and the epilogues in
 /// double, float32 always widened (the raw kernel too), the loss total on the device. Peak extra memory: O(b² + bD).
+/// CPU fast path, float32 normalised kernels: A in double from one float32 GEMM per side by fused SIMD passes
+/// (<see cref="CpuBackend.WideGram"/>; rows centred only when they share a large offset, <see cref="OpBase.NeedsWidening"/>),
+/// the backward epilogue in one pass (<see cref="CpuLossEpilogues.CcWideBackward"/>), one float32 GEMM back and one O(bD)
+/// pass (<see cref="CpuBackend.WideGradRows"/>). Saved per side: A (b² doubles), and Xc (bD floats) with [norms | μ]
+/// for a side that needs a gradient.
 /// </summary>
 internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
 {
@@ -49,59 +54,42 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
 
     /// <summary>
     /// The float32 path of the normalised kernels: A_ij = G_ij s_i s_j with s = 1/max(‖x‖, eps), G = XXᵀ in double
-    /// from centred rows (<see cref="OpBase.WidenedGram"/>) and ‖x_i‖ = √G_ii. Rows close to one direction (a shared
-    /// offset, near-collinear embeddings) keep their information in 1 − A, which float32 unit rows x/‖x‖ already
-    /// round away (their cosines carry ~1e-7 absolute error against 1 − A ≈ 1e-4). Returns (the packed rows
-    /// [Xc | μ] for the backward as a tuple in one tensor pair: centred rows, [norms | μ]) and A in double.
+    /// from centred rows and ‖x_i‖ = √G_ii (<see cref="CpuBackend.WideGram"/>: fused passes, one float32 GEMM). Rows close to
+    /// one direction (a shared offset, near-collinear embeddings) keep their information in 1 − A, which float32 unit rows
+    /// x/‖x‖ already round away (their cosines carry ~1e-7 absolute error against 1 − A ≈ 1e-4). Returns the centred rows,
+    /// [norms | μ] in double (saved for the backward) and A in double (bit-symmetric).
     /// </summary>
     static (Tensor Centred, Tensor NormsAndMean, Tensor A) WideSide(CpuBackend backend, Tensor x)
     {
-        using var scope = NewDisposeScope();
-        var (xc, mean, g) = OpBase.WidenedGram(backend, OpBase.Rows(x));
-        var norms = g.diagonal().sqrt();
-        var sc = norms.clamp_min(Eps).reciprocal();
-        var a = g.mul_(sc.unsqueeze(1)).mul_(sc.unsqueeze(0));
-        var packed = cat([norms, mean.to(ScalarType.Float64)]);
-        return (xc.MoveToOuterDisposeScope(), packed.MoveToOuterDisposeScope(), a.MoveToOuterDisposeScope());
+        // Centred only where the rows share a large offset or direction (OpBase.NeedsWidening, SP's gate): elsewhere μ = 0,
+        // so a row far smaller than the mean (norms 1e-6 … 1e6 in one batch) is not rounded away by x − μ.
+        var rows = OpBase.Rows(x);
+        var (xc, mean, a, norms) = backend.WideGram(rows, normalise: true, Eps, centre: OpBase.NeedsWidening(rows));
+        using (mean)
+        using (norms)
+        using (var mean64 = mean.to(ScalarType.Float64))
+            return (xc, cat([norms, mean64]), a);
     }
 
     /// <summary>
-    /// Backward of A = diag(s) G diag(s) (s = 1/max(n, eps), n = √diag G) on the float32 path, in double:
-    /// Ḡ_ij = Ā_ij s_i s_j, and where n_i &gt; eps Ḡ_ii −= c_i/(2n_i²) with c_i = Σ_j (Ā + Āᵀ)_ij A_ij; then
-    /// X̄ = (Ḡ + Ḡᵀ)X formed as (Ḡ + Ḡᵀ)Xc + row sums·μ (<see cref="OpBase.WidenedSymProduct"/>).
+    /// Backward of A = diag(s) G diag(s) (s = 1/max(n, eps), n = √diag G) on the float32 path, in double, with Ā never stored
+    /// (<see cref="CpuLossEpilogues.CcWideBackward"/>, one pass): Ḡ_ij = Ā_ij s_i s_j, and where n_i &gt; eps
+    /// Ḡ_ii −= c_i/(2n_i²) with c_i = Σ_j (Ā + Āᵀ)_ij A_ij; no gradient through an exactly zero row's normalisation. Then
+    /// X̄ = (Ḡ + Ḡᵀ)X formed as one float32 product of Ḡ's symmetric half (rounded once) with Xc plus the double row sums
+    /// times μ, keeping only the part of each row orthogonal to it (<see cref="CpuBackend.WideGradRows"/>): a loss of the
+    /// unit rows x/‖x‖ has a gradient orthogonal to each row, exactly; the widened backward forms it as a difference of
+    /// terms growing as 1/‖x_i‖ (Ḡ's off-diagonal part against its diagonal correction), whose float32 rounding leaves a
+    /// radial residue — all of the result at D = 1 (5e-4 where the exact gradient is 0; the published float32 code gives
+    /// ~1e-8). Removing x_i (x_i·x̄_i)/‖x_i‖² in double where ‖x_i‖ &gt; eps is exact maths and leaves the rest unchanged.
     /// </summary>
-    static Tensor WideBackward(CpuBackend backend, Tensor abar, Tensor a, Tensor xc, Tensor normsAndMean)
+    static Tensor WideBackward(CpuBackend backend, CpuLossEpilogues epilogues, Tensor aSelf, Tensor aOther, CcSpec spec, double scale, Tensor xc, Tensor normsAndMean)
     {
         using var scope = NewDisposeScope();
-        long b = a.shape[0];
-        var norms = normsAndMean.narrow(0, 0, b);
-        var mean = normsAndMean.narrow(0, b, normsAndMean.shape[0] - b).to(xc.dtype);
-        var sc = norms.clamp_min(Eps).reciprocal();
-        var c = ((abar + abar.t()) * a).sum(1);
-        var gbar = abar * sc.unsqueeze(1) * sc.unsqueeze(0);
-        var zero = norms.eq(0);   // an exactly zero row (its Gram row is exactly 0): no gradient through its normalisation
-        gbar.masked_fill_(zero.unsqueeze(1).logical_or(zero.unsqueeze(0)), 0.0);
-        var diag = where(norms > Eps, -c / (2 * norms * norms), zeros_like(c));
-        gbar.diagonal().add_(diag);
-        var xbar = OpBase.WidenedSymProduct(backend, gbar, xc, mean);
-        return TangentOnly(xbar, xc, mean, norms).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// x̄_i − x_i (x_i·x̄_i)/‖x_i‖² where ‖x_i‖ &gt; eps, in double, rounded once: a loss of the unit rows x/‖x‖ has a gradient
-    /// orthogonal to each row, exactly; the widened backward forms it as a difference of terms growing as 1/‖x_i‖ (Ḡ's
-    /// off-diagonal part against its diagonal correction), whose float32 rounding leaves a radial residue — all of the
-    /// result at D = 1 (5e-4 where the exact gradient is 0; the published float32 code gives ~1e-8). Removing the radial
-    /// part is exact maths and leaves the rest unchanged. Rows at or below eps (x/eps there, not a unit row) are left as
-    /// they are. O(bD).
-    /// </summary>
-    static Tensor TangentOnly(Tensor xbar, Tensor xc, Tensor mean, Tensor norms)
-    {
-        using var scope = NewDisposeScope();
-        var x = xc.to(ScalarType.Float64) + mean.to(ScalarType.Float64);
-        var g = xbar.to(ScalarType.Float64);
-        var coef = where(norms > Eps, (x * g).sum(1) / (norms * norms), zeros_like(norms));
-        return g.sub_(x * coef.unsqueeze(1)).to(xbar.dtype).MoveToOuterDisposeScope();
+        long b = aSelf.shape[0];
+        var norms = normsAndMean.narrow(0, 0, b).contiguous();
+        var mean = normsAndMean.narrow(0, b, normsAndMean.shape[0] - b).to(ScalarType.Float32).contiguous();
+        var (h, rowSums) = epilogues.CcWideBackward(aSelf, aOther, norms, spec, scale, Eps);
+        return backend.WideGradRows(h, rowSums, xc, mean, norms, tangent: true, Eps).MoveToOuterDisposeScope();
     }
 
     public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
@@ -165,8 +153,8 @@ internal sealed class CcLoss : autograd.SingleTensorFunction<CcLoss>
 
         Tensor SideGrad(int input, Tensor unit, Tensor norms, Tensor aSelf, Tensor aOther)
         {
+            if (wide) return PairOp.Like(ctx, input, WideBackward(backend, epilogues, aSelf, aOther, spec, scale, unit, norms)).MoveToOuterDisposeScope();
             var abar = epilogues.CcBackward(aSelf, aOther, spec, scale);
-            if (wide) return PairOp.Like(ctx, input, WideBackward(backend, abar, aSelf, unit, norms)).MoveToOuterDisposeScope();
             var ubar = backend.SymProduct2(abar, unit);
             var xbar = raw ? ubar : backend.NormalizeRowsBackward(ubar, unit, norms, Eps);
             return PairOp.Like(ctx, input, xbar).MoveToOuterDisposeScope();

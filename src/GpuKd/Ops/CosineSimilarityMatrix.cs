@@ -40,13 +40,14 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
         long batch = batched.shape[0], n = batched.shape[1], c = batched.shape[2];
         var rows = OpBase.CpuOnly(batched).reshape(batch * n, c).contiguous();
         var norms = backend.RowNorms(rows);
-        var unit = backend.ScaleRows(rows, norms, eps);
-        var a = backend.Gram(unit.reshape(batch, n, c));
+        var unit = backend.ScaleRowsFused(rows, norms, eps);
+        // One matrix: mm + the bit-symmetric mirror (no batch dimension, no copy); a batch: the batched product.
+        var a = batch == 1 ? backend.Gram2(unit) : backend.Gram(unit.reshape(batch, n, c));
         OpBase.SaveInput(ctx, x, backend);
         ctx.save_data("eps", eps);
         ctx.save_for_backward([unit.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
-        var result = x.dim() == 3 ? a : a.squeeze(0);
-        return result.to(x.device).MoveToOuterDisposeScope();
+        var result = x.dim() == 3 && batch == 1 ? a.unsqueeze(0) : a;
+        return result.MoveToOuterDisposeScope();   // a CPU tensor, like x (OpBase.CpuOnly checked)
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
@@ -62,7 +63,7 @@ internal sealed class CosineSimilarityMatrix : autograd.SingleTensorFunction<Cos
         var abar = OpBase.Upstream(grad, unit.dtype);
         if (abar.dim() == 2) abar = abar.unsqueeze(0);
         long batch = abar.shape[0], n = abar.shape[1], c = unit.shape[1];
-        var unitBar = backend.SymProduct(abar, unit.reshape(batch, n, c)).reshape(batch * n, c);
+        var unitBar = batch == 1 ? backend.SymProduct2(abar.squeeze(0), unit) : backend.SymProduct(abar, unit.reshape(batch, n, c)).reshape(batch * n, c);
         var xbar = backend.NormalizeRowsBackward(unitBar, unit, norms, (double)ctx.get_data("eps"));
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
     }

@@ -40,18 +40,19 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         OpBase.SaveDevice(ctx, null);
         var backend = CpuBackend.Instance;
         var rows = OpBase.Rows(x);
-        var g = backend.Gram(rows.unsqueeze(0)).squeeze(0);
+        var g = backend.Gram2(rows);   // mm + the bit-symmetric mirror: no batch dimension, no copy
         ctx.save_data("normalize", normalize);
         OpBase.SaveInput(ctx, x, backend);
-        Tensor result = g;
         if (normalize)
         {
             var norms = backend.RowNorms(g);
-            result = backend.ScaleRows(g, norms, Eps);
+            var result = backend.ScaleRows(g, norms, Eps);
+            // result is saved and returned: moved out once (a second move would take it past the caller's scope).
             ctx.save_for_backward([rows.MoveToOuterDisposeScope(), result.MoveToOuterDisposeScope(), norms.MoveToOuterDisposeScope()]);
+            return result;   // a CPU tensor, like x (OpBase.Rows checked)
         }
-        else ctx.save_for_backward([rows.MoveToOuterDisposeScope()]);
-        return result.to(x.device).MoveToOuterDisposeScope();
+        ctx.save_for_backward([rows.MoveToOuterDisposeScope()]);
+        return g.MoveToOuterDisposeScope();
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
@@ -67,7 +68,7 @@ internal sealed class GramMatrix : autograd.SingleTensorFunction<GramMatrix>
         var gbar = OpBase.Upstream(grad, rows.dtype);
         if ((bool)ctx.get_data("normalize"))
             gbar = backend.NormalizeRowsBackward(gbar, saved[1], saved[2], Eps);
-        var xbar = backend.SymProduct(gbar.unsqueeze(0), rows.unsqueeze(0)).squeeze(0);
+        var xbar = backend.SymProduct2(gbar, rows);
         return [OpBase.Like(ctx, xbar).MoveToOuterDisposeScope(), null!];
     }
 

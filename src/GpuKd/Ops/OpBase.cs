@@ -93,19 +93,13 @@ internal static class OpBase
     /// </summary>
     public static (Tensor Centred, Tensor Mean, Tensor Gram) WidenedGram(CpuBackend backend, Tensor x)
     {
-        using var scope = NewDisposeScope();
-        var mean = x.mean([0L]);
-        var xc = x - mean;
-        var g = backend.Gram2(xc, bitSymmetric: false).to(ScalarType.Float64);
-        g.diagonal().copy_(backend.SquaredNormsWide(xc));
-        var mean64 = mean.to(ScalarType.Float64);
-        var m = backend.RowDotsWide(xc, mean64);
-        g.add_(m.unsqueeze(1)).add_(m.unsqueeze(0)).add_(mean64.dot(mean64));
-        // An exactly zero row of x: its row and column of XXᵀ are exact zeros, where the reconstruction leaves rounding
-        // noise that the losses' row normalisations would blow up (SP: O(1) rows; CC: a 1e16 loss). NaN rows are not zero.
-        var zero = x.eq(0).all(1);
-        g.masked_fill_(zero.unsqueeze(1).logical_or(zero.unsqueeze(0)), 0.0);
-        return (xc.MoveToOuterDisposeScope(), mean.MoveToOuterDisposeScope(), g.MoveToOuterDisposeScope());
+        // One pass for μ, one for Xc with its double squared norms, m = Xcμ and the zero-row flags, the float32 GEMM, one
+        // pass writing G (CpuBackend.WideGram). An exactly zero row of x: its row and column of XXᵀ are exact zeros, where
+        // the reconstruction leaves rounding noise that the losses' row normalisations would blow up (SP: O(1) rows; CC: a
+        // 1e16 loss). NaN rows are not zero.
+        var (xc, mean, g, norms) = backend.WideGram(x, normalise: false, 0);
+        norms.Dispose();
+        return (xc, mean, g);
     }
 
     /// <summary>Above this ratio ‖μ‖² / mean_i ‖x_i − μ‖² (rows dominated by a shared offset or direction) SP's float32 Grams
@@ -123,10 +117,8 @@ internal static class OpBase
     {
         if (x.dtype != ScalarType.Float32) return false;
         if (x.device_type != DeviceType.CPU) return true;
-        using var scope = NewDisposeScope();
-        var x64 = x.to(ScalarType.Float64);
-        double mu2 = x64.mean([0L]).square().sum().item<double>();
-        double meanSq = x64.square().sum().item<double>() / x.shape[0];
+        if (x.numel() == 0) return false;
+        var (mu2, meanSq) = CpuBackend.OffsetStats(x);
         double spread = meanSq - mu2;
         return double.IsFinite(mu2) && double.IsFinite(meanSq) && mu2 > WidenOffsetRatio * Math.Max(spread, 0);
     }
