@@ -76,6 +76,8 @@ internal static class K<T> where T : unmanaged, IFloatingPointIeee754<T>
     public static readonly KernelId ToSingle = KernelId.Of(typeof(WideKernels), nameof(WideKernels.ToSingle), typeof(float));
 
     public static readonly KernelId WideMeanDots = Wide(nameof(WideKernels.MeanDots));
+    public static readonly KernelId WideOffsetGate = Wide(nameof(WideKernels.OffsetGate));
+    public static readonly KernelId WideGateMean = Wide(nameof(WideKernels.GateMean));
     public static readonly KernelId WideAssembleGram = Wide(nameof(WideKernels.AssembleGram));
     public static readonly KernelId WideSymmetricHalf = Wide(nameof(WideKernels.SymmetricHalf));
     public static readonly KernelId WideSymmetricRowSums = Wide(nameof(WideKernels.SymmetricRowSums));

@@ -17,21 +17,30 @@ public readonly record struct WideRows(Buf<float> Xc, Buf<float> Mean);
 /// </summary>
 public static class Widened
 {
-    /// <summary>g [b, b] (double) = XXᵀ of the float32 rows x [b, d]; writes Xc and μ to <paramref name="rows"/>.</summary>
+    /// <summary>The gate: rows are centred only when |μ|² &gt; OffsetRatio·(mean ‖x‖² − |μ|²) (the CPU path's
+    /// <c>OpBase.WidenOffsetRatio</c> is this constant).</summary>
+    public const double OffsetRatio = 4;
+
+    /// <summary>g [b, b] (double) = XXᵀ of the float32 rows x [b, d]; writes Xc and μ to <paramref name="rows"/>. The
+    /// centring is gated on the device (<see cref="WideKernels.OffsetGate"/>): rows without a large shared offset keep
+    /// μ = 0, Xc = X (the plain float32 Gram with a double diagonal) — no host read decides it.</summary>
     public static void Gram(IKdDevice dev, Buf<float> x, WideRows rows, Buf<double> g, int b, int d)
     {
         x.Need((long)b * d, nameof(x));
         rows.Xc.Need((long)b * d, "xc");
         rows.Mean.Need(d, "mean");
         g.Need((long)b * b, nameof(g));
+        Buf<double> norms = dev.Alloc<double>(b), dots = dev.Alloc<double>(b), mu2 = dev.Alloc<double>(1), inputNorms = dev.Alloc<double>(b);
+        var flag = dev.Alloc<double>(1);
         dev.Launch(K<float>.ColumnMeans, LaunchShape.Extent1(d), x, rows.Mean, b, d, 1f / b);
+        dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(b), x, inputNorms, d);   // = 0 exactly for a zero input row
+        dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(1), rows.Mean, mu2, d);
+        dev.Launch(K<float>.WideOffsetGate, LaunchShape.Extent1(1), inputNorms, mu2, flag, b, OffsetRatio);
+        dev.Launch(K<float>.WideGateMean, LaunchShape.Extent1(d), rows.Mean, flag);
         dev.Launch(K<float>.SubtractColumnMeans, LaunchShape.Extent1((long)b * d), x, rows.Mean, rows.Xc, d);
         var c = dev.Alloc<float>((long)b * b);
         Products<float>.Gram(dev, rows.Xc, c, 1, b, d);
-        Buf<double> norms = dev.Alloc<double>(b), dots = dev.Alloc<double>(b), mu2 = dev.Alloc<double>(1), inputNorms = dev.Alloc<double>(b);
         dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(b), rows.Xc, norms, d);
-        dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(b), x, inputNorms, d);   // = 0 exactly for a zero input row
-        dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(1), rows.Mean, mu2, d);
         dev.Launch(K<float>.WideMeanDots, LaunchShape.Extent1(b), rows.Xc, rows.Mean, dots, d);
         dev.Launch(K<float>.WideAssembleGram, LaunchShape.Extent2(b, b), c, norms, dots, mu2, inputNorms, g, b);
     }

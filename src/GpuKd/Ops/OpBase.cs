@@ -108,7 +108,7 @@ internal static class OpBase
     /// time (measured: SP 1.2× → 0.8–0.9× of the reference at b = 64–256, D = 512, `./gpukd bench --quick`).
     /// Random or ReLU features sit near 0–1; the issue-15 classes (offset 100 spread 1, unit rows within a few degrees
     /// of one direction) at 10³–10⁴.</summary>
-    public const double WidenOffsetRatio = 4;
+    public const double WidenOffsetRatio = GpuKd.Kernels.Programs.Widened.OffsetRatio;
 
     /// <summary>True when float32 rows x [b, D] share so large an offset or direction that their Gram needs the widened
     /// path (<see cref="WidenOffsetRatio"/>); NaN/Inf rows take the plain path (the result is non-finite either way).
