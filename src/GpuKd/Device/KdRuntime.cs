@@ -68,7 +68,11 @@ internal static class KdRuntime
         }
     }
 
-    static KdRuntime() => AppDomain.CurrentDomain.ProcessExit += (_, _) => Release();
+    static KdRuntime()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Release();
+        LibtorchOpenMp.Register();
+    }
 
     /// <summary>The shared ILGPU device (ILGPU's CUDA accelerator where one exists, else its CPU accelerator; created on
     /// first use): the harness and the kernel tests use it; the library's CUDA path does not (it launches through the driver).</summary>
