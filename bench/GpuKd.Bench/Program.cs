@@ -20,6 +20,7 @@ if (args.Length > 0 && args[0] == "--skd-probe") return GpuKd.Bench.SkdProbe.Run
 if (args.Length > 0 && args[0] == "--skd-gram-probe") return GpuKd.Bench.SkdGramProbe.Run(long.Parse(args[1]));
 if (args.Length > 0 && args[0] == "--skd-direct-probe") return GpuKd.Bench.SkdDirectProbe.Run(long.Parse(args[1]));
 if (args.Length > 0 && args[0] == "--pkt-probe") return GpuKd.Bench.PktProbe.Run(int.Parse(args[1]), int.Parse(args[2]));
+if (args.Length > 0 && args[0] == "--gram-probe") return GpuKd.Bench.GramProbe.Run(int.Parse(args[1]), int.Parse(args[2]));
 if (args.Length > 0 && args[0] == "--skd-time") return GpuKd.Bench.SkdTiming.Run(args);
 // --skd-pixel-probe B K SIDE: the pixel-wise pass alone and the whole op, phase by phase (GPUKD_CPU_THREADS=dotnet: the .NET pool)
 if (args.Length > 0 && args[0] == "--skd-pixel-probe") return GpuKd.Bench.SkdPixelProbe.Run(long.Parse(args[1]), long.Parse(args[2]), long.Parse(args[3]));
