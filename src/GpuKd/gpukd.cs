@@ -41,6 +41,19 @@ public static partial class gpukd
     }
 
     /// <summary>
+    /// libtorch's oneDNN (mkldnn) CPU kernels on or off, process-wide — PyTorch's <c>torch.backends.mkldnn.enabled</c>,
+    /// which TorchSharp 0.107 lacks (default: libtorch's, on). GpuKd's own ops do not use oneDNN; this is for the model
+    /// around them: with the libtorch-cpu 2.10.0 package on some CPUs oneDNN's float32 conv2d input gradient is wrong
+    /// for 3×3 stride-1 convolutions on small maps (see the README, "Known problems"), and turning it off is the
+    /// workaround. Throws <see cref="PlatformNotSupportedException"/> on a libtorch without the switch.
+    /// </summary>
+    public static bool mkldnn_enabled
+    {
+        get => Device.LibtorchMkldnn.Enabled;
+        set => Device.LibtorchMkldnn.Enabled = value;
+    }
+
+    /// <summary>
     /// Forces <paramref name="b"/> for the current thread / async flow until the returned
     /// scope is disposed: <c>using (gpukd.use_backend(KdBackend.Ilgpu)) { ... }</c>.
     /// </summary>

@@ -23,17 +23,28 @@ internal static class DemoRunner
         }
         var selected = methods.Where(m => m.Key == Methods.Alone || o.Losses is null || o.Losses.Contains(m.Key)).ToList();
         // The demo's settings are restored on return (the main job runs bench --quick next).
-        var (backend, threads) = (gpukd.backend, torch.get_num_threads());
+        var (backend, threads, mkldnn) = (gpukd.backend, torch.get_num_threads(), GpuKd.Device.LibtorchMkldnn.Enabled);
         try
         {
             gpukd.backend = KdBackend.Cpu;
             torch.set_num_threads(o.Threads);
+            // The glyph net's second stage runs 3×3 convolutions on 8×8 maps, where some libtorch-cpu builds' oneDNN
+            // float32 input gradient is wrong (README, "Known problems"): checked once, oneDNN off if so.
+            // NNPACK off for the demo (this program's own process): libtorch otherwise tries it for the convolutions
+            // oneDNN does not take and warns on every CPU it does not support.
+            GpuKd.Device.LibtorchMkldnn.DisableNnpack();
+            if (mkldnn && GpuKd.Device.LibtorchMkldnn.Available && !GpuKd.Device.LibtorchMkldnn.ConvInputGradientIsRight())
+            {
+                GpuKd.Device.LibtorchMkldnn.Enabled = false;
+                w.WriteLine("note: this libtorch's oneDNN conv2d input gradient is wrong on this CPU (3×3 on small maps); oneDNN is off for the demo");
+            }
             return RunWithSettings(w, o, total, selected);
         }
         finally
         {
             gpukd.backend = backend;
             torch.set_num_threads(threads);
+            if (GpuKd.Device.LibtorchMkldnn.Available) GpuKd.Device.LibtorchMkldnn.Enabled = mkldnn;
         }
     }
 
