@@ -57,17 +57,19 @@ internal static class PairOp
     /// (the backward never reads it; no copy is kept for an input that needs no gradient).</summary>
     public static Tensor KeepIf(bool keep, Tensor rows) => keep ? rows : empty(0, dtype: rows.dtype);
 
-    /// <summary>The upstream gradient of a scalar loss, as a number (read directly for a CPU float tensor:
-    /// one native call instead of three at small sizes, where per-op overhead dominates). The CPU fast paths call it with
-    /// CPU tensors; device tensors keep the upstream on the device (the structured-KD pair-wise loss's deferred route).</summary>
+    /// <summary>The upstream gradient of a scalar loss, as a number (read directly for a float tensor: one native call
+    /// instead of three at small sizes, where per-op overhead dominates). CPU tensors only: the CPU fast paths call it;
+    /// device tensors keep the upstream on the device (the programs, the structured-KD pair-wise loss's deferred route),
+    /// which <c>CudaPathTests.ReadsNoValueOnTheHost</c> shows for every op.</summary>
     public static double Upstream(Tensor grad)
     {
-        if (grad.device_type == DeviceType.CPU && grad.numel() == 1)
+        OpBase.CpuOnly(grad);
+        if (grad.numel() == 1)
         {
             if (grad.dtype == ScalarType.Float32) return grad.item<float>();
             if (grad.dtype == ScalarType.Float64) return grad.item<double>();
         }
-        using var g = grad.detach().to(ScalarType.Float64).cpu();
+        using var g = grad.detach().to(ScalarType.Float64);
         return g.item<double>();
     }
 
