@@ -120,25 +120,25 @@ public static class WideKernels
     /// <summary>
     /// The widened Gram's gate, decided on the device (one thread): with meanSq = Σ_r rowNorms2[r] / b, the rows share
     /// a large offset when |μ|² &gt; ratio·max(meanSq − |μ|², 0) (the CPU path's <c>OpBase.NeedsWidening</c>; a non-finite
-    /// statistic fails it). flag[0] = 1 then, else 0 and |μ|² is zeroed: the caller's mean is scaled by the flag
-    /// (<see cref="GateMean"/>), so an ungated batch takes the plain float32 Gram (centring rows of very different norms
-    /// around a mean would round the small rows away). O(b).
+    /// statistic fails it). Where it fails, |μ|² is set to 0 — so |μ|² &gt; 0 exactly when the gate is on, and
+    /// <see cref="GateMean"/> reads it as the flag: an ungated batch takes the plain float32 Gram (centring rows of very
+    /// different norms around a mean would round the small rows away). O(b).
     /// </summary>
-    public static void OffsetGate(Index1D index, ArrayView<double> rowNorms2, ArrayView<double> mu2, ArrayView<double> flag, int b, double ratio)
+    public static void OffsetGate(Index1D index, ArrayView<double> rowNorms2, ArrayView<double> mu2, int b, double ratio)
     {
         double meanSq = 0;
         for (int r = 0; r < b; r++) meanSq += rowNorms2[r];
         meanSq /= b;
         double m = mu2[0], spread = meanSq - m;
         bool use = m - m == 0 && meanSq - meanSq == 0 && m > ratio * (spread > 0 ? spread : 0);   // x − x = 0: finite
-        flag[0] = use ? 1 : 0;
         mu2[0] = use ? m : 0;
     }
 
-    /// <summary>One thread per column: mean[k] = 0 where the gate is off (flag[0] = 0), kept where it is on.</summary>
-    public static void GateMean(Index1D index, ArrayView<float> mean, ArrayView<double> flag)
+    /// <summary>One thread per column: mean[k] = 0 where the gate is off (|μ|² = 0 after <see cref="OffsetGate"/>),
+    /// kept where it is on.</summary>
+    public static void GateMean(Index1D index, ArrayView<float> mean, ArrayView<double> mu2)
     {
-        if (flag[0] == 0) mean[index] = 0f;
+        if (mu2[0] == 0) mean[index] = 0f;
     }
 
     /// <summary>One thread per row: dots[r] = Σ_k xc_rk·μ_k in double, k ascending (m = Xcμ of the widened Gram).</summary>

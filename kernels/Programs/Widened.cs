@@ -31,12 +31,11 @@ public static class Widened
         rows.Mean.Need(d, "mean");
         g.Need((long)b * b, nameof(g));
         Buf<double> norms = dev.Alloc<double>(b), dots = dev.Alloc<double>(b), mu2 = dev.Alloc<double>(1), inputNorms = dev.Alloc<double>(b);
-        var flag = dev.Alloc<double>(1);
         dev.Launch(K<float>.ColumnMeans, LaunchShape.Extent1(d), x, rows.Mean, b, d, 1f / b);
         dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(b), x, inputNorms, d);   // = 0 exactly for a zero input row
         dev.Launch(K<float>.WideSquaredNorms, LaunchShape.Extent1(1), rows.Mean, mu2, d);
-        dev.Launch(K<float>.WideOffsetGate, LaunchShape.Extent1(1), inputNorms, mu2, flag, b, OffsetRatio);
-        dev.Launch(K<float>.WideGateMean, LaunchShape.Extent1(d), rows.Mean, flag);
+        dev.Launch(K<float>.WideOffsetGate, LaunchShape.Extent1(1), inputNorms, mu2, b, OffsetRatio);
+        dev.Launch(K<float>.WideGateMean, LaunchShape.Extent1(d), rows.Mean, mu2);
         dev.Launch(K<float>.SubtractColumnMeans, LaunchShape.Extent1((long)b * d), x, rows.Mean, rows.Xc, d);
         var c = dev.Alloc<float>((long)b * b);
         Products<float>.Gram(dev, rows.Xc, c, 1, b, d);
