@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using static TorchSharp.torch;
 
 namespace GpuKd.Device;
@@ -18,13 +17,9 @@ internal static unsafe class LibtorchMkldnn
 
     static (nint, nint, nint, nint) Resolve()
     {
-        foreach (var name in new[] { "libtorch_cpu.so", "libtorch_cpu.dylib", "torch_cpu.dll" })
-            if (NativeLibrary.TryLoad(name, typeof(TorchSharp.torch).Assembly, null, out var lib)
-                && NativeLibrary.TryGetExport(lib, "_ZN2at13globalContextEv", out var context)
-                && NativeLibrary.TryGetExport(lib, "_ZNK2at7Context17userEnabledMkldnnEv", out var get)
-                && NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledMkldnnEb", out var set))
-                return (context, get, set, NativeLibrary.TryGetExport(lib, "_ZN2at7Context20setUserEnabledNNPACKEb", out var nnpack) ? nnpack : 0);
-        return (0, 0, 0, 0);
+        nint context = LibtorchCpu.Export("_ZN2at13globalContextEv"), get = LibtorchCpu.Export("_ZNK2at7Context17userEnabledMkldnnEv"),
+             set = LibtorchCpu.Export("_ZN2at7Context20setUserEnabledMkldnnEb");
+        return context != 0 && get != 0 && set != 0 ? (context, get, set, LibtorchCpu.Export("_ZN2at7Context20setUserEnabledNNPACKEb")) : (0, 0, 0, 0);
     }
 
     /// <summary>libtorch's NNPACK switch off, where it exists (with oneDNN off, libtorch tries NNPACK for some

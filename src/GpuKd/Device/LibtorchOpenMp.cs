@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using GpuKd.Kernels.Cpu;
 
 namespace GpuKd.Device;
@@ -16,12 +15,6 @@ internal static class LibtorchOpenMp
     internal static void Register() => OpenMpTeam.Resolver ??= Resolve;
 
     static nint Resolve()
-    {
-        if (string.Equals(Environment.GetEnvironmentVariable("GPUKD_CPU_THREADS"), "dotnet", StringComparison.OrdinalIgnoreCase)) return 0;
-        foreach (var name in new[] { "libtorch_cpu.so", "libtorch_cpu.dylib" })
-            if (NativeLibrary.TryLoad(name, typeof(TorchSharp.torch).Assembly, null, out var lib)
-                && NativeLibrary.TryGetExport(lib, "GOMP_parallel", out var parallel))
-                return parallel;
-        return 0;
-    }
+        => string.Equals(Environment.GetEnvironmentVariable("GPUKD_CPU_THREADS"), "dotnet", StringComparison.OrdinalIgnoreCase)
+            ? 0 : LibtorchCpu.Export("GOMP_parallel");
 }
