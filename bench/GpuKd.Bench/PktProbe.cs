@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using GpuKd.Kernels.Cpu;
 using GpuKd.Reference;
 using static TorchSharp.torch;
@@ -17,37 +16,26 @@ public static unsafe class PktProbe
         var s = randn([b, d], generator: new Generator(42));
         var t = randn([b, d], generator: new Generator(43));
         float eps = 1e-7f;
-        var phases = new Dictionary<string, List<double>>();
-        void Time(string name, Action a)
-        {
-            var sw = Stopwatch.StartNew();
-            a();
-            (phases.TryGetValue(name, out var l) ? l : phases[name] = []).Add(sw.Elapsed.TotalMilliseconds);
-        }
+        var timer = new PhaseTimer();
         static float* P(Tensor x) => GpuKd.Device.TensorMemory.Ptr<float>(x);
         for (int rep = 0; rep < 60; rep++)
         {
             using var scope = NewDisposeScope();
-            Time("whole gpukd", () => { using var _ = NewDisposeScope(); gpukd.functional.pkt_loss(s.detach().requires_grad_(true), t).backward(); });
-            Time("whole reference", () => { using var _ = NewDisposeScope(); ReferenceChannelLosses.PktLoss(s.detach().requires_grad_(true), t).backward(); });
-            Time("forward gpukd", () => { using var _ = NewDisposeScope(); gpukd.functional.pkt_loss(s.detach().requires_grad_(true), t); });
-            Time("forward reference", () => { using var _ = NewDisposeScope(); ReferenceChannelLosses.PktLoss(s.detach().requires_grad_(true), t); });
+            timer.Time("whole gpukd", () => { using var _ = NewDisposeScope(); gpukd.functional.pkt_loss(s.detach().requires_grad_(true), t).backward(); });
+            timer.Time("whole reference", () => { using var _ = NewDisposeScope(); ReferenceChannelLosses.PktLoss(s.detach().requires_grad_(true), t).backward(); });
+            timer.Time("forward gpukd", () => { using var _ = NewDisposeScope(); gpukd.functional.pkt_loss(s.detach().requires_grad_(true), t); });
+            timer.Time("forward reference", () => { using var _ = NewDisposeScope(); ReferenceChannelLosses.PktLoss(s.detach().requires_grad_(true), t); });
             Tensor ns = empty(b), nt = empty(b), us = null!, ut = null!, gs = null!, gt = null!, part = empty(b), h = null!, sym = null!, ubar = null!;
-            Time("norms x2", () => { CpuRows.RowNorms(P(s), P(ns), b, d); CpuRows.RowNorms(P(t), P(nt), b, d); });
-            Time("unit rows x2", () => { us = empty(b, d); ut = empty(b, d); CpuPkt.UnitRows(P(s), P(ns), P(us), b, d, eps); CpuPkt.UnitRows(P(t), P(nt), P(ut), b, d, eps); });
-            Time("gram x2 (mm u uT)", () => { gs = us.mm(us.t()); gt = ut.mm(ut.t()); });
-            Time("LossRows", () => CpuPkt.LossRows(P(gs), P(gt), P(part), b, eps));
-            Time("BackwardRows (student)", () => { h = empty_like(gs); CpuPkt.BackwardRows(P(gs), P(gt), P(h), b, eps, 1f / (b * b), false); });
-            Time("H + Hᵀ in place", () => { CpuPkt.Symmetrize(P(h), b); sym = h; });
-            Time("mm(sym, u)", () => ubar = sym.mm(us));
-            Time("UnitBackward", () => CpuPkt.UnitBackward(P(ubar), P(s), P(ns), b, d, eps));
+            timer.Time("norms x2", () => { CpuRows.RowNorms(P(s), P(ns), b, d); CpuRows.RowNorms(P(t), P(nt), b, d); });
+            timer.Time("unit rows x2", () => { us = empty(b, d); ut = empty(b, d); CpuPkt.UnitRows(P(s), P(ns), P(us), b, d, eps); CpuPkt.UnitRows(P(t), P(nt), P(ut), b, d, eps); });
+            timer.Time("gram x2 (mm u uT)", () => { gs = us.mm(us.t()); gt = ut.mm(ut.t()); });
+            timer.Time("LossRows", () => CpuPkt.LossRows(P(gs), P(gt), P(part), b, eps));
+            timer.Time("BackwardRows (student)", () => { h = empty_like(gs); CpuPkt.BackwardRows(P(gs), P(gt), P(h), b, eps, 1f / (b * b), false); });
+            timer.Time("H + Hᵀ in place", () => { CpuPkt.Symmetrize(P(h), b); sym = h; });
+            timer.Time("mm(sym, u)", () => ubar = sym.mm(us));
+            timer.Time("UnitBackward", () => CpuPkt.UnitBackward(P(ubar), P(s), P(ns), b, d, eps));
         }
-        foreach (var (k, l) in phases)
-        {
-            l.RemoveRange(0, 10);
-            l.Sort();
-            Console.WriteLine($"{k,-30} median {l[l.Count / 2]:F3} ms   min {l[0]:F3} ms");
-        }
+        timer.Print(10);
         return 0;
     }
 }

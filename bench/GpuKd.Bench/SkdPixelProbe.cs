@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using GpuKd.Kernels.Cpu;
 using GpuKd.Reference;
 using static TorchSharp.torch;
@@ -21,33 +20,22 @@ public static unsafe class SkdPixelProbe
         var gs = empty_like(s);
         var partials = empty(CpuSkdPixelwise.Units((int)b, p), dtype: ScalarType.Float64);
         static T* P<T>(Tensor x) where T : unmanaged => GpuKd.Device.TensorMemory.Ptr<T>(x);
-        var phases = new Dictionary<string, List<double>>();
-        void Time(string name, Action a)
-        {
-            var sw = Stopwatch.StartNew();
-            a();
-            (phases.TryGetValue(name, out var l) ? l : phases[name] = []).Add(sw.Elapsed.TotalMilliseconds);
-        }
+        var timer = new PhaseTimer();
         for (int rep = 0; rep < 60; rep++)
         {
-            Time("whole gpukd", () => { using var _ = NewDisposeScope(); gpukd.functional.skd_pixelwise_loss(s.detach().requires_grad_(true), t).backward(); });
-            Time("whole reference", () => { using var _ = NewDisposeScope(); ReferenceSkd.PixelwiseLoss(s.detach().requires_grad_(true), t).backward(); });
-            Time("forward gpukd", () => { using var _ = NewDisposeScope(); gpukd.functional.skd_pixelwise_loss(s.detach().requires_grad_(true), t); });
-            Time("forward reference", () => { using var _ = NewDisposeScope(); ReferenceSkd.PixelwiseLoss(s.detach().requires_grad_(true), t); });
-            Time("pass, 1 thread", () => CpuSkdPixelwise.Run(P<float>(s), P<float>(t), P<float>(gs), null, P<double>(partials), (int)b, (int)k, p, 1, false, 1.0 / p, 1));
-            Time($"pass, {threads} threads", () => CpuSkdPixelwise.Run(P<float>(s), P<float>(t), P<float>(gs), null, P<double>(partials), (int)b, (int)k, p, 1, false, 1.0 / p, threads));
+            timer.Time("whole gpukd", () => { using var _ = NewDisposeScope(); gpukd.functional.skd_pixelwise_loss(s.detach().requires_grad_(true), t).backward(); });
+            timer.Time("whole reference", () => { using var _ = NewDisposeScope(); ReferenceSkd.PixelwiseLoss(s.detach().requires_grad_(true), t).backward(); });
+            timer.Time("forward gpukd", () => { using var _ = NewDisposeScope(); gpukd.functional.skd_pixelwise_loss(s.detach().requires_grad_(true), t); });
+            timer.Time("forward reference", () => { using var _ = NewDisposeScope(); ReferenceSkd.PixelwiseLoss(s.detach().requires_grad_(true), t); });
+            timer.Time("pass, 1 thread", () => CpuSkdPixelwise.Run(P<float>(s), P<float>(t), P<float>(gs), null, P<double>(partials), (int)b, (int)k, p, 1, false, 1.0 / p, 1));
+            timer.Time($"pass, {threads} threads", () => CpuSkdPixelwise.Run(P<float>(s), P<float>(t), P<float>(gs), null, P<double>(partials), (int)b, (int)k, p, 1, false, 1.0 / p, threads));
             Thread.Sleep(5);
-            Time($"pass, {threads} threads after 5 ms idle", () => CpuSkdPixelwise.Run(P<float>(s), P<float>(t), P<float>(gs), null, P<double>(partials), (int)b, (int)k, p, 1, false, 1.0 / p, threads));
-            Time("pass, 1 thread, value only", () => CpuSkdPixelwise.Run(P<float>(s), P<float>(t), null, null, P<double>(partials), (int)b, (int)k, p, 1, false, 1.0 / p, 1));
-            Time("gs * 1 (the backward's scaling)", () => { using var scope = NewDisposeScope(); var scaled = gs * 1.0; });
+            timer.Time($"pass, {threads} threads after 5 ms idle", () => CpuSkdPixelwise.Run(P<float>(s), P<float>(t), P<float>(gs), null, P<double>(partials), (int)b, (int)k, p, 1, false, 1.0 / p, threads));
+            timer.Time("pass, 1 thread, value only", () => CpuSkdPixelwise.Run(P<float>(s), P<float>(t), null, null, P<double>(partials), (int)b, (int)k, p, 1, false, 1.0 / p, 1));
+            timer.Time("gs * 1 (the backward's scaling)", () => { using var scope = NewDisposeScope(); var scaled = gs * 1.0; });
         }
         Console.WriteLine($"skd pixel-wise [{b},{k},{side},{side}] float32, libtorch threads {threads}, 50 runs after 10 warm-up");
-        foreach (var (name, l) in phases)
-        {
-            l.RemoveRange(0, 10);
-            l.Sort();
-            Console.WriteLine($"{name,-34} median {l[l.Count / 2]:F3} ms   min {l[0]:F3} ms");
-        }
+        timer.Print(10);
         return 0;
     }
 }
